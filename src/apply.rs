@@ -1,0 +1,162 @@
+//! Carries out a plan all-or-nothing: stage every file (postmap included) before the first
+//! write, then rows, files, reload, applied marks; on any failure after the first write put
+//! back the rows and files as they were and reload the old config if the new one was loaded.
+
+use std::path::Path;
+
+use crate::error::Error;
+use crate::files::{Saved, Staged, StagedMap, stage};
+use crate::model::Change;
+use crate::plan::Plan;
+use crate::postfix::Postfix;
+use crate::store::Store;
+
+/// Why a run failed and what was put back.
+#[derive(Debug)]
+pub struct Failure {
+    pub error: Error,
+    /// What was restored after a failure past the first write.
+    pub restored: Vec<String>,
+    /// Restore steps that failed themselves: the operator must look.
+    pub restore_errors: Vec<String>,
+}
+
+impl From<Error> for Failure {
+    fn from(error: Error) -> Self {
+        Failure {
+            error,
+            restored: Vec::new(),
+            restore_errors: Vec::new(),
+        }
+    }
+}
+
+pub struct Target<'a> {
+    pub dir: &'a Path,
+    pub postfix: &'a Postfix,
+    pub reload: bool,
+}
+
+/// Files ready to be renamed into place, each with the copy to put back.
+struct Install {
+    saved: Saved,
+    step: Step,
+}
+
+enum Step {
+    File(Staged),
+    Map(StagedMap),
+}
+
+/// Returns the warnings of a successful apply.
+pub fn apply(plan: &Plan, store: &mut dyn Store, target: &Target) -> Result<Vec<String>, Failure> {
+    let installs = stage_all(plan, target)?;
+    let mut written: Vec<Change> = Vec::new();
+    let mut installed: Vec<Saved> = Vec::new();
+    let mut reloaded = false;
+    let mut warnings = Vec::new();
+    let result = (|| {
+        store.write(&plan.edits)?;
+        written.extend(plan.edits.iter().cloned());
+        for install in installs {
+            match install.step {
+                Step::File(staged) => staged.install()?,
+                Step::Map(map) => map.install()?,
+            }
+            installed.push(install.saved);
+        }
+        if !installed.is_empty() && target.reload {
+            if target.postfix.is_running() {
+                reloaded = true;
+                target.postfix.reload()?;
+            } else {
+                warnings.push("Postfix is not running: reload skipped".to_string());
+            }
+        }
+        store.write(&plan.marks)?;
+        written.extend(plan.marks.iter().cloned());
+        store.commit()
+    })();
+    match result {
+        Ok(()) => Ok(warnings),
+        Err(error) => Err(roll_back(error, store, &written, &installed, reloaded, target)),
+    }
+}
+
+/// Writes every new file beside its target and builds the map from the staged sasl_passwd, so
+/// a postmap failure happens before anything is touched (Postfix's DATABASE_README: build a
+/// new map, then rename it into place).
+fn stage_all(plan: &Plan, target: &Target) -> Result<Vec<Install>, Error> {
+    let dir = target.dir;
+    let mut installs = Vec::new();
+    if let Some(main_cf) = &plan.main_cf {
+        let live = dir.join("main.cf");
+        let old = Saved::capture(&live)?;
+        let backup = dir.join("main.cf.HERMES");
+        if let Some(bytes) = old.content() {
+            installs.push(Install {
+                step: Step::File(stage(&backup, bytes, 0o644)?),
+                saved: Saved::capture(&backup)?,
+            });
+        }
+        installs.push(Install {
+            step: Step::File(stage(&live, main_cf.as_bytes(), 0o644)?),
+            saved: old,
+        });
+    }
+    if let Some(sasl) = &plan.sasl {
+        let live = dir.join("sasl_passwd");
+        let source = stage(&live, sasl.text.as_bytes(), 0o600)?;
+        if let Some(suffix) = sasl.map_suffix {
+            let tmp_name = source
+                .path()
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let made = source.path().with_file_name(format!("{tmp_name}{suffix}"));
+            let map_live = dir.join(format!("sasl_passwd{suffix}"));
+            let postmapped = target.postfix.postmap(&sasl.map_type, &tmp_name);
+            let map = StagedMap::adopt(made, map_live.clone());
+            postmapped?;
+            installs.push(Install {
+                step: Step::Map(map?),
+                saved: Saved::capture(&map_live)?,
+            });
+        }
+        installs.push(Install {
+            step: Step::File(source),
+            saved: Saved::capture(&live)?,
+        });
+    }
+    Ok(installs)
+}
+
+fn roll_back(
+    error: Error,
+    store: &mut dyn Store,
+    written: &[Change],
+    installed: &[Saved],
+    reloaded: bool,
+    target: &Target,
+) -> Failure {
+    let mut failure = Failure::from(error);
+    for saved in installed.iter().rev() {
+        let name = saved.path().display().to_string();
+        match saved.restore() {
+            Ok(()) => failure.restored.push(name),
+            Err(e) => failure.restore_errors.push(e.to_string()),
+        }
+    }
+    match store.rollback(written) {
+        Ok(()) if !written.is_empty() => failure.restored.push("database rows".to_string()),
+        Ok(()) => {}
+        Err(e) => failure.restore_errors.push(e.to_string()),
+    }
+    if reloaded && target.postfix.is_running() {
+        match target.postfix.reload() {
+            Ok(()) => failure.restored.push("postfix reloaded with the previous config".into()),
+            Err(e) => failure.restore_errors.push(e.to_string()),
+        }
+    }
+    failure
+}

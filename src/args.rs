@@ -1,0 +1,330 @@
+//! Module input: the options of the contract as a typed, schema-described struct. Raw JSON is
+//! checked against the JSON schema generated from these types before it is deserialized, so the
+//! schema we ship is the one we enforce.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use secrecy::SecretString;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result};
+
+/// Ansible's marker for a value that must not be shown.
+pub const NO_LOG: &str = "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER";
+
+/// Options of `hermes_seg.relay.relay_host`. `null` means omitted.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(
+    title = "hermes_seg.relay.relay_host",
+    description = "Configure the outbound relay host (smarthost) of a Hermes SEG or Postfix host."
+)]
+pub struct Args {
+    /// `present` configures the relay host; `absent` disables relaying (direct MX delivery).
+    pub state: Option<State>,
+    /// Relay host: IPv4, IPv6 or a DNS name (ASCII; use the xn-- form for IDNs).
+    pub host: Option<String>,
+    /// TCP port of the relay host, 1-65535 (default 25).
+    pub port: Option<PortArg>,
+    /// Outbound TLS level (default `may`).
+    pub tls: Option<TlsMode>,
+    /// SASL authentication; defaults to true when `username` is given, else the stored setting.
+    pub auth: Option<Flag>,
+    /// SASL username (not secret; shown in diffs).
+    pub username: Option<String>,
+    /// SASL password; omitted or empty keeps the stored one. Never shown.
+    #[schemars(with = "Option<String>", extend("writeOnly" = true))]
+    pub password: Option<SecretString>,
+    /// Hermes database, `sqlite:PATH` (default `sqlite:<root>/hermes.sqlite`).
+    pub database: Option<String>,
+    /// Prefix for `key_file`, `postfix_dir` and `template` (default `/`).
+    pub root: Option<String>,
+    /// Hermes AES key file (default `/opt/hermes/keys/hermes.key`).
+    pub key_file: Option<String>,
+    /// Directory this host writes main.cf and sasl_passwd into (default `/etc/postfix`).
+    pub postfix_dir: Option<String>,
+    /// Base main.cf, a handlebars template (default `/opt/hermes/conf_files/main.cf.HERMES`).
+    pub template: Option<String>,
+    /// Context of the template, used as `{{vars.NAME}}`.
+    pub vars: Option<BTreeMap<String, String>>,
+    /// Command prefix for postconf/postmap/postfix (default `["docker","exec","hermes_postfix_dkim"]`; `[]` runs them on this host).
+    pub postfix_exec: Option<Vec<String>>,
+    /// The Postfix config directory as the Postfix commands see it.
+    pub postfix_exec_dir: Option<String>,
+    /// Reload Postfix after a change (default true).
+    pub reload: Option<Flag>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    Present,
+    Absent,
+}
+
+/// `wrapper` is implicit TLS (port 465): `encrypt` plus `smtp_tls_wrappermode = yes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsMode {
+    None,
+    May,
+    Encrypt,
+    Wrapper,
+}
+
+/// A port as JSON number or digit string: Ansible templating hands over strings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum PortArg {
+    Number(i64),
+    Text(String),
+}
+
+impl JsonSchema for PortArg {
+    fn inline_schema() -> bool {
+        true
+    }
+    fn schema_name() -> Cow<'static, str> {
+        "Port".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "anyOf": [
+                { "type": "integer", "minimum": 1, "maximum": 65535 },
+                { "type": "string", "pattern": "^\\s*[0-9]+\\s*$" }
+            ]
+        })
+    }
+}
+
+/// A boolean the way Ansible accepts one: JSON bool, 0/1, or yes/no/true/false/on/off.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Flag {
+    Bool(bool),
+    Number(i64),
+    Text(String),
+}
+
+impl Flag {
+    pub fn value(&self) -> bool {
+        match self {
+            Flag::Bool(b) => *b,
+            Flag::Number(n) => *n == 1,
+            Flag::Text(s) => matches!(s.to_ascii_lowercase().as_str(), "yes" | "true" | "on" | "1"),
+        }
+    }
+}
+
+impl JsonSchema for Flag {
+    fn inline_schema() -> bool {
+        true
+    }
+    fn schema_name() -> Cow<'static, str> {
+        "Flag".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "anyOf": [
+                { "type": "boolean" },
+                { "type": "integer", "enum": [0, 1] },
+                { "type": "string", "pattern": "^(?i:yes|no|true|false|on|off|1|0)$" }
+            ]
+        })
+    }
+}
+
+/// The JSON schema of the module options, as shipped in `schema/relay_host.schema.json`.
+pub fn schema() -> Value {
+    serde_json::to_value(schemars::schema_for!(Args)).expect("schema serializes")
+}
+
+/// What the runner asked for besides the options.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RunMode {
+    pub check: bool,
+    pub diff: bool,
+}
+
+/// Parsed input: options, runner flags and the options as they may be echoed back.
+#[derive(Debug)]
+pub struct Input {
+    pub args: Args,
+    pub mode: RunMode,
+    /// `invocation.module_args`: the options given, secrets replaced by [`NO_LOG`].
+    pub echo: Map<String, Value>,
+}
+
+/// Parses an args file's text: drops `_ansible_*` keys (keeping check and diff mode) and nulls,
+/// checks the rest against the schema, then deserializes it.
+pub fn parse(text: &str) -> Result<Input> {
+    let value: Value = serde_json::from_str(text)
+        .map_err(|e| Error::InvalidArgs(format!("arguments are not valid JSON: {e}")))?;
+    let Value::Object(raw) = value else {
+        return Err(Error::InvalidArgs(
+            "arguments must be a JSON object".to_string(),
+        ));
+    };
+    let mut mode = RunMode::default();
+    let mut options = Map::new();
+    for (key, value) in raw {
+        match key.as_str() {
+            "_ansible_check_mode" => mode.check = value.as_bool().unwrap_or(false),
+            "_ansible_diff" => mode.diff = value.as_bool().unwrap_or(false),
+            k if k.starts_with("_ansible_") => {}
+            _ if value.is_null() => {}
+            _ => {
+                options.insert(key, value);
+            }
+        }
+    }
+    check_schema(&options)?;
+    let echo = echo(&options);
+    let args = serde_json::from_value(Value::Object(options))
+        .map_err(|e| Error::InvalidArgs(format!("arguments: {e}")))?;
+    Ok(Input { args, mode, echo })
+}
+
+fn check_schema(options: &Map<String, Value>) -> Result<()> {
+    let schema = schema();
+    let validator = jsonschema::validator_for(&schema).expect("the generated schema compiles");
+    let instance = Value::Object(options.clone());
+    match validator.iter_errors(&instance).next() {
+        None => Ok(()),
+        Some(err) => {
+            let option = err
+                .instance_path()
+                .as_str()
+                .trim_start_matches('/')
+                .split('/')
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            Err(schema_error(&option, options.get(&option), &err))
+        }
+    }
+}
+
+/// Turns a schema violation into the error a user can act on, with the Hermes code where the
+/// page has one. Values are never quoted: the offending one may be a secret.
+fn schema_error(option: &str, value: Option<&Value>, err: &jsonschema::ValidationError) -> Error {
+    const QUOTE: &str = "must be a JSON string: quote it (YAML reads an unquoted 0123 as 83)";
+    match option {
+        "" => match err.kind() {
+            jsonschema::error::ValidationErrorKind::AdditionalProperties { unexpected } => {
+                Error::InvalidArgs(format!("unknown option(s): {}", unexpected.join(", ")))
+            }
+            _ => Error::InvalidArgs(err.masked_with("the arguments").to_string()),
+        },
+        "port" if value.and_then(Value::as_str).is_some_and(|s| s.trim().is_empty()) => {
+            Error::PortMissing
+        }
+        "port" => Error::InvalidPort("must be an integer from 1 to 65535".to_string()),
+        "host" => Error::InvalidHost("must be a string".to_string()),
+        "username" => Error::InvalidUsername(QUOTE.to_string()),
+        "password" => Error::InvalidPassword(QUOTE.to_string()),
+        "auth" | "reload" => Error::InvalidArgs(format!(
+            "option '{option}': must be a boolean (true/false, yes/no, on/off, 1/0)"
+        )),
+        _ => Error::InvalidArgs(format!(
+            "option '{option}': {}",
+            err.masked_with("the value")
+        )),
+    }
+}
+
+/// Options echoed back with secrets hidden: the password and any password inside a URL.
+fn echo(options: &Map<String, Value>) -> Map<String, Value> {
+    options
+        .iter()
+        .map(|(key, value)| {
+            let shown = match (key.as_str(), value) {
+                ("password", _) => Value::String(NO_LOG.to_string()),
+                ("database", Value::String(url)) => Value::String(mask_url_password(url)),
+                _ => value.clone(),
+            };
+            (key.clone(), shown)
+        })
+        .collect()
+}
+
+/// `scheme://user:secret@host/db` → `scheme://user:********@host/db`.
+pub fn mask_url_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else {
+        return url.to_string();
+    };
+    match rest[..at].split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:********{}", &rest[at..]),
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ansible_keys_and_nulls_are_dropped() {
+        let input = parse(
+            r#"{"host":"a.example","port":null,"_ansible_check_mode":true,
+                "_ansible_diff":true,"_ansible_verbosity":3,"_ansible_new_key":1}"#,
+        )
+        .unwrap();
+        assert!(input.mode.check && input.mode.diff);
+        assert!(input.args.port.is_none());
+        assert_eq!(input.echo.len(), 1);
+    }
+
+    #[test]
+    fn unknown_options_are_named() {
+        let err = parse(r#"{"hots":"a.example"}"#).unwrap_err();
+        assert_eq!(err.code(), "invalid_args");
+        assert!(err.to_string().contains("hots"), "{err}");
+    }
+
+    #[test]
+    fn numbers_for_credentials_ask_for_quotes() {
+        let err = parse(r#"{"username":83}"#).unwrap_err();
+        assert_eq!(err.code(), "invalid_username");
+        assert!(err.to_string().contains("quote"));
+    }
+
+    #[test]
+    fn schema_errors_never_quote_the_value() {
+        let err = parse(r#"{"password":["s3cr3t-value"]}"#).unwrap_err();
+        assert!(!err.to_string().contains("s3cr3t"));
+        let err = parse(r#"{"vars":{"a":"s3cr3t-value","b":1}}"#).unwrap_err();
+        assert!(!err.to_string().contains("s3cr3t"), "{err}");
+    }
+
+    #[test]
+    fn ports_and_flags_accept_ansible_strings() {
+        let input = parse(r#"{"port":"587","auth":"Yes","reload":0}"#).unwrap();
+        assert!(matches!(input.args.port, Some(PortArg::Text(ref s)) if s == "587"));
+        assert!(input.args.auth.unwrap().value());
+        assert!(!input.args.reload.unwrap().value());
+        assert_eq!(parse(r#"{"port":""}"#).unwrap_err().code(), "port_missing");
+        assert_eq!(parse(r#"{"port":0}"#).unwrap_err().code(), "invalid_port");
+        assert_eq!(parse(r#"{"port":"5x"}"#).unwrap_err().code(), "invalid_port");
+        assert_eq!(parse(r#"{"auth":"maybe"}"#).unwrap_err().code(), "invalid_args");
+    }
+
+    #[test]
+    fn url_passwords_are_masked() {
+        assert_eq!(
+            mask_url_password("mysql://hermes:pw@db:3306/hermes"),
+            "mysql://hermes:********@db:3306/hermes"
+        );
+        assert_eq!(mask_url_password("sqlite:/x/y"), "sqlite:/x/y");
+        let input = parse(r#"{"password":"pw","database":"mysql://u:pw@h/d"}"#).unwrap();
+        assert_eq!(input.echo["password"], NO_LOG);
+        assert_eq!(input.echo["database"], "mysql://u:********@h/d");
+    }
+}

@@ -1,0 +1,109 @@
+//! One error type for the library. Each variant has a stable snake_case `code()` that playbooks
+//! and CI gates can match on, and, where the Hermes page has one, its `hermes_code()` (1–6).
+//! Messages name the option or row at fault and never carry a secret value.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    InvalidArgs(String),
+    #[error("option 'host' is required when state is present")]
+    HostMissing,
+    #[error("option 'host': {0}")]
+    InvalidHost(String),
+    #[error("option 'port' is empty")]
+    PortMissing,
+    #[error("option 'port': {0}")]
+    InvalidPort(String),
+    #[error("authentication is on but no username is given or stored (option 'username')")]
+    UsernameMissing,
+    #[error(
+        "authentication is on but no password is given and none is stored (option 'password')"
+    )]
+    PasswordMissing,
+    #[error("option 'username': {0}")]
+    InvalidUsername(String),
+    #[error("option 'password': {0}")]
+    InvalidPassword(String),
+    #[error("{0}")]
+    ConflictingOptions(String),
+    #[error("key file {path}: {reason}")]
+    Key { path: PathBuf, reason: String },
+    #[error("{row}: the stored value does not decrypt with the key ({reason})")]
+    Decrypt { row: String, reason: String },
+    #[error("database: {0}")]
+    Database(String),
+    #[error("database: {0}")]
+    DatabaseLayout(String),
+    #[error("template {path}: {reason}")]
+    Template { path: PathBuf, reason: String },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("lock {path}: {source}")]
+    Lock {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("postmap failed: {0}")]
+    Postmap(String),
+    #[error("postfix reload failed: {0}")]
+    Reload(String),
+    #[error("{0}")]
+    Postfix(String),
+}
+
+impl Error {
+    /// Stable identifier for scripts; never renamed once released.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::InvalidArgs(_) => "invalid_args",
+            Error::HostMissing => "host_missing",
+            Error::InvalidHost(_) => "invalid_host",
+            Error::PortMissing => "port_missing",
+            Error::InvalidPort(_) => "invalid_port",
+            Error::UsernameMissing => "username_missing",
+            Error::PasswordMissing => "password_missing",
+            Error::InvalidUsername(_) => "invalid_username",
+            Error::InvalidPassword(_) => "invalid_password",
+            Error::ConflictingOptions(_) => "conflicting_options",
+            Error::Key { .. } => "key_error",
+            Error::Decrypt { .. } => "decrypt_failed",
+            Error::Database(_) => "database_error",
+            Error::DatabaseLayout(_) => "database_layout",
+            Error::Template { .. } => "template_error",
+            Error::Io { .. } => "io_error",
+            Error::Lock { .. } => "lock_error",
+            Error::Postmap(_) => "postmap_failed",
+            Error::Reload(_) => "reload_failed",
+            Error::Postfix(_) => "postfix_error",
+        }
+    }
+
+    /// The `session.m` code the Hermes page shows for the same mistake.
+    pub fn hermes_code(&self) -> Option<u8> {
+        match self {
+            Error::HostMissing => Some(1),
+            Error::InvalidHost(_) => Some(2),
+            Error::PortMissing => Some(3),
+            Error::InvalidPort(_) => Some(4),
+            Error::UsernameMissing => Some(5),
+            Error::PasswordMissing => Some(6),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

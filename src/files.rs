@@ -1,0 +1,213 @@
+//! Atomic file writes (temp file in the same directory, fsync, rename, fsync the directory),
+//! the saved copies a failed run puts back, and the flock that serializes runs per Postfix dir.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use tempfile::{NamedTempFile, TempPath};
+use zeroize::Zeroizing;
+
+use crate::error::{Error, Result};
+use crate::plan::FileState;
+
+pub const LOCK_FILE: &str = ".hermes-relayhost.lock";
+
+/// Reads main.cf, sasl_passwd and the modes of sasl_passwd and its map.
+pub fn read_state(dir: &Path, map_suffix: Option<&str>) -> Result<FileState> {
+    let main_cf = read_optional(&dir.join("main.cf"))?
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
+    let sasl_path = dir.join("sasl_passwd");
+    let sasl_passwd = read_optional(&sasl_path)?
+        .map(|bytes| Zeroizing::new(String::from_utf8_lossy(&bytes).into_owned()));
+    let map_mode = match map_suffix {
+        Some(suffix) => mode_of(&dir.join(format!("sasl_passwd{suffix}")))?,
+        None => None,
+    };
+    Ok(FileState {
+        main_cf,
+        sasl_passwd,
+        sasl_mode: mode_of(&sasl_path)?,
+        map_mode,
+    })
+}
+
+fn read_optional(path: &Path) -> Result<Option<Zeroizing<Vec<u8>>>> {
+    match fs::read(path) {
+        Ok(bytes) => Ok(Some(Zeroizing::new(bytes))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(path, e)),
+    }
+}
+
+fn mode_of(path: &Path) -> Result<Option<u32>> {
+    match fs::metadata(path) {
+        Ok(meta) => Ok(Some(meta.permissions().mode() & 0o7777)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(path, e)),
+    }
+}
+
+/// New content written and synced next to its target, not yet visible under the target name.
+pub struct Staged {
+    tmp: NamedTempFile,
+    target: PathBuf,
+}
+
+/// Writes `bytes` to a temp file beside `target` (0600 from creation, then `mode`).
+pub fn stage(target: &Path, bytes: &[u8], mode: u32) -> Result<Staged> {
+    let dir = target.parent().unwrap_or(Path::new("."));
+    let name = target.file_name().map_or("file".into(), |n| n.to_string_lossy());
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .tempfile_in(dir)
+        .map_err(|e| Error::io(dir, e))?;
+    let io = |e| Error::io(tmp_path_for(target), e);
+    tmp.write_all(bytes).map_err(io)?;
+    tmp.as_file()
+        .set_permissions(fs::Permissions::from_mode(mode))
+        .map_err(io)?;
+    tmp.as_file().sync_all().map_err(io)?;
+    Ok(Staged {
+        tmp,
+        target: target.to_path_buf(),
+    })
+}
+
+fn tmp_path_for(target: &Path) -> PathBuf {
+    target.with_extension("tmp")
+}
+
+impl Staged {
+    pub fn path(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    /// Renames the staged file over its target and syncs the directory entry.
+    pub fn install(self) -> Result<()> {
+        let target = self.target;
+        self.tmp
+            .persist(&target)
+            .map_err(|e| Error::io(&target, e.error))?;
+        sync_parent(&target)
+    }
+}
+
+/// A file postmap made beside a staged source: removed unless installed.
+pub struct StagedMap {
+    tmp: TempPath,
+    target: PathBuf,
+}
+
+impl StagedMap {
+    pub fn adopt(made: PathBuf, target: PathBuf) -> Result<StagedMap> {
+        let tmp = TempPath::try_from_path(made).map_err(|e| Error::io(&target, e))?;
+        fs::set_permissions(&tmp, fs::Permissions::from_mode(0o600))
+            .map_err(|e| Error::io(tmp.to_path_buf(), e))?;
+        File::open(&tmp)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| Error::io(tmp.to_path_buf(), e))?;
+        Ok(StagedMap { tmp, target })
+    }
+
+    pub fn install(self) -> Result<()> {
+        let target = self.target;
+        self.tmp
+            .persist(&target)
+            .map_err(|e| Error::io(&target, e.error))?;
+        sync_parent(&target)
+    }
+}
+
+fn sync_parent(path: &Path) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(dir, e))
+}
+
+/// A file as it was before the run, to put back if a later step fails.
+pub struct Saved {
+    path: PathBuf,
+    before: Option<(Zeroizing<Vec<u8>>, u32)>,
+}
+
+impl Saved {
+    pub fn capture(path: &Path) -> Result<Saved> {
+        let before = match (read_optional(path)?, mode_of(path)?) {
+            (Some(bytes), Some(mode)) => Some((bytes, mode)),
+            _ => None,
+        };
+        Ok(Saved {
+            path: path.to_path_buf(),
+            before,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn content(&self) -> Option<&[u8]> {
+        self.before.as_ref().map(|(bytes, _)| bytes.as_slice())
+    }
+
+    /// Atomically writes the old content back, or removes a file that did not exist.
+    pub fn restore(&self) -> Result<()> {
+        match &self.before {
+            Some((bytes, mode)) => stage(&self.path, bytes, *mode)?.install(),
+            None => match fs::remove_file(&self.path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    Err(Error::io(&self.path, e))
+                }
+                _ => sync_parent(&self.path),
+            },
+        }
+    }
+}
+
+/// The per-Postfix-directory flock. Held for the whole run; released on drop.
+pub struct DirLock {
+    _file: File,
+}
+
+impl DirLock {
+    /// Takes the lock only if the lock file exists: a run that changes nothing creates nothing.
+    pub fn existing(dir: &Path, exclusive: bool) -> Result<Option<DirLock>> {
+        let path = dir.join(LOCK_FILE);
+        match File::open(&path) {
+            Ok(file) => Self::take(file, &path, exclusive).map(Some),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::Lock { path, source: e }),
+        }
+    }
+
+    pub fn create(dir: &Path) -> Result<DirLock> {
+        let path = dir.join(LOCK_FILE);
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| Error::Lock {
+                path: path.clone(),
+                source: e,
+            })?;
+        Self::take(file, &path, true)
+    }
+
+    fn take(file: File, path: &Path, exclusive: bool) -> Result<DirLock> {
+        let locked = if exclusive {
+            file.lock()
+        } else {
+            file.lock_shared()
+        };
+        locked.map_err(|e| Error::Lock {
+            path: path.to_path_buf(),
+            source: e,
+        })?;
+        Ok(DirLock { _file: file })
+    }
+}

@@ -1,0 +1,66 @@
+//! `init --root DIR`: a self-contained Hermes-like tree (key, base template, Postfix dir,
+//! SQLite database) to run the module against without a Hermes host. Never overwrites.
+
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use crate::crypto::Key;
+use crate::error::{Error, Result};
+use crate::store::SqliteStore;
+
+const TEMPLATE: &str = include_str!("../templates/main.cf.HERMES");
+const MASTER_CF: &str = include_str!("../templates/master.cf");
+
+/// Creates what is missing under `root` and returns the module args that point at it.
+pub fn init(root: &Path) -> Result<Value> {
+    let root = std::path::absolute(root).map_err(|e| Error::io(root, e))?;
+    let keys = root.join("opt/hermes/keys");
+    let conf = root.join("opt/hermes/conf_files");
+    let postfix = root.join("etc/postfix");
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&keys)
+        .map_err(|e| Error::io(&keys, e))?;
+    for dir in [&conf, &postfix] {
+        fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    }
+    let key = Key::generate()?;
+    write_new(&keys.join("hermes.key"), key.to_file_text().as_bytes(), 0o600)?;
+    write_new(&conf.join("main.cf.HERMES"), TEMPLATE.as_bytes(), 0o644)?;
+    write_new(&postfix.join("master.cf"), MASTER_CF.as_bytes(), 0o644)?;
+    let vars = json!({ "banner": "Hermes SEG", "inet_interfaces": "loopback-only" });
+    let vars_map = serde_json::from_value(vars.clone()).expect("string map");
+    let main_cf = crate::render::base(&conf.join("main.cf.HERMES"), TEMPLATE, &vars_map)?;
+    write_new(&postfix.join("main.cf"), main_cf.as_bytes(), 0o644)?;
+    let database = root.join("hermes.sqlite");
+    if !database.exists() {
+        SqliteStore::create(&database)?;
+    }
+    Ok(json!({
+        "root": root,
+        "postfix_exec": [],
+        "vars": vars,
+    }))
+}
+
+/// Creates `path` with `bytes` unless it exists (`O_EXCL`, so a second init keeps the key).
+fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+    match OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+    {
+        Ok(mut file) => file
+            .write_all(bytes)
+            .and_then(|()| file.sync_all())
+            .map_err(|e| Error::io(path, e)),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(Error::io(path, e)),
+    }
+}

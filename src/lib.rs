@@ -1,0 +1,21 @@
+//! hermes-relayhost: the Hermes SEG *Relay Host* save cascade as an idempotent module.
+//! The pipeline (see ARCHITECTURE.md): `args` → `validate` → `store` (rows as `model`) →
+//! `plan` (with `render`) → `apply` (`files`, `postfix`) → `protocol`.
+
+pub mod apply;
+pub mod args;
+pub mod cli;
+pub mod crypto;
+pub mod error;
+pub mod files;
+pub mod init;
+pub mod model;
+pub mod plan;
+pub mod postfix;
+pub mod protocol;
+pub mod render;
+pub mod run;
+pub mod store;
+pub mod validate;
+
+pub use error::{Error, Result};

@@ -1,0 +1,111 @@
+//! Hermes's rows as this module sees them: the `postfix` rows of `parameters` (dual-row
+//! directives), the two credential rows of `system_settings`, and `transport`.
+
+use std::cmp::Ordering;
+
+pub const RELAYHOST: &str = "relayhost";
+pub const SASL_AUTH: &str = "smtp_sasl_auth_enable";
+pub const PASSWORD_MAPS: &str = "smtp_sasl_password_maps";
+pub const TLS_LEVEL: &str = "smtp_tls_security_level";
+pub const USERNAME_SETTING: &str = "relay_host_username";
+pub const PASSWORD_SETTING: &str = "relay_host_password";
+
+/// One `parameters` row (module `postfix`, conf_file `main.cf`). `child` 2 is a directive,
+/// 1 a value of the directive whose id is in `parent` (as text).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParamRow {
+    pub id: i64,
+    pub parameter: Option<String>,
+    pub name: Option<String>,
+    pub parent: Option<String>,
+    pub child: Option<i64>,
+    pub order1: Option<f64>,
+    pub enabled: i64,
+    pub applied: Option<i64>,
+    pub action: Option<String>,
+}
+
+impl ParamRow {
+    pub fn is_parent(&self) -> bool {
+        self.child == Some(2)
+    }
+
+    pub fn is_enabled(&self) -> bool {
+        self.enabled == 1
+    }
+
+    pub fn param(&self) -> &str {
+        self.parameter.as_deref().unwrap_or("")
+    }
+
+    pub fn is_pending(&self) -> bool {
+        self.applied == Some(2)
+    }
+
+    /// The columns a save can change, as one comparable value.
+    pub fn editable(&self) -> (Option<&str>, Option<&str>, i64) {
+        (self.parameter.as_deref(), self.name.as_deref(), self.enabled)
+    }
+}
+
+/// `transport` row fields that feed sasl_passwd.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TransportRow {
+    pub id: i64,
+    pub domain: Option<String>,
+    pub destination: Option<String>,
+    pub port: Option<String>,
+    pub authentication: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+}
+
+/// Everything the plan needs from the database, read in one consistent go.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub params: Vec<ParamRow>,
+    /// `relay_host_username` / `relay_host_password`; `None` when the row does not exist.
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub transports: Vec<TransportRow>,
+}
+
+impl Snapshot {
+    pub fn parent(&self, directive: &str) -> Option<&ParamRow> {
+        self.params
+            .iter()
+            .find(|r| r.is_parent() && r.param() == directive)
+    }
+
+    /// Value rows of a parent in Hermes's `order1` order (NULL first, as MariaDB sorts).
+    pub fn values_of<'a>(&'a self, parent: &ParamRow) -> Vec<&'a ParamRow> {
+        let id = parent.id.to_string();
+        let mut values: Vec<&ParamRow> = self
+            .params
+            .iter()
+            .filter(|r| r.child == Some(1) && r.parent.as_deref() == Some(id.as_str()))
+            .collect();
+        values.sort_by(|a, b| {
+            a.order1
+                .partial_cmp(&b.order1)
+                .unwrap_or(Ordering::Equal)
+                .then(a.id.cmp(&b.id))
+        });
+        values
+    }
+}
+
+/// A write the store performs; the `before` side is what a rollback puts back.
+#[derive(Debug, Clone, PartialEq)]
+// A plan holds a handful of changes: boxing rows would buy nothing.
+#[allow(clippy::large_enum_variant)]
+pub enum Change {
+    /// Update of the editable columns plus applied/action of one `parameters` row.
+    Param { before: ParamRow, after: ParamRow },
+    /// Set a `system_settings` value; `before: None` inserts the missing row.
+    Setting {
+        parameter: &'static str,
+        before: Option<String>,
+        after: String,
+    },
+}

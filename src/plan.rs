@@ -1,0 +1,515 @@
+//! The pure heart: desired state + what is stored and on disk → the exact row writes, file
+//! contents and diff of a Hermes save. No I/O here, so check mode is "plan and report".
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Serialize;
+use zeroize::Zeroizing;
+
+use crate::args::TlsMode;
+use crate::crypto::Key;
+use crate::error::{Error, Result};
+use crate::model::{
+    Change, PASSWORD_MAPS, PASSWORD_SETTING, ParamRow, RELAYHOST, SASL_AUTH, Snapshot, TLS_LEVEL,
+    TransportRow, USERNAME_SETTING,
+};
+use crate::render::{self, MASK, SaslEntry};
+use crate::validate::{Desired, Relay};
+
+/// What is on disk now. `None` means the file does not exist.
+#[derive(Default)]
+pub struct FileState {
+    pub main_cf: Option<String>,
+    pub sasl_passwd: Option<Zeroizing<String>>,
+    pub sasl_mode: Option<u32>,
+    pub map_mode: Option<u32>,
+}
+
+/// Everything besides the desired state that the plan depends on.
+pub struct Inputs<'a> {
+    pub snapshot: &'a Snapshot,
+    pub files: &'a FileState,
+    pub key: &'a Key,
+    /// The rendered base template.
+    pub base: &'a str,
+    pub exec_dir: &'a str,
+    pub postfix_dir: &'a Path,
+}
+
+/// The new sasl_passwd and the map postmap must build from it.
+pub struct SaslFile {
+    pub text: Zeroizing<String>,
+    pub map_type: String,
+    /// `None` for texthash, which Postfix reads without postmap.
+    pub map_suffix: Option<&'static str>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DiffEntry {
+    pub before_header: String,
+    pub after_header: String,
+    pub before: String,
+    pub after: String,
+}
+
+#[derive(Default)]
+pub struct Plan {
+    /// Row writes of the save itself; changed `parameters` rows go pending (`applied = 2`).
+    pub edits: Vec<Change>,
+    /// After main.cf is installed: every pending row becomes applied.
+    pub marks: Vec<Change>,
+    pub main_cf: Option<String>,
+    pub sasl: Option<SaslFile>,
+    pub diff: Vec<DiffEntry>,
+    pub warnings: Vec<String>,
+    /// Rows other Hermes pages left pending that this run applies.
+    pub pending: Vec<String>,
+}
+
+impl Plan {
+    pub fn is_noop(&self) -> bool {
+        self.edits.is_empty()
+            && self.marks.is_empty()
+            && self.main_cf.is_none()
+            && self.sasl.is_none()
+    }
+}
+
+/// A relay directive: its parent row and first value row, by index into the working rows.
+#[derive(Clone, Copy)]
+struct Directive {
+    parent: usize,
+    value: usize,
+}
+
+struct Creds {
+    user: SecretString,
+    pass: SecretString,
+}
+
+pub fn plan(desired: &Desired, inputs: &Inputs) -> Result<Plan> {
+    let snap = inputs.snapshot;
+    let key = inputs.key;
+    let mut rows = snap.params.clone();
+    let index: HashMap<i64, usize> = rows.iter().enumerate().map(|(i, r)| (r.id, i)).collect();
+    let [relay, sasl, maps, tls] = relay_directives(snap, &index)?;
+
+    let stored = Creds {
+        user: key.decrypt(
+            snap.username.as_deref().unwrap_or(""),
+            "system_settings.relay_host_username",
+        )?,
+        pass: key.decrypt(
+            snap.password.as_deref().unwrap_or(""),
+            "system_settings.relay_host_password",
+        )?,
+    };
+    let legacy = legacy_creds(&stored, &rows[maps.parent]);
+    if legacy.is_some() {
+        rows[maps.parent].name = Some(String::new());
+    }
+    let current = legacy.unwrap_or(Creds {
+        user: stored.user.clone(),
+        pass: stored.pass.clone(),
+    });
+
+    let new_creds = match desired {
+        Desired::Absent => {
+            set(&mut rows, relay, |p| p.enabled = 0, |v| {
+                v.parameter = Some(String::new());
+                v.name = Some(String::new());
+                v.enabled = 0;
+            });
+            disable_auth(&mut rows, sasl, maps);
+            rows[maps.parent].name = Some(String::new());
+            set(&mut rows, tls, |p| p.enabled = 0, |v| v.enabled = 0);
+            None
+        }
+        Desired::Present(relay_wanted) => {
+            let literal = relay_wanted.host.relay_literal(relay_wanted.port);
+            let host = relay_wanted.host.to_string();
+            set(&mut rows, relay, |p| p.enabled = 1, |v| {
+                v.parameter = Some(literal);
+                v.name = Some(host);
+                v.enabled = 1;
+            });
+            match relay_wanted.tls {
+                TlsMode::None => set(&mut rows, tls, |p| p.enabled = 0, |v| v.enabled = 0),
+                TlsMode::May | TlsMode::Encrypt => {
+                    let level = if relay_wanted.tls == TlsMode::May { "may" } else { "encrypt" };
+                    set(&mut rows, tls, |p| p.enabled = 1, |v| {
+                        v.parameter = Some(level.to_string());
+                        v.enabled = 1;
+                    });
+                }
+                TlsMode::Wrapper => {
+                    return Err(Error::InvalidArgs(
+                        "option 'tls': 'wrapper' is not supported by this version".to_string(),
+                    ));
+                }
+            }
+            let auth_on = relay_wanted
+                .auth
+                .on
+                .unwrap_or(rows[sasl.parent].is_enabled());
+            if auth_on {
+                let creds = wanted_creds(relay_wanted, &current)?;
+                set(&mut rows, sasl, |p| p.enabled = 1, |v| {
+                    v.parameter = Some("yes".to_string());
+                    v.enabled = 1;
+                });
+                set(&mut rows, maps, |p| {
+                    p.enabled = 1;
+                    p.name = Some(String::new());
+                }, |v| v.enabled = 1);
+                Some(creds)
+            } else {
+                if relay_wanted.auth.password.is_some() {
+                    return Err(Error::ConflictingOptions(
+                        "a password is given but authentication is off: set auth and username"
+                            .to_string(),
+                    ));
+                }
+                disable_auth(&mut rows, sasl, maps);
+                None
+            }
+        }
+    };
+
+    let mut plan = Plan::default();
+    for (before, after) in snap.params.iter().zip(rows.iter_mut()) {
+        if before.editable() != after.editable() {
+            after.applied = Some(2);
+            after.action = Some("APPLY".to_string());
+            plan.edits.push(Change::Param {
+                before: before.clone(),
+                after: after.clone(),
+            });
+        }
+    }
+    let (user_cipher, pass_cipher) = match &new_creds {
+        Some(c) => (
+            keep_or_encrypt(key, &stored.user, snap.username.as_deref(), &c.user),
+            keep_or_encrypt(key, &stored.pass, snap.password.as_deref(), &c.pass),
+        ),
+        None => (String::new(), String::new()),
+    };
+    for (parameter, before, after) in [
+        (USERNAME_SETTING, &snap.username, user_cipher),
+        (PASSWORD_SETTING, &snap.password, pass_cipher),
+    ] {
+        if before.as_deref() != Some(after.as_str()) {
+            plan.edits.push(Change::Setting {
+                parameter,
+                before: before.clone(),
+                after,
+            });
+        }
+    }
+
+    let edited: Vec<i64> = plan.edits.iter().filter_map(param_id).collect();
+    for row in rows.iter_mut().filter(|r| r.is_pending()) {
+        if !edited.contains(&row.id) {
+            plan.pending.push(format!("parameters#{} {}", row.id, row.param()));
+        }
+        let before = row.clone();
+        row.applied = Some(1);
+        row.action = Some("NONE".to_string());
+        plan.marks.push(Change::Param {
+            before,
+            after: row.clone(),
+        });
+    }
+
+    let main_cf = render::merge(inputs.base, &render::directives(&rows, inputs.exec_dir));
+    if inputs.files.main_cf.as_deref() != Some(main_cf.as_str()) {
+        plan.main_cf = Some(main_cf);
+    }
+
+    let relay_value = &rows[relay.value];
+    let mut entries = Vec::new();
+    if let Some(c) = &new_creds {
+        let line_wanted = rows[sasl.parent].is_enabled()
+            && relay_value.is_enabled()
+            && !relay_value.param().is_empty()
+            && !c.user.expose_secret().is_empty()
+            && !c.pass.expose_secret().is_empty();
+        if line_wanted {
+            entries.push(SaslEntry {
+                key: relay_value.param().to_string(),
+                user: c.user.expose_secret().to_string(),
+                password: c.pass.clone(),
+            });
+        }
+    }
+    transport_entries(&snap.transports, key, &mut entries, &mut plan.warnings)?;
+    let text = render::sasl_passwd(&entries);
+    let map_type = rows[maps.value].param().to_string();
+    let map_suffix = render::map_suffix(&map_type)?;
+    let files = inputs.files;
+    let unsafe_mode = |m: Option<u32>| m.is_some_and(|m| m & 0o077 != 0);
+    let map_stale = map_suffix.is_some() && (files.map_mode.is_none() || unsafe_mode(files.map_mode));
+    if files.sasl_passwd.as_deref().map(String::as_str) != Some(text.as_str())
+        || unsafe_mode(files.sasl_mode)
+        || map_stale
+    {
+        plan.sasl = Some(SaslFile {
+            text,
+            map_type: map_type.split(':').next().unwrap_or("hash").to_string(),
+            map_suffix,
+        });
+    }
+
+    plan.diff = diff(&plan, inputs, &stored, new_creds.as_ref());
+    Ok(plan)
+}
+
+fn param_id(change: &Change) -> Option<i64> {
+    match change {
+        Change::Param { after, .. } => Some(after.id),
+        Change::Setting { .. } => None,
+    }
+}
+
+/// The four directives the page edits; a layout without them is not a Hermes database.
+fn relay_directives(snap: &Snapshot, index: &HashMap<i64, usize>) -> Result<[Directive; 4]> {
+    let mut missing = Vec::new();
+    let mut found = Vec::new();
+    for name in [RELAYHOST, SASL_AUTH, PASSWORD_MAPS, TLS_LEVEL] {
+        match snap.parent(name) {
+            None => missing.push(format!("{name} (parent row, child = 2)")),
+            Some(parent) => match snap.values_of(parent).first() {
+                None => missing.push(format!("{name} (value row, child = 1, parent = {})", parent.id)),
+                Some(value) => found.push(Directive {
+                    parent: index[&parent.id],
+                    value: index[&value.id],
+                }),
+            },
+        }
+    }
+    if !missing.is_empty() {
+        return Err(Error::DatabaseLayout(format!(
+            "parameters lacks the relay rows: {}",
+            missing.join(", ")
+        )));
+    }
+    Ok([found[0], found[1], found[2], found[3]])
+}
+
+fn set(
+    rows: &mut [ParamRow],
+    d: Directive,
+    parent: impl FnOnce(&mut ParamRow),
+    value: impl FnOnce(&mut ParamRow),
+) {
+    parent(&mut rows[d.parent]);
+    value(&mut rows[d.value]);
+}
+
+fn disable_auth(rows: &mut [ParamRow], sasl: Directive, maps: Directive) {
+    set(rows, sasl, |p| p.enabled = 0, |v| {
+        v.parameter = Some("no".to_string());
+        v.enabled = 0;
+    });
+    set(rows, maps, |p| p.enabled = 0, |v| v.enabled = 0);
+}
+
+/// Hermes's one-shot migration of the plaintext `user:pass` once kept in the password_maps
+/// parent's `name`, split at the first `:` (Hermes splits at every `:`, cutting passwords).
+fn legacy_creds(stored: &Creds, maps_parent: &ParamRow) -> Option<Creds> {
+    if !stored.user.expose_secret().is_empty() || !stored.pass.expose_secret().is_empty() {
+        return None;
+    }
+    let (user, pass) = maps_parent.name.as_deref()?.split_once(':')?;
+    Some(Creds {
+        user: SecretString::from(user.to_string()),
+        pass: SecretString::from(pass.to_string()),
+    })
+}
+
+/// Hermes codes 5 and 6: given values win, else the stored ones are kept.
+fn wanted_creds(relay: &Relay, current: &Creds) -> Result<Creds> {
+    let user = match &relay.auth.username {
+        Some(u) => u.clone(),
+        None => current.user.expose_secret().to_string(),
+    };
+    if user.is_empty() {
+        return Err(Error::UsernameMissing);
+    }
+    let pass = match &relay.auth.password {
+        Some(p) => p.clone(),
+        None => current.pass.clone(),
+    };
+    if pass.expose_secret().is_empty() {
+        return Err(Error::PasswordMissing);
+    }
+    Ok(Creds {
+        user: SecretString::from(user),
+        pass,
+    })
+}
+
+/// An unchanged value keeps its stored ciphertext: equality is judged on the plaintext.
+fn keep_or_encrypt(
+    key: &Key,
+    stored_plain: &SecretString,
+    stored: Option<&str>,
+    wanted: &SecretString,
+) -> String {
+    match stored {
+        Some(cipher) if stored_plain.expose_secret() == wanted.expose_secret() => {
+            cipher.to_string()
+        }
+        _ => key.encrypt(wanted),
+    }
+}
+
+/// Per-domain lines from the Domains page: `[destination]:port` (empty port → 25).
+fn transport_entries(
+    transports: &[TransportRow],
+    key: &Key,
+    entries: &mut Vec<SaslEntry>,
+    warnings: &mut Vec<String>,
+) -> Result<()> {
+    for t in transports {
+        if !t
+            .authentication
+            .as_deref()
+            .is_some_and(|a| a.eq_ignore_ascii_case("YES"))
+        {
+            continue;
+        }
+        let label = format!(
+            "transport#{} ({})",
+            t.id,
+            t.domain.as_deref().unwrap_or("no domain")
+        );
+        let destination = t.destination.as_deref().unwrap_or("").trim();
+        if destination.is_empty() {
+            warnings.push(format!("{label}: no destination; sasl_passwd line skipped"));
+            continue;
+        }
+        let port = match t.port.as_deref().map(str::trim) {
+            None | Some("") => "25",
+            Some(p) => p,
+        };
+        let entry_key = format!("[{destination}]:{port}");
+        if entries.iter().any(|e| e.key == entry_key) {
+            warnings.push(format!(
+                "{label}: {entry_key} already has a sasl_passwd line; this one is skipped"
+            ));
+            continue;
+        }
+        let user = key.decrypt(
+            t.username.as_deref().unwrap_or(""),
+            &format!("{label}.authentication_username"),
+        )?;
+        let password = key.decrypt(
+            t.password.as_deref().unwrap_or(""),
+            &format!("{label}.authentication_password"),
+        )?;
+        if user.expose_secret().is_empty() || password.expose_secret().is_empty() {
+            warnings.push(format!("{label}: empty credentials; sasl_passwd line skipped"));
+            continue;
+        }
+        entries.push(SaslEntry {
+            key: entry_key,
+            user: user.expose_secret().to_string(),
+            password,
+        });
+    }
+    Ok(())
+}
+
+/// The diff as Ansible shows it: main.cf, sasl_passwd and the rows, secrets masked.
+fn diff(plan: &Plan, inputs: &Inputs, stored: &Creds, new: Option<&Creds>) -> Vec<DiffEntry> {
+    let mut out = Vec::new();
+    let dir = inputs.postfix_dir;
+    if let Some(after) = &plan.main_cf {
+        let path = dir.join("main.cf").display().to_string();
+        out.push(DiffEntry {
+            before_header: path.clone(),
+            after_header: path,
+            before: inputs.files.main_cf.clone().unwrap_or_default(),
+            after: after.clone(),
+        });
+    }
+    if let Some(sasl) = &plan.sasl {
+        let path = dir.join("sasl_passwd").display().to_string();
+        let before = inputs.files.sasl_passwd.as_deref().map_or("", String::as_str);
+        out.push(DiffEntry {
+            before_header: path.clone(),
+            after_header: path,
+            before: render::mask_sasl(before, &sasl.text, "(old)"),
+            after: render::mask_sasl(&sasl.text, before, "(new)"),
+        });
+    }
+    if !plan.edits.is_empty() {
+        let mut before = String::new();
+        let mut after = String::new();
+        for change in &plan.edits {
+            match change {
+                Change::Param { before: b, after: a } => {
+                    before.push_str(&row_line(b));
+                    after.push_str(&row_line(a));
+                }
+                Change::Setting { parameter, before: b, .. } => {
+                    let (old, new) = setting_lines(parameter, b.is_some(), stored, new);
+                    before.push_str(&old);
+                    after.push_str(&new);
+                }
+            }
+        }
+        out.push(DiffEntry {
+            before_header: "hermes database rows".to_string(),
+            after_header: "hermes database rows".to_string(),
+            before,
+            after,
+        });
+    }
+    out
+}
+
+fn row_line(r: &ParamRow) -> String {
+    let kind = if r.is_parent() { "directive" } else { "value" };
+    format!(
+        "parameters#{} ({kind}) parameter={:?} name={:?} enabled={}\n",
+        r.id,
+        r.param(),
+        r.name.as_deref().unwrap_or(""),
+        r.enabled
+    )
+}
+
+/// Username shown in clear (Hermes shows it too); passwords only as the mask.
+fn setting_lines(
+    parameter: &str,
+    existed: bool,
+    stored: &Creds,
+    new: Option<&Creds>,
+) -> (String, String) {
+    let empty = SecretString::from(String::new());
+    let (old, new) = match (parameter, new) {
+        (USERNAME_SETTING, n) => (&stored.user, n.map_or(&empty, |c| &c.user)),
+        (_, n) => (&stored.pass, n.map_or(&empty, |c| &c.pass)),
+    };
+    let show = |v: &SecretString, tag: &str| -> String {
+        if v.expose_secret().is_empty() {
+            "''".to_string()
+        } else if parameter == USERNAME_SETTING {
+            format!("{:?}", v.expose_secret())
+        } else if old.expose_secret() != new.expose_secret() {
+            format!("{MASK} {tag}")
+        } else {
+            MASK.to_string()
+        }
+    };
+    let before = if existed {
+        format!("system_settings.{parameter} = {}\n", show(old, "(old)"))
+    } else {
+        format!("system_settings.{parameter} (no row)\n")
+    };
+    (before, format!("system_settings.{parameter} = {}\n", show(new, "(new)")))
+}

@@ -1,0 +1,284 @@
+//! Pure text rendering: the base template through handlebars, the `postconf -e` merge of the
+//! enabled directive rows into main.cf, and sasl_passwd (plain for the file, masked for diffs).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+
+use handlebars::Handlebars;
+use secrecy::{ExposeSecret, SecretString};
+use zeroize::Zeroizing;
+
+use crate::error::{Error, Result};
+use crate::model::ParamRow;
+
+pub const MASK: &str = "********";
+
+/// Renders the base main.cf. Strict, so a `{{vars.X}}` without a value fails instead of
+/// silently leaving a blank; no HTML escaping, since main.cf is not HTML.
+pub fn base(path: &Path, template: &str, vars: &BTreeMap<String, String>) -> Result<String> {
+    let mut hb = Handlebars::new();
+    hb.set_strict_mode(true);
+    hb.register_escape_fn(handlebars::no_escape);
+    let mut text = hb
+        .render_template(template, &serde_json::json!({ "vars": vars }))
+        .map_err(|e| Error::Template {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    Ok(text)
+}
+
+/// `name = v1, v2` for every enabled directive row, in id order, with enabled value rows in
+/// `order1` order, as Hermes feeds them to `postconf -e`. Paths under `/etc/postfix/` point
+/// into `exec_dir`, the config directory as Postfix sees it.
+pub fn directives(rows: &[ParamRow], exec_dir: &str) -> Vec<(String, String)> {
+    let mut values: HashMap<&str, Vec<&ParamRow>> = HashMap::new();
+    for row in rows.iter().filter(|r| r.child == Some(1) && r.is_enabled()) {
+        if let Some(parent) = row.parent.as_deref() {
+            values.entry(parent).or_default().push(row);
+        }
+    }
+    let rewrite = exec_dir.trim_end_matches('/') != "/etc/postfix";
+    let mut parents: Vec<&ParamRow> = rows
+        .iter()
+        .filter(|r| r.is_parent() && r.is_enabled() && !r.param().is_empty())
+        .collect();
+    parents.sort_by_key(|r| r.id);
+    parents
+        .into_iter()
+        .map(|parent| {
+            let mut vals = values
+                .remove(parent.id.to_string().as_str())
+                .unwrap_or_default();
+            vals.sort_by(|a, b| {
+                a.order1
+                    .partial_cmp(&b.order1)
+                    .unwrap_or(std::cmp::Ordering::Equal)
+                    .then(a.id.cmp(&b.id))
+            });
+            let joined = vals
+                .iter()
+                .map(|v| {
+                    let value = v.param();
+                    if rewrite {
+                        value.replace("/etc/postfix/", &format!("{}/", exec_dir.trim_end_matches('/')))
+                    } else {
+                        value.to_string()
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            (parent.param().to_string(), joined)
+        })
+        .collect()
+}
+
+/// Applies `postconf -e "name = value"` for each directive in turn, exactly as Postfix's
+/// postconf edits main.cf (postconf_edit.c): every logical line whose key matches is replaced
+/// and its continuation lines dropped (comments and blank lines inside are kept), keys not
+/// found are appended in order.
+pub fn merge(base: &str, directives: &[(String, String)]) -> String {
+    let wanted: HashMap<&str, &str> = directives
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let mut found: HashSet<&str> = HashSet::new();
+    let mut out = String::with_capacity(base.len() + directives.len() * 32);
+    let mut replacing = false;
+    for line in base.split_inclusive('\n') {
+        let body = line.trim_start_matches(|c: char| c.is_ascii_whitespace() || c == '\x0b');
+        if body.is_empty() || body.starts_with('#') {
+            out.push_str(line);
+        } else if body.len() < line.len() {
+            if !replacing {
+                out.push_str(line);
+            }
+        } else {
+            let key_end = line
+                .find([' ', '\t', '\r', '\n', '='])
+                .unwrap_or(line.len());
+            let key = &line[..key_end];
+            match wanted.get_key_value(key) {
+                Some((k, v)) => {
+                    replacing = true;
+                    found.insert(k);
+                    out.push_str(&format!("{k} = {v}\n"));
+                }
+                None => {
+                    replacing = false;
+                    out.push_str(line);
+                }
+            }
+        }
+    }
+    for (name, _) in directives {
+        if found.insert(name.as_str()) {
+            out.push_str(&format!("{name} = {}\n", wanted[name.as_str()]));
+        }
+    }
+    out
+}
+
+/// One sasl_passwd line: `key<TAB>user:password`.
+pub struct SaslEntry {
+    pub key: String,
+    pub user: String,
+    pub password: SecretString,
+}
+
+pub fn sasl_passwd(entries: &[SaslEntry]) -> Zeroizing<String> {
+    let mut text = Zeroizing::new(String::new());
+    for e in entries {
+        text.push_str(&e.key);
+        text.push('\t');
+        text.push_str(&e.user);
+        text.push(':');
+        text.push_str(e.password.expose_secret());
+        text.push('\n');
+    }
+    text
+}
+
+/// sasl_passwd with every password replaced by the mask. A key whose password differs in
+/// `other` gets `tag` (`(old)`/`(new)`), so a rotation shows without showing anything.
+pub fn mask_sasl(text: &str, other: &str, tag: &str) -> String {
+    let other_values: HashMap<&str, &str> = other.lines().filter_map(split_entry).collect();
+    let mut out = String::new();
+    for line in text.lines() {
+        match split_entry(line) {
+            None => out.push_str(line),
+            Some((key, value)) => {
+                let (user, pass) = value.split_once(':').unwrap_or(("", value));
+                let rotated = other_values.get(key).is_some_and(|o| {
+                    let (o_user, o_pass) = o.split_once(':').unwrap_or(("", o));
+                    o_user == user && o_pass != pass
+                });
+                out.push_str(&format!("{key}\t{user}:{MASK}"));
+                if rotated {
+                    out.push(' ');
+                    out.push_str(tag);
+                }
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn split_entry(line: &str) -> Option<(&str, &str)> {
+    let trimmed = line.trim_start();
+    if trimmed.is_empty() || trimmed.starts_with('#') {
+        return None;
+    }
+    let (key, value) = trimmed.split_once([' ', '\t']).unwrap_or((trimmed, ""));
+    Some((key, value.trim()))
+}
+
+/// The map file suffix postmap produces for a `type:path` lookup table; `None` when the type
+/// needs no postmap (texthash).
+pub fn map_suffix(map: &str) -> Result<Option<&'static str>> {
+    let kind = map.split_once(':').map_or("hash", |(kind, _)| kind);
+    match kind {
+        "hash" | "btree" => Ok(Some(".db")),
+        "lmdb" => Ok(Some(".lmdb")),
+        "cdb" => Ok(Some(".cdb")),
+        "texthash" => Ok(None),
+        other => Err(Error::DatabaseLayout(format!(
+            "smtp_sasl_password_maps uses map type '{other}'; supported: hash, btree, lmdb, cdb, texthash"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: i64, parameter: &str, child: i64, parent: Option<i64>, order1: Option<f64>) -> ParamRow {
+        ParamRow {
+            id,
+            parameter: Some(parameter.to_string()),
+            name: None,
+            parent: parent.map(|p| p.to_string()),
+            child: Some(child),
+            order1,
+            enabled: 1,
+            applied: Some(1),
+            action: Some("NONE".into()),
+        }
+    }
+
+    #[test]
+    fn template_renders_vars_strictly() {
+        let vars = BTreeMap::from([("host".to_string(), "a&b".to_string())]);
+        let out = base(Path::new("t"), "myhostname = {{vars.host}}", &vars).unwrap();
+        assert_eq!(out, "myhostname = a&b\n");
+        let err = base(Path::new("t"), "x = {{vars.missing}}\n", &vars).unwrap_err();
+        assert_eq!(err.code(), "template_error");
+        let plain = "biff = no\n# $myhostname stays\n";
+        assert_eq!(base(Path::new("t"), plain, &BTreeMap::new()).unwrap(), plain);
+    }
+
+    #[test]
+    fn directives_join_enabled_values_in_order() {
+        let mut rows = vec![
+            row(12, "mynetworks", 2, None, None),
+            row(14, "10.0.0.0/8", 1, Some(12), Some(2.0)),
+            row(13, "127.0.0.0/8", 1, Some(12), Some(1.0)),
+            row(206, "smtp_sasl_password_maps", 2, None, None),
+            row(207, "hash:/etc/postfix/sasl_passwd", 1, Some(206), Some(1.0)),
+            row(300, "disabled_one", 2, None, None),
+        ];
+        rows[5].enabled = 0;
+        let d = directives(&rows, "/etc/postfix");
+        assert_eq!(
+            d,
+            vec![
+                ("mynetworks".into(), "127.0.0.0/8, 10.0.0.0/8".into()),
+                ("smtp_sasl_password_maps".into(), "hash:/etc/postfix/sasl_passwd".into()),
+            ]
+        );
+        let d = directives(&rows, "/srv/pf/");
+        assert_eq!(d[1].1, "hash:/srv/pf/sasl_passwd");
+    }
+
+    #[test]
+    fn merge_replaces_like_postconf() {
+        let base = "# head\nrelayhost = old\n  continued\n# kept\n  dropped\nbiff = no\nrelayhost=dup\n";
+        let out = merge(
+            base,
+            &[("relayhost".into(), "[a.example]:587".into()), ("new".into(), "".into())],
+        );
+        assert_eq!(
+            out,
+            "# head\nrelayhost = [a.example]:587\n# kept\nbiff = no\nrelayhost = [a.example]:587\nnew = \n"
+        );
+    }
+
+    #[test]
+    fn sasl_masking() {
+        let entries = [SaslEntry {
+            key: "[a.example]:587".into(),
+            user: "u".into(),
+            password: SecretString::from("secret"),
+        }];
+        let text = sasl_passwd(&entries);
+        assert_eq!(text.as_str(), "[a.example]:587\tu:secret\n");
+        let old = "[a.example]:587\tu:oldpw\n[b.example]:25 v:x\n";
+        assert_eq!(
+            mask_sasl(old, &text, "(old)"),
+            "[a.example]:587\tu:******** (old)\n[b.example]:25\tv:********\n"
+        );
+        assert_eq!(mask_sasl(&text, &text, "(new)"), "[a.example]:587\tu:********\n");
+    }
+
+    #[test]
+    fn map_suffixes() {
+        assert_eq!(map_suffix("hash:/etc/postfix/sasl_passwd").unwrap(), Some(".db"));
+        assert_eq!(map_suffix("lmdb:/x").unwrap(), Some(".lmdb"));
+        assert_eq!(map_suffix("texthash:/x").unwrap(), None);
+        assert!(map_suffix("mysql:/x").is_err());
+    }
+}

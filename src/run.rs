@@ -1,0 +1,104 @@
+//! One module run: validate → load (under the locks) → plan → apply, or stop after the plan in
+//! check mode or when there is nothing to do.
+
+use crate::apply::{self, Failure, Target};
+use crate::args::{Args, RunMode};
+use crate::crypto::Key;
+use crate::error::Error;
+use crate::files::{self, DirLock};
+use crate::model::PASSWORD_MAPS;
+use crate::plan::{self, DiffEntry, Inputs};
+use crate::postfix::Postfix;
+use crate::render;
+use crate::store::{SqliteStore, Store};
+use crate::validate::{self, Desired};
+
+/// What a successful run did (or, in check mode, would do).
+#[derive(Debug, Default)]
+pub struct Report {
+    pub changed: bool,
+    /// Short names of what changed: `rows`, `main.cf`, `sasl_passwd`.
+    pub changes: Vec<&'static str>,
+    pub diff: Vec<DiffEntry>,
+    pub warnings: Vec<String>,
+    pub pending_applied: Vec<String>,
+    pub relayhost: Option<String>,
+}
+
+pub fn run(args: Args, mode: RunMode) -> Result<Report, Failure> {
+    let (desired, settings) = validate::validate(args)?;
+    let key = Key::load(&settings.key_file)?;
+    let template = std::fs::read_to_string(&settings.template).map_err(|e| Error::Template {
+        path: settings.template.clone(),
+        reason: e.to_string(),
+    })?;
+    let base = render::base(&settings.template, &template, &settings.vars)?;
+    let dir = settings.postfix_dir.as_path();
+    if !dir.is_dir() {
+        return Err(Error::io(
+            dir,
+            std::io::Error::new(std::io::ErrorKind::NotFound, "postfix_dir is not a directory"),
+        )
+        .into());
+    }
+    let postfix = Postfix::new(&settings.postfix_exec, &settings.postfix_exec_dir);
+    let mut lock = DirLock::existing(dir, !mode.check)?;
+    loop {
+        let mut store = SqliteStore::open(&settings.database, !mode.check)?;
+        let snapshot = store.load()?;
+        let map = snapshot
+            .parent(PASSWORD_MAPS)
+            .and_then(|p| snapshot.values_of(p).first().map(|v| v.param().to_string()))
+            .unwrap_or_default();
+        let file_state = files::read_state(dir, render::map_suffix(&map)?)?;
+        let plan = plan::plan(
+            &desired,
+            &Inputs {
+                snapshot: &snapshot,
+                files: &file_state,
+                key: &key,
+                base: &base,
+                exec_dir: &settings.postfix_exec_dir,
+                postfix_dir: dir,
+            },
+        )?;
+        let mut report = Report {
+            changed: !plan.is_noop(),
+            relayhost: match &desired {
+                Desired::Present(r) => Some(r.host.relay_literal(r.port)),
+                Desired::Absent => None,
+            },
+            ..Report::default()
+        };
+        if plan.is_noop() {
+            report.warnings = plan.warnings;
+            return Ok(report);
+        }
+        if !mode.check && lock.is_none() {
+            // The plan was made without the lock; take it and plan again under it.
+            drop(store);
+            lock = Some(DirLock::create(dir)?);
+            continue;
+        }
+        report.changes = [
+            ("rows", !plan.edits.is_empty() || !plan.marks.is_empty()),
+            ("main.cf", plan.main_cf.is_some()),
+            ("sasl_passwd", plan.sasl.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, yes)| yes.then_some(name))
+        .collect();
+        if !mode.check {
+            let target = Target {
+                dir,
+                postfix: &postfix,
+                reload: settings.reload,
+            };
+            report.warnings = apply::apply(&plan, &mut store, &target)?;
+        }
+        report.warnings.splice(0..0, plan.warnings.iter().cloned());
+        report.diff = plan.diff;
+        report.pending_applied = plan.pending;
+        return Ok(report);
+    }
+}

@@ -1,0 +1,373 @@
+//! The semantic rules of the Hermes page (codes 1–6) and of the contract (hosts, credentials,
+//! lengths), turning schema-valid [`Args`] into a typed [`Desired`] state and the [`Settings`]
+//! of the host it applies to. Rules that need the stored state (codes 5 and 6) live in `plan`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::path::{Path, PathBuf};
+
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::args::{Args, PortArg, State, TlsMode};
+use crate::error::{Error, Result};
+
+/// Relay credentials must keep their ECB ciphertext inside `system_settings.value varchar(1024)`.
+pub const MAX_RELAY_CREDENTIAL_BYTES: usize = 767;
+/// `[host]:65535` must fit `parameters.parameter varchar(255)`.
+const MAX_HOST_LEN: usize = 247;
+
+/// What the user wants, validated.
+#[derive(Debug)]
+pub enum Desired {
+    Absent,
+    Present(Relay),
+}
+
+#[derive(Debug)]
+pub struct Relay {
+    pub host: Host,
+    pub port: u16,
+    pub tls: TlsMode,
+    pub auth: AuthIntent,
+}
+
+/// `on: None` keeps the stored setting; `username`/`password` `None` keep the stored value.
+#[derive(Debug)]
+pub struct AuthIntent {
+    pub on: Option<bool>,
+    pub username: Option<String>,
+    pub password: Option<SecretString>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Host {
+    V4(Ipv4Addr),
+    V6(Ipv6Addr),
+    Name(String),
+}
+
+impl Host {
+    /// The `[host]:port` form of the relayhost value row and the sasl_passwd key. IPv6 takes
+    /// Postfix's `ipv6:` address-literal prefix inside the brackets.
+    pub fn relay_literal(&self, port: u16) -> String {
+        match self {
+            Host::V6(addr) => format!("[ipv6:{addr}]:{port}"),
+            other => format!("[{other}]:{port}"),
+        }
+    }
+}
+
+impl fmt::Display for Host {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Host::V4(a) => a.fmt(f),
+            Host::V6(a) => a.fmt(f),
+            Host::Name(n) => f.write_str(n),
+        }
+    }
+}
+
+/// Where and how this run reads and writes: paths resolved against `root`.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub database: PathBuf,
+    pub key_file: PathBuf,
+    pub postfix_dir: PathBuf,
+    pub template: PathBuf,
+    pub vars: BTreeMap<String, String>,
+    pub postfix_exec: Vec<String>,
+    pub postfix_exec_dir: String,
+    pub reload: bool,
+}
+
+/// Validates everything that does not need the stored state.
+pub fn validate(args: Args) -> Result<(Desired, Settings)> {
+    let settings = settings(&args)?;
+    let desired = match args.state.unwrap_or(State::Present) {
+        State::Absent => {
+            let given = [
+                ("host", args.host.is_some()),
+                ("port", args.port.is_some()),
+                ("tls", args.tls.is_some()),
+                ("auth", args.auth.is_some()),
+                ("username", args.username.is_some()),
+                ("password", args.password.is_some()),
+            ];
+            if let Some((name, _)) = given.iter().find(|(_, set)| *set) {
+                return Err(Error::ConflictingOptions(format!(
+                    "state 'absent' takes no '{name}' option"
+                )));
+            }
+            Desired::Absent
+        }
+        State::Present => Desired::Present(Relay {
+            host: parse_host(args.host.as_deref().unwrap_or(""))?,
+            port: parse_port(args.port.as_ref())?,
+            tls: args.tls.unwrap_or(TlsMode::May),
+            auth: auth_intent(args.auth.map(|f| f.value()), args.username, args.password)?,
+        }),
+    };
+    Ok((desired, settings))
+}
+
+fn settings(args: &Args) -> Result<Settings> {
+    let root = PathBuf::from(args.root.as_deref().unwrap_or("/"));
+    let under_root = |given: &Option<String>, default: &str| {
+        let path = Path::new(given.as_deref().unwrap_or(default));
+        root.join(path.strip_prefix("/").unwrap_or(path))
+    };
+    let postfix_dir = under_root(&args.postfix_dir, "/etc/postfix");
+    let database = match args.database.as_deref() {
+        None => root.join("hermes.sqlite"),
+        Some(url) => match url.strip_prefix("sqlite:") {
+            Some(path) if !path.is_empty() => PathBuf::from(path),
+            _ => {
+                return Err(Error::InvalidArgs(
+                    "option 'database': expected sqlite:PATH (MariaDB URLs are not supported yet)"
+                        .to_string(),
+                ));
+            }
+        },
+    };
+    let postfix_exec = args.postfix_exec.clone().unwrap_or_else(|| {
+        ["docker", "exec", "hermes_postfix_dkim"]
+            .map(String::from)
+            .to_vec()
+    });
+    let postfix_exec_dir = match &args.postfix_exec_dir {
+        Some(dir) => dir.clone(),
+        None if postfix_exec.is_empty() => postfix_dir.to_string_lossy().into_owned(),
+        None => "/etc/postfix".to_string(),
+    };
+    Ok(Settings {
+        database,
+        key_file: under_root(&args.key_file, "/opt/hermes/keys/hermes.key"),
+        template: under_root(&args.template, "/opt/hermes/conf_files/main.cf.HERMES"),
+        postfix_dir,
+        vars: args.vars.clone().unwrap_or_default(),
+        postfix_exec,
+        postfix_exec_dir,
+        reload: args.reload.as_ref().is_none_or(|f| f.value()),
+    })
+}
+
+/// Hermes code 1 (empty) and 2 (not an IPv4, IPv6 or DNS name), with the contract's stricter
+/// rules: one canonical form per kind so that relayhost and sasl_passwd keys always match.
+pub fn parse_host(raw: &str) -> Result<Host> {
+    let host = raw.trim_ascii();
+    if host.is_empty() {
+        return Err(Error::HostMissing);
+    }
+    let bad = |why: &str| Err(Error::InvalidHost(why.to_string()));
+    if host.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return bad("contains whitespace or a control character");
+    }
+    if !host.is_ascii() {
+        return bad("is not ASCII: write an internationalized name in its xn-- (punycode) form");
+    }
+    if host.starts_with('[') || host.ends_with(']') {
+        return bad("write the address without brackets: they are added for Postfix");
+    }
+    if host.contains(':') {
+        if host.contains('%') {
+            return bad("IPv6 zone ids are not supported");
+        }
+        return host
+            .parse::<Ipv6Addr>()
+            .map(Host::V6)
+            .or_else(|_| bad("is not a valid IPv6 address"));
+    }
+    if host.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return host
+            .parse::<Ipv4Addr>()
+            .map(Host::V4)
+            .or_else(|_| bad("is not a valid IPv4 address (four octets 0-255, no leading zeros)"));
+    }
+    if host.len() > MAX_HOST_LEN {
+        return bad("is longer than 247 characters");
+    }
+    if host.ends_with('.') {
+        return bad("must not end with a dot");
+    }
+    let labels: Vec<&str> = host.split('.').collect();
+    if labels.len() < 2 {
+        return bad("must be a fully qualified name (at least two labels)");
+    }
+    for label in &labels {
+        if label.is_empty() || label.len() > 63 {
+            return bad("has a label that is empty or longer than 63 characters");
+        }
+        if !label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+            return bad("may hold only letters, digits, '-' and '.'");
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return bad("has a label that starts or ends with '-'");
+        }
+    }
+    if labels[labels.len() - 1].bytes().all(|b| b.is_ascii_digit()) {
+        return bad("has an all-numeric last label");
+    }
+    Ok(Host::Name(host.to_string()))
+}
+
+/// Hermes codes 3 (empty) and 4 (not an integer in 1..65535); omitted means 25.
+fn parse_port(port: Option<&PortArg>) -> Result<u16> {
+    let out_of_range = || Error::InvalidPort("must be an integer from 1 to 65535".to_string());
+    match port {
+        None => Ok(25),
+        Some(PortArg::Number(n)) => u16::try_from(*n)
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or_else(out_of_range),
+        Some(PortArg::Text(text)) => {
+            let text = text.trim();
+            if text.is_empty() {
+                return Err(Error::PortMissing);
+            }
+            text.parse::<u16>()
+                .ok()
+                .filter(|p| *p > 0)
+                .ok_or_else(out_of_range)
+        }
+    }
+}
+
+fn auth_intent(
+    on: Option<bool>,
+    username: Option<String>,
+    password: Option<SecretString>,
+) -> Result<AuthIntent> {
+    let password = password.filter(|p| !p.expose_secret().is_empty());
+    if on == Some(false) && (username.is_some() || password.is_some()) {
+        return Err(Error::ConflictingOptions(
+            "auth is false: 'username' and 'password' must not be given".to_string(),
+        ));
+    }
+    if let Some(user) = &username {
+        check_username(user)?;
+    }
+    if let Some(pass) = &password {
+        check_password(pass.expose_secret())?;
+    }
+    let on = on.or(username.as_ref().map(|_| true));
+    Ok(AuthIntent {
+        on,
+        username,
+        password,
+    })
+}
+
+/// sasl_passwd is `key<TAB>user:pass`: a `:` or blank in the user would split it wrongly.
+fn check_username(user: &str) -> Result<()> {
+    let bad = |why: &str| Err(Error::InvalidUsername(why.to_string()));
+    if user.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return bad("must not contain whitespace or control characters");
+    }
+    if user.contains(':') {
+        return bad("must not contain ':' (sasl_passwd separates user and password with it)");
+    }
+    if user.len() > MAX_RELAY_CREDENTIAL_BYTES {
+        return bad("is longer than 767 bytes");
+    }
+    Ok(())
+}
+
+/// postmap strips trailing whitespace and a line break would start a new map entry.
+fn check_password(pass: &str) -> Result<()> {
+    let bad = |why: &str| Err(Error::InvalidPassword(why.to_string()));
+    if pass.contains(['\r', '\n', '\0']) {
+        return bad("must not contain CR, LF or NUL");
+    }
+    if pass.ends_with(|c: char| c.is_whitespace()) {
+        return bad("must not end with whitespace (postmap would strip it)");
+    }
+    if pass.len() > MAX_RELAY_CREDENTIAL_BYTES {
+        return bad("is longer than 767 bytes");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts() {
+        let ok = |s: &str| parse_host(s).unwrap();
+        assert_eq!(ok("  smtp.example.com \t"), Host::Name("smtp.example.com".into()));
+        assert_eq!(ok("192.0.2.1"), Host::V4("192.0.2.1".parse().unwrap()));
+        assert_eq!(ok("2001:db8::1"), Host::V6("2001:db8::1".parse().unwrap()));
+        assert_eq!(ok("xn--bcher-kva.example").to_string(), "xn--bcher-kva.example");
+        for (input, code) in [
+            ("", "host_missing"),
+            ("   ", "host_missing"),
+            ("smtp example.com", "invalid_host"),
+            ("bücher.example", "invalid_host"),
+            ("localhost", "invalid_host"),
+            ("01.2.3.4", "invalid_host"),
+            ("256.1.1.1", "invalid_host"),
+            ("1.2.3", "invalid_host"),
+            ("example.123", "invalid_host"),
+            ("-a.example", "invalid_host"),
+            ("a-.example", "invalid_host"),
+            ("a..example", "invalid_host"),
+            ("a.example.", "invalid_host"),
+            ("a_b.example", "invalid_host"),
+            ("fe80::1%eth0", "invalid_host"),
+            ("[2001:db8::1]", "invalid_host"),
+            ("2001:db8::g", "invalid_host"),
+        ] {
+            assert_eq!(parse_host(input).unwrap_err().code(), code, "{input:?}");
+        }
+        let long = format!("{}.example", "a.".repeat(120));
+        assert_eq!(parse_host(&long).unwrap_err().code(), "invalid_host");
+        let label = format!("{}.example", "a".repeat(64));
+        assert_eq!(parse_host(&label).unwrap_err().code(), "invalid_host");
+    }
+
+    #[test]
+    fn relay_literals() {
+        assert_eq!(ok_lit("smtp.example.com", 587), "[smtp.example.com]:587");
+        assert_eq!(ok_lit("2001:db8::1", 25), "[ipv6:2001:db8::1]:25");
+        fn ok_lit(h: &str, p: u16) -> String {
+            parse_host(h).unwrap().relay_literal(p)
+        }
+    }
+
+    #[test]
+    fn ports() {
+        assert_eq!(parse_port(None).unwrap(), 25);
+        assert_eq!(parse_port(Some(&PortArg::Text(" 587 ".into()))).unwrap(), 587);
+        assert_eq!(parse_port(Some(&PortArg::Number(65535))).unwrap(), 65535);
+        for bad in [PortArg::Number(0), PortArg::Number(65536), PortArg::Text("70000".into())] {
+            assert_eq!(parse_port(Some(&bad)).unwrap_err().hermes_code(), Some(4));
+        }
+        let empty = parse_port(Some(&PortArg::Text(" ".into()))).unwrap_err();
+        assert_eq!(empty.hermes_code(), Some(3));
+    }
+
+    #[test]
+    fn credentials() {
+        assert!(check_username("relay@example.com").is_ok());
+        assert!(check_username("a b").is_err());
+        assert!(check_username("a:b").is_err());
+        assert!(check_username(&"u".repeat(768)).is_err());
+        assert!(check_password(" lead and in ner").is_ok());
+        assert!(check_password("p@ss:w0rd").is_ok());
+        for bad in ["trail ", "a\nb", "a\rb", "a\0b"] {
+            assert_eq!(check_password(bad).unwrap_err().code(), "invalid_password");
+        }
+        assert!(check_password(&"é".repeat(384)).is_err());
+    }
+
+    #[test]
+    fn auth_defaults() {
+        let intent = auth_intent(None, Some("u".into()), None).unwrap();
+        assert_eq!(intent.on, Some(true));
+        let intent = auth_intent(None, None, Some(SecretString::from(""))).unwrap();
+        assert!(intent.on.is_none() && intent.password.is_none());
+        let err = auth_intent(Some(false), Some("u".into()), None).unwrap_err();
+        assert_eq!(err.code(), "conflicting_options");
+    }
+}
