@@ -79,7 +79,9 @@ pub fn apply(plan: &Plan, store: &mut dyn Store, target: &Target) -> Result<Vec<
     })();
     match result {
         Ok(()) => Ok(warnings),
-        Err(error) => Err(roll_back(error, store, &written, &installed, reloaded, target)),
+        Err(error) => Err(roll_back(
+            error, store, &written, &installed, reloaded, target,
+        )),
     }
 }
 
@@ -154,7 +156,9 @@ fn roll_back(
     }
     if reloaded && target.postfix.is_running() {
         match target.postfix.reload() {
-            Ok(()) => failure.restored.push("postfix reloaded with the previous config".into()),
+            Ok(()) => failure
+                .restored
+                .push("postfix reloaded with the previous config".into()),
             Err(e) => failure.restore_errors.push(e.to_string()),
         }
     }

@@ -219,7 +219,11 @@ fn schema_error(option: &str, value: Option<&Value>, err: &jsonschema::Validatio
             }
             _ => Error::InvalidArgs(err.masked_with("the arguments").to_string()),
         },
-        "port" if value.and_then(Value::as_str).is_some_and(|s| s.trim().is_empty()) => {
+        "port"
+            if value
+                .and_then(Value::as_str)
+                .is_some_and(|s| s.trim().is_empty()) =>
+        {
             Error::PortMissing
         }
         "port" => Error::InvalidPort("must be an integer from 1 to 65535".to_string()),
@@ -312,8 +316,14 @@ mod tests {
         assert!(!input.args.reload.unwrap().value());
         assert_eq!(parse(r#"{"port":""}"#).unwrap_err().code(), "port_missing");
         assert_eq!(parse(r#"{"port":0}"#).unwrap_err().code(), "invalid_port");
-        assert_eq!(parse(r#"{"port":"5x"}"#).unwrap_err().code(), "invalid_port");
-        assert_eq!(parse(r#"{"auth":"maybe"}"#).unwrap_err().code(), "invalid_args");
+        assert_eq!(
+            parse(r#"{"port":"5x"}"#).unwrap_err().code(),
+            "invalid_port"
+        );
+        assert_eq!(
+            parse(r#"{"auth":"maybe"}"#).unwrap_err().code(),
+            "invalid_args"
+        );
     }
 
     #[test]

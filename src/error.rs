@@ -18,9 +18,7 @@ pub enum Error {
     InvalidPort(String),
     #[error("authentication is on but no username is given or stored (option 'username')")]
     UsernameMissing,
-    #[error(
-        "authentication is on but no password is given and none is stored (option 'password')"
-    )]
+    #[error("authentication is on but no password is given and none is stored (option 'password')")]
     PasswordMissing,
     #[error("option 'username': {0}")]
     InvalidUsername(String),

@@ -58,7 +58,9 @@ pub struct Staged {
 /// Writes `bytes` to a temp file beside `target` (0600 from creation, then `mode`).
 pub fn stage(target: &Path, bytes: &[u8], mode: u32) -> Result<Staged> {
     let dir = target.parent().unwrap_or(Path::new("."));
-    let name = target.file_name().map_or("file".into(), |n| n.to_string_lossy());
+    let name = target
+        .file_name()
+        .map_or("file".into(), |n| n.to_string_lossy());
     let mut tmp = tempfile::Builder::new()
         .prefix(&format!(".{name}."))
         .tempfile_in(dir)
@@ -158,9 +160,7 @@ impl Saved {
         match &self.before {
             Some((bytes, mode)) => stage(&self.path, bytes, *mode)?.install(),
             None => match fs::remove_file(&self.path) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                    Err(Error::io(&self.path, e))
-                }
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(&self.path, e)),
                 _ => sync_parent(&self.path),
             },
         }

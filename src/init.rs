@@ -30,7 +30,11 @@ pub fn init(root: &Path) -> Result<Value> {
         fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     }
     let key = Key::generate()?;
-    write_new(&keys.join("hermes.key"), key.to_file_text().as_bytes(), 0o600)?;
+    write_new(
+        &keys.join("hermes.key"),
+        key.to_file_text().as_bytes(),
+        0o600,
+    )?;
     write_new(&conf.join("main.cf.HERMES"), TEMPLATE.as_bytes(), 0o644)?;
     write_new(&postfix.join("master.cf"), MASTER_CF.as_bytes(), 0o644)?;
     let vars = json!({ "banner": "Hermes SEG", "inet_interfaces": "loopback-only" });

@@ -22,7 +22,15 @@ fn main() -> ExitCode {
 fn real_main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     match (cli.command, cli.args_file) {
-        (Some(Command::Apply { args_file, check, diff, exit_code }), _) => {
+        (
+            Some(Command::Apply {
+                args_file,
+                check,
+                diff,
+                exit_code,
+            }),
+            _,
+        ) => {
             let text = read_args(&args_file)?;
             let (result, changed) = module(&text, RunMode { check, diff });
             println!("{result}");
@@ -50,7 +58,9 @@ fn real_main() -> anyhow::Result<ExitCode> {
             // Ansible reads `failed` from the JSON, not the exit code.
             let result = match read_args(&path) {
                 Ok(text) => module(&text, RunMode::default()).0,
-                Err(e) => serde_json::json!({ "failed": true, "changed": false, "msg": format!("{e:#}") }),
+                Err(e) => {
+                    serde_json::json!({ "failed": true, "changed": false, "msg": format!("{e:#}") })
+                }
             };
             println!("{result}");
             Ok(ExitCode::SUCCESS)
@@ -84,7 +94,10 @@ fn module(text: &str, cli_mode: RunMode) -> (serde_json::Value, bool) {
             };
             let outcome = run::run(input.args, mode);
             let changed = outcome.as_ref().is_ok_and(|r| r.changed);
-            (protocol::result_json(&outcome, mode, Some(&input.echo)), changed)
+            (
+                protocol::result_json(&outcome, mode, Some(&input.echo)),
+                changed,
+            )
         }
         Err(e) => (protocol::result_json(&Err(e.into()), cli_mode, None), false),
     }
@@ -92,7 +105,9 @@ fn module(text: &str, cli_mode: RunMode) -> (serde_json::Value, bool) {
 
 /// The masked diff as a unified diff, for people; stdout stays one JSON object.
 fn print_diff(result: &serde_json::Value) {
-    let Some(entries) = result["diff"].as_array() else { return };
+    let Some(entries) = result["diff"].as_array() else {
+        return;
+    };
     for entry in entries {
         let text = |k: &str| entry[k].as_str().unwrap_or_default().to_string();
         let (before, after) = (text("before"), text("after"));

@@ -44,7 +44,11 @@ impl ParamRow {
 
     /// The columns a save can change, as one comparable value.
     pub fn editable(&self) -> (Option<&str>, Option<&str>, i64) {
-        (self.parameter.as_deref(), self.name.as_deref(), self.enabled)
+        (
+            self.parameter.as_deref(),
+            self.name.as_deref(),
+            self.enabled,
+        )
     }
 }
 

@@ -117,11 +117,16 @@ pub fn plan(desired: &Desired, inputs: &Inputs) -> Result<Plan> {
 
     let new_creds = match desired {
         Desired::Absent => {
-            set(&mut rows, relay, |p| p.enabled = 0, |v| {
-                v.parameter = Some(String::new());
-                v.name = Some(String::new());
-                v.enabled = 0;
-            });
+            set(
+                &mut rows,
+                relay,
+                |p| p.enabled = 0,
+                |v| {
+                    v.parameter = Some(String::new());
+                    v.name = Some(String::new());
+                    v.enabled = 0;
+                },
+            );
             disable_auth(&mut rows, sasl, maps);
             rows[maps.parent].name = Some(String::new());
             set(&mut rows, tls, |p| p.enabled = 0, |v| v.enabled = 0);
@@ -130,19 +135,33 @@ pub fn plan(desired: &Desired, inputs: &Inputs) -> Result<Plan> {
         Desired::Present(relay_wanted) => {
             let literal = relay_wanted.host.relay_literal(relay_wanted.port);
             let host = relay_wanted.host.to_string();
-            set(&mut rows, relay, |p| p.enabled = 1, |v| {
-                v.parameter = Some(literal);
-                v.name = Some(host);
-                v.enabled = 1;
-            });
+            set(
+                &mut rows,
+                relay,
+                |p| p.enabled = 1,
+                |v| {
+                    v.parameter = Some(literal);
+                    v.name = Some(host);
+                    v.enabled = 1;
+                },
+            );
             match relay_wanted.tls {
                 TlsMode::None => set(&mut rows, tls, |p| p.enabled = 0, |v| v.enabled = 0),
                 TlsMode::May | TlsMode::Encrypt => {
-                    let level = if relay_wanted.tls == TlsMode::May { "may" } else { "encrypt" };
-                    set(&mut rows, tls, |p| p.enabled = 1, |v| {
-                        v.parameter = Some(level.to_string());
-                        v.enabled = 1;
-                    });
+                    let level = if relay_wanted.tls == TlsMode::May {
+                        "may"
+                    } else {
+                        "encrypt"
+                    };
+                    set(
+                        &mut rows,
+                        tls,
+                        |p| p.enabled = 1,
+                        |v| {
+                            v.parameter = Some(level.to_string());
+                            v.enabled = 1;
+                        },
+                    );
                 }
                 TlsMode::Wrapper => {
                     return Err(Error::InvalidArgs(
@@ -156,14 +175,24 @@ pub fn plan(desired: &Desired, inputs: &Inputs) -> Result<Plan> {
                 .unwrap_or(rows[sasl.parent].is_enabled());
             if auth_on {
                 let creds = wanted_creds(relay_wanted, &current)?;
-                set(&mut rows, sasl, |p| p.enabled = 1, |v| {
-                    v.parameter = Some("yes".to_string());
-                    v.enabled = 1;
-                });
-                set(&mut rows, maps, |p| {
-                    p.enabled = 1;
-                    p.name = Some(String::new());
-                }, |v| v.enabled = 1);
+                set(
+                    &mut rows,
+                    sasl,
+                    |p| p.enabled = 1,
+                    |v| {
+                        v.parameter = Some("yes".to_string());
+                        v.enabled = 1;
+                    },
+                );
+                set(
+                    &mut rows,
+                    maps,
+                    |p| {
+                        p.enabled = 1;
+                        p.name = Some(String::new());
+                    },
+                    |v| v.enabled = 1,
+                );
                 Some(creds)
             } else {
                 if relay_wanted.auth.password.is_some() {
@@ -212,7 +241,8 @@ pub fn plan(desired: &Desired, inputs: &Inputs) -> Result<Plan> {
     let edited: Vec<i64> = plan.edits.iter().filter_map(param_id).collect();
     for row in rows.iter_mut().filter(|r| r.is_pending()) {
         if !edited.contains(&row.id) {
-            plan.pending.push(format!("parameters#{} {}", row.id, row.param()));
+            plan.pending
+                .push(format!("parameters#{} {}", row.id, row.param()));
         }
         let before = row.clone();
         row.applied = Some(1);
@@ -250,7 +280,8 @@ pub fn plan(desired: &Desired, inputs: &Inputs) -> Result<Plan> {
     let map_suffix = render::map_suffix(&map_type)?;
     let files = inputs.files;
     let unsafe_mode = |m: Option<u32>| m.is_some_and(|m| m & 0o077 != 0);
-    let map_stale = map_suffix.is_some() && (files.map_mode.is_none() || unsafe_mode(files.map_mode));
+    let map_stale =
+        map_suffix.is_some() && (files.map_mode.is_none() || unsafe_mode(files.map_mode));
     if files.sasl_passwd.as_deref().map(String::as_str) != Some(text.as_str())
         || unsafe_mode(files.sasl_mode)
         || map_stale
@@ -281,7 +312,10 @@ fn relay_directives(snap: &Snapshot, index: &HashMap<i64, usize>) -> Result<[Dir
         match snap.parent(name) {
             None => missing.push(format!("{name} (parent row, child = 2)")),
             Some(parent) => match snap.values_of(parent).first() {
-                None => missing.push(format!("{name} (value row, child = 1, parent = {})", parent.id)),
+                None => missing.push(format!(
+                    "{name} (value row, child = 1, parent = {})",
+                    parent.id
+                )),
                 Some(value) => found.push(Directive {
                     parent: index[&parent.id],
                     value: index[&value.id],
@@ -309,10 +343,15 @@ fn set(
 }
 
 fn disable_auth(rows: &mut [ParamRow], sasl: Directive, maps: Directive) {
-    set(rows, sasl, |p| p.enabled = 0, |v| {
-        v.parameter = Some("no".to_string());
-        v.enabled = 0;
-    });
+    set(
+        rows,
+        sasl,
+        |p| p.enabled = 0,
+        |v| {
+            v.parameter = Some("no".to_string());
+            v.enabled = 0;
+        },
+    );
     set(rows, maps, |p| p.enabled = 0, |v| v.enabled = 0);
 }
 
@@ -411,7 +450,9 @@ fn transport_entries(
             &format!("{label}.authentication_password"),
         )?;
         if user.expose_secret().is_empty() || password.expose_secret().is_empty() {
-            warnings.push(format!("{label}: empty credentials; sasl_passwd line skipped"));
+            warnings.push(format!(
+                "{label}: empty credentials; sasl_passwd line skipped"
+            ));
             continue;
         }
         entries.push(SaslEntry {
@@ -438,7 +479,11 @@ fn diff(plan: &Plan, inputs: &Inputs, stored: &Creds, new: Option<&Creds>) -> Ve
     }
     if let Some(sasl) = &plan.sasl {
         let path = dir.join("sasl_passwd").display().to_string();
-        let before = inputs.files.sasl_passwd.as_deref().map_or("", String::as_str);
+        let before = inputs
+            .files
+            .sasl_passwd
+            .as_deref()
+            .map_or("", String::as_str);
         out.push(DiffEntry {
             before_header: path.clone(),
             after_header: path,
@@ -451,11 +496,18 @@ fn diff(plan: &Plan, inputs: &Inputs, stored: &Creds, new: Option<&Creds>) -> Ve
         let mut after = String::new();
         for change in &plan.edits {
             match change {
-                Change::Param { before: b, after: a } => {
+                Change::Param {
+                    before: b,
+                    after: a,
+                } => {
                     before.push_str(&row_line(b));
                     after.push_str(&row_line(a));
                 }
-                Change::Setting { parameter, before: b, .. } => {
+                Change::Setting {
+                    parameter,
+                    before: b,
+                    ..
+                } => {
                     let (old, new) = setting_lines(parameter, b.is_some(), stored, new);
                     before.push_str(&old);
                     after.push_str(&new);
@@ -511,5 +563,8 @@ fn setting_lines(
     } else {
         format!("system_settings.{parameter} (no row)\n")
     };
-    (before, format!("system_settings.{parameter} = {}\n", show(new, "(new)")))
+    (
+        before,
+        format!("system_settings.{parameter} = {}\n", show(new, "(new)")),
+    )
 }

@@ -64,7 +64,10 @@ pub fn directives(rows: &[ParamRow], exec_dir: &str) -> Vec<(String, String)> {
                 .map(|v| {
                     let value = v.param();
                     if rewrite {
-                        value.replace("/etc/postfix/", &format!("{}/", exec_dir.trim_end_matches('/')))
+                        value.replace(
+                            "/etc/postfix/",
+                            &format!("{}/", exec_dir.trim_end_matches('/')),
+                        )
                     } else {
                         value.to_string()
                     }
@@ -196,7 +199,13 @@ pub fn map_suffix(map: &str) -> Result<Option<&'static str>> {
 mod tests {
     use super::*;
 
-    fn row(id: i64, parameter: &str, child: i64, parent: Option<i64>, order1: Option<f64>) -> ParamRow {
+    fn row(
+        id: i64,
+        parameter: &str,
+        child: i64,
+        parent: Option<i64>,
+        order1: Option<f64>,
+    ) -> ParamRow {
         ParamRow {
             id,
             parameter: Some(parameter.to_string()),
@@ -218,7 +227,10 @@ mod tests {
         let err = base(Path::new("t"), "x = {{vars.missing}}\n", &vars).unwrap_err();
         assert_eq!(err.code(), "template_error");
         let plain = "biff = no\n# $myhostname stays\n";
-        assert_eq!(base(Path::new("t"), plain, &BTreeMap::new()).unwrap(), plain);
+        assert_eq!(
+            base(Path::new("t"), plain, &BTreeMap::new()).unwrap(),
+            plain
+        );
     }
 
     #[test]
@@ -228,7 +240,13 @@ mod tests {
             row(14, "10.0.0.0/8", 1, Some(12), Some(2.0)),
             row(13, "127.0.0.0/8", 1, Some(12), Some(1.0)),
             row(206, "smtp_sasl_password_maps", 2, None, None),
-            row(207, "hash:/etc/postfix/sasl_passwd", 1, Some(206), Some(1.0)),
+            row(
+                207,
+                "hash:/etc/postfix/sasl_passwd",
+                1,
+                Some(206),
+                Some(1.0),
+            ),
             row(300, "disabled_one", 2, None, None),
         ];
         rows[5].enabled = 0;
@@ -237,7 +255,10 @@ mod tests {
             d,
             vec![
                 ("mynetworks".into(), "127.0.0.0/8, 10.0.0.0/8".into()),
-                ("smtp_sasl_password_maps".into(), "hash:/etc/postfix/sasl_passwd".into()),
+                (
+                    "smtp_sasl_password_maps".into(),
+                    "hash:/etc/postfix/sasl_passwd".into()
+                ),
             ]
         );
         let d = directives(&rows, "/srv/pf/");
@@ -246,10 +267,14 @@ mod tests {
 
     #[test]
     fn merge_replaces_like_postconf() {
-        let base = "# head\nrelayhost = old\n  continued\n# kept\n  dropped\nbiff = no\nrelayhost=dup\n";
+        let base =
+            "# head\nrelayhost = old\n  continued\n# kept\n  dropped\nbiff = no\nrelayhost=dup\n";
         let out = merge(
             base,
-            &[("relayhost".into(), "[a.example]:587".into()), ("new".into(), "".into())],
+            &[
+                ("relayhost".into(), "[a.example]:587".into()),
+                ("new".into(), "".into()),
+            ],
         );
         assert_eq!(
             out,
@@ -271,12 +296,18 @@ mod tests {
             mask_sasl(old, &text, "(old)"),
             "[a.example]:587\tu:******** (old)\n[b.example]:25\tv:********\n"
         );
-        assert_eq!(mask_sasl(&text, &text, "(new)"), "[a.example]:587\tu:********\n");
+        assert_eq!(
+            mask_sasl(&text, &text, "(new)"),
+            "[a.example]:587\tu:********\n"
+        );
     }
 
     #[test]
     fn map_suffixes() {
-        assert_eq!(map_suffix("hash:/etc/postfix/sasl_passwd").unwrap(), Some(".db"));
+        assert_eq!(
+            map_suffix("hash:/etc/postfix/sasl_passwd").unwrap(),
+            Some(".db")
+        );
         assert_eq!(map_suffix("lmdb:/x").unwrap(), Some(".lmdb"));
         assert_eq!(map_suffix("texthash:/x").unwrap(), None);
         assert!(map_suffix("mysql:/x").is_err());

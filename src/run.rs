@@ -37,7 +37,10 @@ pub fn run(args: Args, mode: RunMode) -> Result<Report, Failure> {
     if !dir.is_dir() {
         return Err(Error::io(
             dir,
-            std::io::Error::new(std::io::ErrorKind::NotFound, "postfix_dir is not a directory"),
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "postfix_dir is not a directory",
+            ),
         )
         .into());
     }

@@ -112,7 +112,9 @@ pub fn validate(args: Args) -> Result<(Desired, Settings)> {
 }
 
 fn settings(args: &Args) -> Result<Settings> {
-    let root = PathBuf::from(args.root.as_deref().unwrap_or("/"));
+    // Absolute, so that Postfix's `-c DIR` and the map paths in main.cf hold from any cwd.
+    let root_arg = Path::new(args.root.as_deref().unwrap_or("/"));
+    let root = std::path::absolute(root_arg).map_err(|e| Error::io(root_arg, e))?;
     let under_root = |given: &Option<String>, default: &str| {
         let path = Path::new(given.as_deref().unwrap_or(default));
         root.join(path.strip_prefix("/").unwrap_or(path))
@@ -198,7 +200,10 @@ pub fn parse_host(raw: &str) -> Result<Host> {
         if label.is_empty() || label.len() > 63 {
             return bad("has a label that is empty or longer than 63 characters");
         }
-        if !label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        if !label
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
             return bad("may hold only letters, digits, '-' and '.'");
         }
         if label.starts_with('-') || label.ends_with('-') {
@@ -295,10 +300,16 @@ mod tests {
     #[test]
     fn hosts() {
         let ok = |s: &str| parse_host(s).unwrap();
-        assert_eq!(ok("  smtp.example.com \t"), Host::Name("smtp.example.com".into()));
+        assert_eq!(
+            ok("  smtp.example.com \t"),
+            Host::Name("smtp.example.com".into())
+        );
         assert_eq!(ok("192.0.2.1"), Host::V4("192.0.2.1".parse().unwrap()));
         assert_eq!(ok("2001:db8::1"), Host::V6("2001:db8::1".parse().unwrap()));
-        assert_eq!(ok("xn--bcher-kva.example").to_string(), "xn--bcher-kva.example");
+        assert_eq!(
+            ok("xn--bcher-kva.example").to_string(),
+            "xn--bcher-kva.example"
+        );
         for (input, code) in [
             ("", "host_missing"),
             ("   ", "host_missing"),
@@ -338,9 +349,16 @@ mod tests {
     #[test]
     fn ports() {
         assert_eq!(parse_port(None).unwrap(), 25);
-        assert_eq!(parse_port(Some(&PortArg::Text(" 587 ".into()))).unwrap(), 587);
+        assert_eq!(
+            parse_port(Some(&PortArg::Text(" 587 ".into()))).unwrap(),
+            587
+        );
         assert_eq!(parse_port(Some(&PortArg::Number(65535))).unwrap(), 65535);
-        for bad in [PortArg::Number(0), PortArg::Number(65536), PortArg::Text("70000".into())] {
+        for bad in [
+            PortArg::Number(0),
+            PortArg::Number(65536),
+            PortArg::Text("70000".into()),
+        ] {
             assert_eq!(parse_port(Some(&bad)).unwrap_err().hermes_code(), Some(4));
         }
         let empty = parse_port(Some(&PortArg::Text(" ".into()))).unwrap_err();

@@ -26,7 +26,10 @@ impl SqliteStore {
     /// Hermes). Read-only for check mode; a writing run takes SQLite's write lock at once.
     pub fn open(path: &Path, writable: bool) -> Result<SqliteStore> {
         if !path.is_file() {
-            return Err(Error::Database(format!("{} does not exist", path.display())));
+            return Err(Error::Database(format!(
+                "{} does not exist",
+                path.display()
+            )));
         }
         let flags = if writable {
             OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -57,7 +60,9 @@ impl SqliteStore {
         let mut rows = stmt.query([parameter]).map_err(db_err)?;
         match rows.next().map_err(db_err)? {
             Some(row) => Ok(Some(
-                row.get::<_, Option<String>>(0).map_err(db_err)?.unwrap_or_default(),
+                row.get::<_, Option<String>>(0)
+                    .map_err(db_err)?
+                    .unwrap_or_default(),
             )),
             None => Ok(None),
         }

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs what the test suite runs for real: Debian's Postfix tools (postconf, postmap,
+# postfix) and the SASL client plugins. No Postfix service is started: tests run their own.
+# Versions are pinned to Debian 12's; if the mirror has moved on, the current ones are taken
+# (with a notice), since Debian keeps only the latest point release.
+set -euo pipefail
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-test-deps: run as root (apt-get)" >&2
+  exit 1
+fi
+
+APT_PACKAGES=(
+  "postfix=3.7.11-0+deb12u1"
+  "libsasl2-modules=2.1.28+dfsg-10+deb12u1"
+  "openssl"
+)
+
+missing=()
+for spec in "${APT_PACKAGES[@]}"; do
+  name=${spec%%=*}
+  dpkg-query -W -f='${Status}' "$name" 2>/dev/null | grep -q "install ok installed" || missing+=("$spec")
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  # Install the Postfix binaries only: no main.cf, no service (tests use `-c DIR`).
+  echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+  apt-get update -qq
+  if ! apt-get install -y -qq --no-install-recommends "${missing[@]}"; then
+    echo "install-test-deps: pinned versions unavailable, installing current ones" >&2
+    apt-get install -y -qq --no-install-recommends "${missing[@]%%=*}"
+  fi
+fi
+
+dpkg-query -W -f='${Package} ${Version}\n' postfix libsasl2-modules

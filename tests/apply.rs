@@ -1,0 +1,457 @@
+//! The save cascade end to end on the embedded store: rows as Hermes writes them, files,
+//! idempotency, check mode, masking, credential keeping, absent, legacy migration.
+
+mod common;
+
+use std::process::Command;
+
+use common::{Hermes, PASSWORD, relay, row};
+use serde_json::json;
+
+fn has_directive(main_cf: &str, name: &str) -> bool {
+    main_cf
+        .lines()
+        .any(|l| l.split([' ', '=']).next() == Some(name))
+}
+
+#[test]
+fn first_apply_writes_hermes_rows_and_files() {
+    let h = Hermes::new();
+    let out = h.run(relay());
+    assert_eq!(out["failed"], false, "{out}");
+    assert_eq!(out["changed"], true);
+    assert_eq!(out["relayhost"], "[smtp.example.com]:587");
+
+    let applied = |p: &str, name: Option<&str>| row(p, name, 1);
+    assert_eq!(h.param(202), applied("relayhost", Some("Relay Host")));
+    assert_eq!(
+        h.param(203),
+        applied("[smtp.example.com]:587", Some("smtp.example.com"))
+    );
+    assert_eq!(h.param(204), applied("smtp_sasl_auth_enable", None));
+    assert_eq!(h.param(205), applied("yes", None));
+    assert_eq!(h.param(206), applied("smtp_sasl_password_maps", Some("")));
+    assert_eq!(h.param(207), applied("hash:/etc/postfix/sasl_passwd", None));
+    assert_eq!(h.param(368), applied("smtp_tls_security_level", None));
+    assert_eq!(h.param(369), applied("may", None));
+    assert_eq!(h.decrypted("relay_host_username"), "relayuser");
+    assert_eq!(h.decrypted("relay_host_password"), PASSWORD);
+
+    let dir = h.postfix_dir();
+    let main_cf = h.file("main.cf").unwrap();
+    for line in [
+        "myhostname = hermes.example.test\n",
+        "mynetworks = 127.0.0.0/8, 10.0.0.0/8\n",
+        "relayhost = [smtp.example.com]:587\n",
+        "smtp_sasl_auth_enable = yes\n",
+        &format!(
+            "smtp_sasl_password_maps = hash:{}/sasl_passwd\n",
+            dir.display()
+        ),
+        "smtp_tls_security_level = may\n",
+        "smtpd_banner = $myhostname ESMTP Hermes SEG\n",
+    ] {
+        assert!(main_cf.contains(line), "main.cf lacks {line:?}:\n{main_cf}");
+    }
+    assert_eq!(
+        h.file("sasl_passwd").unwrap(),
+        format!("[smtp.example.com]:587\trelayuser:{PASSWORD}\n")
+    );
+    assert_eq!(h.mode("sasl_passwd"), 0o600);
+    assert_eq!(h.mode("sasl_passwd.db"), 0o600);
+    assert_eq!(h.mode("main.cf"), 0o644);
+    assert_eq!(
+        h.postmap_query("[smtp.example.com]:587").unwrap(),
+        format!("relayuser:{PASSWORD}")
+    );
+    // main.cf.HERMES is the write-time backup of the previous main.cf.
+    let backup = h.file("main.cf.HERMES").unwrap();
+    assert!(!has_directive(&backup, "relayhost"));
+    assert!(backup.contains("inet_interfaces = loopback-only"));
+}
+
+#[test]
+fn second_identical_apply_changes_and_touches_nothing() {
+    let h = Hermes::new();
+    assert_eq!(h.run(relay())["changed"], true);
+    let before = h.snapshot();
+    let out = h.run(relay());
+    assert_eq!(out["changed"], false, "{out}");
+    assert_eq!(out["msg"], "no change");
+    assert_eq!(h.snapshot(), before, "a no-change run wrote something");
+}
+
+#[test]
+fn no_change_run_creates_no_lock_file() {
+    let h = Hermes::new();
+    h.run(relay());
+    std::fs::remove_file(h.postfix_dir().join(".hermes-relayhost.lock")).unwrap();
+    assert_eq!(h.run(relay())["changed"], false);
+    assert!(!h.postfix_dir().join(".hermes-relayhost.lock").exists());
+}
+
+#[test]
+fn check_mode_reports_and_writes_nothing() {
+    let h = Hermes::new();
+    let before = h.snapshot();
+    let out = h.run(json!({
+        "host": "smtp.example.com", "port": 587, "username": "relayuser",
+        "password": PASSWORD, "_ansible_check_mode": true, "_ansible_diff": true,
+    }));
+    assert_eq!(out["changed"], true, "{out}");
+    assert_eq!(out["check_mode"], true);
+    assert!(out["msg"].as_str().unwrap().starts_with("would change"));
+    assert_eq!(out["diff"].as_array().unwrap().len(), 3);
+    assert_eq!(h.snapshot(), before, "check mode wrote something");
+    assert!(!h.postfix_dir().join(".hermes-relayhost.lock").exists());
+}
+
+#[test]
+fn diff_masks_passwords_everywhere() {
+    let h = Hermes::new();
+    h.run(relay());
+    let mut args = h.args(json!({
+        "host": "smtp.example.com", "port": 587, "username": "relayuser",
+        "password": "N3w-s3cret!", "_ansible_diff": true,
+    }));
+    args["_ansible_check_mode"] = json!(true);
+    let checked = h.run_raw(&args);
+    args["_ansible_check_mode"] = json!(false);
+    let applied = h.run_raw(&args);
+    for run in [&checked, &applied] {
+        for secret in [PASSWORD, "N3w-s3cret!", "s3cret", "p@ss"] {
+            assert!(
+                !run.stdout.contains(secret),
+                "{secret} leaked: {}",
+                run.stdout
+            );
+            assert!(
+                !run.stderr.contains(secret),
+                "{secret} leaked: {}",
+                run.stderr
+            );
+        }
+        let diff = run.json["diff"].as_array().unwrap();
+        let sasl = diff
+            .iter()
+            .find(|d| d["after_header"].as_str().unwrap().ends_with("sasl_passwd"))
+            .unwrap();
+        assert_eq!(
+            sasl["before"],
+            "[smtp.example.com]:587\trelayuser:******** (old)\n"
+        );
+        assert_eq!(
+            sasl["after"],
+            "[smtp.example.com]:587\trelayuser:******** (new)\n"
+        );
+        let rows = diff
+            .iter()
+            .find(|d| d["after_header"] == "hermes database rows")
+            .unwrap();
+        assert!(
+            rows["before"]
+                .as_str()
+                .unwrap()
+                .contains("relay_host_password = ******** (old)")
+        );
+        assert!(
+            rows["after"]
+                .as_str()
+                .unwrap()
+                .contains("relay_host_password = ******** (new)")
+        );
+        assert_eq!(
+            run.json["invocation"]["module_args"]["password"],
+            "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
+        );
+    }
+    assert_eq!(h.decrypted("relay_host_password"), "N3w-s3cret!");
+}
+
+#[test]
+fn cli_diff_on_stderr_is_masked_and_exit_code_gates_drift() {
+    let h = Hermes::new();
+    let args = h.args(relay());
+    let run = |extra: &[&str]| {
+        let out = assert_cmd::cargo::cargo_bin_cmd!("hermes-relayhost")
+            .args(["apply", "--args-file", "-"])
+            .args(extra)
+            .write_stdin(serde_json::to_vec(&args).unwrap())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert!(!stdout.contains(PASSWORD) && !stderr.contains(PASSWORD));
+        (out.status.code().unwrap(), stdout, stderr)
+    };
+    let (code, stdout, stderr) = run(&["--check", "--diff", "--exit-code"]);
+    assert_eq!(code, 2, "{stdout}");
+    assert!(
+        stderr.contains("+relayhost = [smtp.example.com]:587"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("+[smtp.example.com]:587\trelayuser:********"),
+        "{stderr}"
+    );
+    let (code, ..) = run(&[]);
+    assert_eq!(code, 0);
+    let (code, stdout, _) = run(&["--check", "--exit-code"]);
+    assert_eq!(code, 0, "{stdout}");
+}
+
+#[test]
+fn blank_or_omitted_password_keeps_the_stored_one() {
+    let h = Hermes::new();
+    h.run(relay());
+    let cipher = h.setting("relay_host_password").unwrap();
+    for password in [json!(""), json!(null)] {
+        let out = h.run(json!({
+            "host": "smtp.example.com", "port": 587, "username": "relayuser",
+            "password": password,
+        }));
+        assert_eq!(out["changed"], false, "{out}");
+        assert_eq!(h.setting("relay_host_password").unwrap(), cipher);
+    }
+    // A new username with the password omitted keeps the password.
+    let out = h.run(json!({"host": "smtp.example.com", "port": 587, "username": "other"}));
+    assert_eq!(out["changed"], true);
+    assert_eq!(h.decrypted("relay_host_username"), "other");
+    assert_eq!(h.decrypted("relay_host_password"), PASSWORD);
+    assert_eq!(
+        h.file("sasl_passwd").unwrap(),
+        format!("[smtp.example.com]:587\tother:{PASSWORD}\n")
+    );
+}
+
+#[test]
+fn rotating_the_password_alone_keeps_the_rest() {
+    let h = Hermes::new();
+    h.run(relay());
+    let main_cf = h.file("main.cf").unwrap();
+    let out = h.run(json!({"host": "smtp.example.com", "port": 587, "password": "rotated-pw"}));
+    assert_eq!(out["changed"], true, "{out}");
+    assert_eq!(out["changes"], json!(["rows", "sasl_passwd"]));
+    assert_eq!(h.decrypted("relay_host_username"), "relayuser");
+    assert_eq!(h.decrypted("relay_host_password"), "rotated-pw");
+    assert_eq!(h.file("main.cf").unwrap(), main_cf);
+    assert_eq!(
+        h.postmap_query("[smtp.example.com]:587").unwrap(),
+        "relayuser:rotated-pw"
+    );
+}
+
+#[test]
+fn auth_false_clears_credentials_and_sasl_rows() {
+    let h = Hermes::new();
+    h.run(relay());
+    let out = h.run(json!({"host": "smtp.example.com", "port": 587, "auth": "no", "tls": "none"}));
+    assert_eq!(out["changed"], true, "{out}");
+    assert_eq!(h.param(204).enabled, 0);
+    assert_eq!(h.param(205), row("no", None, 0));
+    assert_eq!(h.param(206).enabled, 0);
+    assert_eq!(h.param(207).enabled, 0);
+    assert_eq!(h.param(368).enabled, 0);
+    assert_eq!(
+        h.param(369),
+        row("may", None, 0),
+        "tls none leaves the value row's value"
+    );
+    assert_eq!(h.setting("relay_host_username").unwrap(), "");
+    assert_eq!(h.setting("relay_host_password").unwrap(), "");
+    assert_eq!(h.file("sasl_passwd").unwrap(), "");
+    let main_cf = h.file("main.cf").unwrap();
+    assert!(main_cf.contains("relayhost = [smtp.example.com]:587\n"));
+    for directive in [
+        "smtp_sasl_auth_enable",
+        "smtp_sasl_password_maps",
+        "smtp_tls_security_level",
+    ] {
+        assert!(!has_directive(&main_cf, directive), "{directive} still set");
+    }
+}
+
+#[test]
+fn state_absent_disables_relaying_and_rebuilds_sasl_passwd() {
+    let h = Hermes::new();
+    h.sql(&format!(
+        "INSERT INTO transport (domain, destination, port, authentication, \
+         authentication_username, authentication_password) \
+         VALUES ('partner.example', 'mx1.partner.example', '', 'yes', '{}', '{}')",
+        h.encrypt("partneruser"),
+        h.encrypt("partnerpass")
+    ));
+    h.run(
+        json!({"host": "smtp.example.com", "port": 587, "username": "relayuser",
+                 "password": PASSWORD, "tls": "encrypt"}),
+    );
+    assert_eq!(
+        h.file("sasl_passwd").unwrap(),
+        format!(
+            "[smtp.example.com]:587\trelayuser:{PASSWORD}\n\
+             [mx1.partner.example]:25\tpartneruser:partnerpass\n"
+        )
+    );
+    let out = h.run(json!({"state": "absent"}));
+    assert_eq!(out["changed"], true, "{out}");
+    assert_eq!(h.param(202), row("relayhost", Some("Relay Host"), 0));
+    assert_eq!(h.param(203), row("", Some(""), 0));
+    assert_eq!(h.param(204).enabled, 0);
+    assert_eq!(h.param(205), row("no", None, 0));
+    assert_eq!(h.param(206), row("smtp_sasl_password_maps", Some(""), 0));
+    assert_eq!(h.param(207).enabled, 0);
+    assert_eq!(h.param(368).enabled, 0);
+    assert_eq!(h.param(369).enabled, 0);
+    assert_eq!(h.setting("relay_host_username").unwrap(), "");
+    assert_eq!(h.setting("relay_host_password").unwrap(), "");
+    // The stale relay line is gone; the per-domain line stays.
+    assert_eq!(
+        h.file("sasl_passwd").unwrap(),
+        "[mx1.partner.example]:25\tpartneruser:partnerpass\n"
+    );
+    assert_eq!(h.postmap_query("[smtp.example.com]:587"), None);
+    assert!(!has_directive(&h.file("main.cf").unwrap(), "relayhost"));
+    assert_eq!(h.run(json!({"state": "absent"}))["changed"], false);
+}
+
+#[test]
+fn legacy_plaintext_credentials_migrate_split_at_the_first_colon() {
+    let h = Hermes::new();
+    h.sql(
+        "UPDATE parameters SET name = 'olduser:old:pass:word' WHERE id = 206; \
+         UPDATE parameters SET enabled = 1 WHERE id IN (204, 205, 206, 207); \
+         UPDATE parameters SET parameter = 'yes' WHERE id = 205;",
+    );
+    let out = h.run(json!({"host": "smtp.example.com", "port": 587}));
+    assert_eq!(out["changed"], true, "{out}");
+    assert_eq!(h.param(206).name.as_deref(), Some(""));
+    assert_eq!(h.decrypted("relay_host_username"), "olduser");
+    assert_eq!(h.decrypted("relay_host_password"), "old:pass:word");
+    assert_eq!(
+        h.file("sasl_passwd").unwrap(),
+        "[smtp.example.com]:587\tolduser:old:pass:word\n"
+    );
+    assert_eq!(
+        h.run(json!({"host": "smtp.example.com", "port": 587}))["changed"],
+        false
+    );
+}
+
+#[test]
+fn missing_credential_rows_are_created() {
+    let h = Hermes::new();
+    h.sql("DELETE FROM system_settings");
+    let out = h.run(json!({"host": "smtp.example.com", "auth": false}));
+    assert_eq!(out["changed"], true, "{out}");
+    assert_eq!(h.setting("relay_host_username").as_deref(), Some(""));
+    assert_eq!(h.setting("relay_host_password").as_deref(), Some(""));
+    h.sql("DELETE FROM system_settings");
+    h.run(relay());
+    assert_eq!(h.decrypted("relay_host_password"), PASSWORD);
+}
+
+#[test]
+fn rows_left_pending_by_other_pages_are_applied_and_reported() {
+    let h = Hermes::new();
+    h.run(relay());
+    h.sql("UPDATE parameters SET parameter = 'mail.example.test', applied = 2, action = 'APPLY' WHERE id = 11");
+    let out = h.run(relay());
+    assert_eq!(out["changed"], true, "{out}");
+    assert_eq!(
+        out["pending_applied"],
+        json!(["parameters#11 mail.example.test"])
+    );
+    assert!(
+        h.file("main.cf")
+            .unwrap()
+            .contains("myhostname = mail.example.test\n")
+    );
+    assert_eq!(h.param(11).applied, 1);
+    assert_eq!(h.param(11).action, "NONE");
+    assert_eq!(h.run(relay())["changed"], false);
+}
+
+#[test]
+fn stored_ciphertext_is_hermes_compatible_openssl_ecb() {
+    let h = Hermes::new();
+    h.run(relay());
+    let key = std::fs::read_to_string(h.root.join("opt/hermes/keys/hermes.key")).unwrap();
+    let key_hex: String = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD
+            .decode(key.trim())
+            .unwrap()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    let cipher = h.setting("relay_host_password").unwrap();
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "printf %s '{cipher}' | base64 -d | openssl enc -d -aes-256-ecb -K {key_hex}"
+        ))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), PASSWORD);
+}
+
+#[test]
+fn tls_levels_and_port_strings() {
+    let h = Hermes::new();
+    h.run(json!({"host": "192.0.2.10", "port": "2525", "auth": false, "tls": "encrypt"}));
+    assert_eq!(
+        h.param(203),
+        row("[192.0.2.10]:2525", Some("192.0.2.10"), 1)
+    );
+    assert_eq!(h.param(369), row("encrypt", None, 1));
+    h.run(json!({"host": "2001:db8::25", "auth": false}));
+    assert_eq!(
+        h.param(203),
+        row("[ipv6:2001:db8::25]:25", Some("2001:db8::25"), 1)
+    );
+    assert!(
+        h.file("main.cf")
+            .unwrap()
+            .contains("relayhost = [ipv6:2001:db8::25]:25\n")
+    );
+}
+
+#[test]
+fn transport_lines_follow_the_relay_line_with_warnings_for_skips() {
+    let h = Hermes::new();
+    let (u, p) = (h.encrypt("du"), h.encrypt("dp"));
+    h.sql(&format!(
+        "INSERT INTO transport (domain, destination, port, authentication, authentication_username, authentication_password) VALUES \
+         ('a.example', 'mx.a.example', '2525', 'YES', '{u}', '{p}'), \
+         ('b.example', 'mx.b.example', NULL, 'NO', '{u}', '{p}'), \
+         ('c.example', 'smtp.example.com', '587', 'Yes', '{u}', '{p}')"
+    ));
+    let out = h.run(relay());
+    assert_eq!(
+        h.file("sasl_passwd").unwrap(),
+        format!("[smtp.example.com]:587\trelayuser:{PASSWORD}\n[mx.a.example]:2525\tdu:dp\n")
+    );
+    let warnings = out["warnings"].to_string();
+    assert!(warnings.contains("transport#3 (c.example)"), "{warnings}");
+}
+
+#[test]
+fn undecryptable_stored_value_fails_naming_the_row_and_changes_nothing() {
+    let h = Hermes::new();
+    h.sql("INSERT INTO transport (domain, destination, authentication, authentication_username, authentication_password) \
+           VALUES ('bad.example', 'mx.bad.example', 'YES', 'AAAA', 'AAAA')");
+    let before = h.snapshot();
+    let out = h.run(relay());
+    assert_eq!(out["failed"], true);
+    assert_eq!(out["error"]["code"], "decrypt_failed");
+    assert!(
+        out["msg"]
+            .as_str()
+            .unwrap()
+            .contains("transport#1 (bad.example)"),
+        "{out}"
+    );
+    assert_eq!(h.snapshot(), before);
+}

@@ -1,0 +1,287 @@
+//! Shared fixture: a temp Hermes root made by `init`, module runs through the args-file
+//! protocol, and readers for rows and files, so each test reads as the scenario it checks.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use assert_cmd::cargo::cargo_bin_cmd;
+use hermes_relayhost::crypto::Key;
+use rusqlite::Connection;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+pub const PASSWORD: &str = "p@ss:w0rd with spaces";
+
+pub struct Hermes {
+    pub dir: TempDir,
+    pub root: PathBuf,
+    /// Args every run gets: root, local Postfix tools, template vars.
+    pub base: Value,
+}
+
+/// A `parameters` row's editable state.
+#[derive(Debug, PartialEq, Clone)]
+pub struct Row {
+    pub parameter: Option<String>,
+    pub name: Option<String>,
+    pub enabled: i64,
+    pub applied: i64,
+    pub action: String,
+}
+
+pub fn row(parameter: &str, name: Option<&str>, enabled: i64) -> Row {
+    Row {
+        parameter: Some(parameter.to_string()),
+        name: name.map(str::to_string),
+        enabled,
+        applied: 1,
+        action: "NONE".to_string(),
+    }
+}
+
+/// Output of one binary run.
+pub struct Run {
+    pub json: Value,
+    pub stdout: String,
+    pub stderr: String,
+    pub code: i32,
+}
+
+impl Hermes {
+    pub fn new() -> Hermes {
+        let dir = TempDir::new().unwrap();
+        let root = dir.path().join("root");
+        let out = cargo_bin_cmd!("hermes-relayhost")
+            .args(["init", "--root"])
+            .arg(&root)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "init failed: {out:?}");
+        let base: Value = serde_json::from_slice(&out.stdout).unwrap();
+        Hermes { dir, root, base }
+    }
+
+    pub fn postfix_dir(&self) -> PathBuf {
+        self.root.join("etc/postfix")
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.root.join("hermes.sqlite")
+    }
+
+    pub fn db(&self) -> Connection {
+        Connection::open(self.db_path()).unwrap()
+    }
+
+    pub fn key(&self) -> Key {
+        Key::load(&self.root.join("opt/hermes/keys/hermes.key")).unwrap()
+    }
+
+    /// The base args merged with `extra` (a JSON object).
+    pub fn args(&self, extra: Value) -> Value {
+        let mut args = self.base.clone();
+        for (k, v) in extra.as_object().unwrap() {
+            args[k] = v.clone();
+        }
+        args
+    }
+
+    /// Runs module mode (`hermes-relayhost ARGS.json`) with the base args plus `extra`.
+    pub fn run(&self, extra: Value) -> Value {
+        self.run_raw(&self.args(extra)).json
+    }
+
+    /// Module mode with exactly these args.
+    pub fn run_raw(&self, args: &Value) -> Run {
+        let file = self.dir.path().join("args.json");
+        fs::write(&file, serde_json::to_vec(args).unwrap()).unwrap();
+        let out = cargo_bin_cmd!("hermes-relayhost")
+            .arg(&file)
+            .output()
+            .unwrap();
+        fs::remove_file(&file).unwrap();
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        let json = serde_json::from_str(&stdout)
+            .unwrap_or_else(|e| panic!("stdout is not one JSON object ({e}): {stdout}"));
+        Run {
+            json,
+            stdout,
+            stderr: String::from_utf8(out.stderr).unwrap(),
+            code: out.status.code().unwrap_or(-1),
+        }
+    }
+
+    pub fn param(&self, id: i64) -> Row {
+        self.db()
+            .query_row(
+                "SELECT parameter, name, enabled, applied, action FROM parameters WHERE id = ?1",
+                [id],
+                |r| {
+                    Ok(Row {
+                        parameter: r.get(0)?,
+                        name: r.get(1)?,
+                        enabled: r.get(2)?,
+                        applied: r.get(3)?,
+                        action: r.get(4)?,
+                    })
+                },
+            )
+            .unwrap()
+    }
+
+    pub fn setting(&self, parameter: &str) -> Option<String> {
+        self.db()
+            .query_row(
+                "SELECT value FROM system_settings WHERE parameter = ?1",
+                [parameter],
+                |r| r.get(0),
+            )
+            .ok()
+    }
+
+    /// A credential as the Hermes UI would read it back.
+    pub fn decrypted(&self, parameter: &str) -> String {
+        let stored = self.setting(parameter).unwrap();
+        self.key()
+            .decrypt(&stored, parameter)
+            .unwrap()
+            .expose_secret()
+            .to_string()
+    }
+
+    pub fn encrypt(&self, plain: &str) -> String {
+        self.key().encrypt(&SecretString::from(plain.to_string()))
+    }
+
+    pub fn file(&self, name: &str) -> Option<String> {
+        fs::read_to_string(self.postfix_dir().join(name)).ok()
+    }
+
+    pub fn mode(&self, name: &str) -> u32 {
+        fs::metadata(self.postfix_dir().join(name))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o7777
+    }
+
+    /// Looks a key up in the built map with the real postmap.
+    pub fn postmap_query(&self, key: &str) -> Option<String> {
+        let dir = self.postfix_dir();
+        let out = std::process::Command::new("postmap")
+            .arg("-c")
+            .arg(&dir)
+            .arg("-q")
+            .arg(key)
+            .arg(format!("hash:{}", dir.join("sasl_passwd").display()))
+            .output()
+            .unwrap();
+        out.status.success().then(|| {
+            String::from_utf8(out.stdout)
+                .unwrap()
+                .trim_end()
+                .to_string()
+        })
+    }
+
+    /// Everything a run could touch: every file under the root (content, mode, mtime) and
+    /// every row of the three tables.
+    pub fn snapshot(&self) -> Snapshot {
+        let mut files = BTreeMap::new();
+        walk(&self.root, &mut files);
+        let conn = self.db();
+        let mut rows = Vec::new();
+        for table in ["parameters", "system_settings", "transport"] {
+            let mut stmt = conn
+                .prepare(&format!("SELECT * FROM {table} ORDER BY id"))
+                .unwrap();
+            let n = stmt.column_count();
+            let mut q = stmt.query([]).unwrap();
+            while let Some(r) = q.next().unwrap() {
+                let cols: Vec<String> = (0..n)
+                    .map(|i| format!("{:?}", r.get_ref(i).unwrap()))
+                    .collect();
+                rows.push(format!("{table}: {}", cols.join(" | ")));
+            }
+        }
+        Snapshot { files, rows }
+    }
+
+    pub fn sql(&self, sql: &str) {
+        self.db().execute_batch(sql).unwrap();
+    }
+
+    /// A `postfix_exec` wrapper that runs the real commands but fails the first `tool` call
+    /// (`postmap`, `reload`, …): the one fault real Postfix will not produce on demand. Until
+    /// then it answers `status` with "running", so the reload path is taken; afterwards the
+    /// real `postfix status` answers (not running), as after a crash of the new config.
+    pub fn failing_exec(&self, tool: &str) -> Value {
+        let path = self.dir.path().join(format!("fail-{tool}.sh"));
+        let marker = self.dir.path().join(format!("failed-{tool}"));
+        fs::write(
+            &path,
+            format!(
+                "#!/bin/sh\n\
+                 if [ ! -e {marker} ]; then\n\
+                 \x20 for a in \"$@\"; do\n\
+                 \x20   if [ \"$a\" = {tool} ]; then\n\
+                 \x20     touch {marker}; echo \"injected {tool} failure\" >&2; exit 75\n\
+                 \x20   fi\n\
+                 \x20   [ \"$a\" = status ] && exit 0\n\
+                 \x20 done\n\
+                 fi\n\
+                 exec \"$@\"\n",
+                marker = marker.display()
+            ),
+        )
+        .unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+        json!([path])
+    }
+}
+
+#[derive(Debug, PartialEq)]
+pub struct Snapshot {
+    /// path → (content hash, length, mode, mtime)
+    pub files: BTreeMap<PathBuf, (u64, usize, u32, SystemTime)>,
+    pub rows: Vec<String>,
+}
+
+fn walk(dir: &Path, out: &mut BTreeMap<PathBuf, (u64, usize, u32, SystemTime)>) {
+    for entry in fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let meta = fs::symlink_metadata(&path).unwrap();
+        if meta.is_dir() {
+            walk(&path, out);
+        } else {
+            let bytes = fs::read(&path).unwrap();
+            let mut hasher = DefaultHasher::new();
+            bytes.hash(&mut hasher);
+            out.insert(
+                path.clone(),
+                (
+                    hasher.finish(),
+                    bytes.len(),
+                    meta.permissions().mode(),
+                    meta.modified().unwrap(),
+                ),
+            );
+        }
+    }
+}
+
+/// The args of a typical authenticated relay.
+pub fn relay() -> Value {
+    json!({
+        "host": "smtp.example.com",
+        "port": 587,
+        "username": "relayuser",
+        "password": PASSWORD,
+    })
+}
