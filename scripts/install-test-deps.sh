@@ -4,6 +4,7 @@
 # Versions are pinned to Debian 12's; if the mirror has moved on, the current ones are taken
 # (with a notice), since Debian keeps only the latest point release.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "install-test-deps: run as root (apt-get)" >&2
@@ -34,3 +35,8 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 dpkg-query -W -f='${Package} ${Version}\n' postfix libsasl2-modules
+
+# Python runners and peers (ansible-core, salt, the test smarthost) in a venv under target/.
+if [ -f scripts/install-python-deps.sh ]; then
+  bash scripts/install-python-deps.sh
+fi
