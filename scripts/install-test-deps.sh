@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite runs for real: Debian's Postfix tools (postconf, postmap,
-# postfix) and the SASL client plugins. No Postfix service is started: tests run their own.
+# postfix), the SASL client plugins and MariaDB. No service is started: the tests start their
+# own private Postfix and MariaDB instances.
 # Versions are pinned to Debian 12's; if the mirror has moved on, the current ones are taken
 # (with a notice), since Debian keeps only the latest point release.
 set -euo pipefail
@@ -14,6 +15,7 @@ fi
 APT_PACKAGES=(
   "postfix=3.7.11-0+deb12u1"
   "libsasl2-modules=2.1.28+dfsg-10+deb12u1"
+  "mariadb-server=1:10.11.19-0+deb12u1"
   "openssl"
 )
 
@@ -34,7 +36,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 
-dpkg-query -W -f='${Package} ${Version}\n' postfix libsasl2-modules
+dpkg-query -W -f='${Package} ${Version}\n' postfix libsasl2-modules mariadb-server
 
 # Python runners and peers (ansible-core, salt, the test smarthost) in a venv under target/.
 if [ -f scripts/install-python-deps.sh ]; then

@@ -38,8 +38,12 @@ pub struct Args {
     /// SASL password; omitted or empty keeps the stored one. Never shown.
     #[schemars(with = "Option<String>", extend("writeOnly" = true))]
     pub password: Option<SecretString>,
-    /// Hermes database, `sqlite:PATH` (default `sqlite:<root>/hermes.sqlite`).
+    /// Hermes database: `sqlite:PATH` (default `sqlite:<root>/hermes.sqlite`),
+    /// `mysql://USER[:PASSWORD]@HOST[:PORT]/DB` or `mysql://USER@localhost/DB?socket=PATH`.
     pub database: Option<String>,
+    /// MySQL option file whose `[client]` group supplies user, password, host, port or socket
+    /// that the `database` URL leaves out.
+    pub database_options_file: Option<String>,
     /// Prefix for `key_file`, `postfix_dir` and `template` (default `/`).
     pub root: Option<String>,
     /// Hermes AES key file (default `/opt/hermes/keys/hermes.key`).

@@ -10,7 +10,6 @@ use crate::model::PASSWORD_MAPS;
 use crate::plan::{self, DiffEntry, Inputs};
 use crate::postfix::Postfix;
 use crate::render;
-use crate::store::{SqliteStore, Store};
 use crate::validate::{self, Desired};
 
 /// What a successful run did (or, in check mode, would do).
@@ -47,7 +46,7 @@ pub fn run(args: Args, mode: RunMode) -> Result<Report, Failure> {
     let postfix = Postfix::new(&settings.postfix_exec, &settings.postfix_exec_dir);
     let mut lock = DirLock::existing(dir, !mode.check)?;
     loop {
-        let mut store = SqliteStore::open(&settings.database, !mode.check)?;
+        let mut store = settings.database.open(!mode.check)?;
         let snapshot = store.load()?;
         let map = snapshot
             .parent(PASSWORD_MAPS)
@@ -97,7 +96,7 @@ pub fn run(args: Args, mode: RunMode) -> Result<Report, Failure> {
                 postfix: &postfix,
                 reload: settings.reload,
             };
-            report.warnings = apply::apply(&plan, &mut store, &target)?;
+            report.warnings = apply::apply(&plan, store.as_mut(), &target)?;
         }
         report.warnings.splice(0..0, plan.warnings.iter().cloned());
         report.diff = plan.diff;

@@ -11,6 +11,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::args::{Args, PortArg, State, TlsMode};
 use crate::error::{Error, Result};
+use crate::store::Location;
 
 /// Relay credentials must keep their ECB ciphertext inside `system_settings.value varchar(1024)`.
 pub const MAX_RELAY_CREDENTIAL_BYTES: usize = 767;
@@ -71,7 +72,7 @@ impl fmt::Display for Host {
 /// Where and how this run reads and writes: paths resolved against `root`.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    pub database: PathBuf,
+    pub database: Location,
     pub key_file: PathBuf,
     pub postfix_dir: PathBuf,
     pub template: PathBuf,
@@ -121,16 +122,13 @@ fn settings(args: &Args) -> Result<Settings> {
     };
     let postfix_dir = under_root(&args.postfix_dir, "/etc/postfix");
     let database = match args.database.as_deref() {
-        None => root.join("hermes.sqlite"),
-        Some(url) => match url.strip_prefix("sqlite:") {
-            Some(path) if !path.is_empty() => PathBuf::from(path),
-            _ => {
-                return Err(Error::InvalidArgs(
-                    "option 'database': expected sqlite:PATH (MariaDB URLs are not supported yet)"
-                        .to_string(),
-                ));
-            }
-        },
+        None if args.database_options_file.is_some() => {
+            return Err(Error::InvalidArgs(
+                "option 'database_options_file' needs a mysql:// 'database' URL".to_string(),
+            ));
+        }
+        None => Location::Sqlite(root.join("hermes.sqlite")),
+        Some(url) => Location::parse(url, args.database_options_file.as_deref().map(Path::new))?,
     };
     let postfix_exec = args.postfix_exec.clone().unwrap_or_else(|| {
         ["docker", "exec", "hermes_postfix_dkim"]

@@ -2,6 +2,8 @@
 //! protocol, and readers for rows and files, so each test reads as the scenario it checks.
 #![allow(dead_code)]
 
+pub mod mariadb;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -12,6 +14,7 @@ use std::time::SystemTime;
 use assert_cmd::cargo::cargo_bin_cmd;
 use hermes_relayhost::crypto::Key;
 use rusqlite::Connection;
+use rusqlite::types::ValueRef;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use tempfile::TempDir;
@@ -21,8 +24,122 @@ pub const PASSWORD: &str = "p@ss:w0rd with spaces";
 pub struct Hermes {
     pub dir: TempDir,
     pub root: PathBuf,
-    /// Args every run gets: root, local Postfix tools, template vars.
+    /// Args every run gets: root, local Postfix tools, template vars (and the database URL).
     pub base: Value,
+    pub db: Db,
+}
+
+/// The store under test, reachable from the test itself.
+pub enum Db {
+    Sqlite(PathBuf),
+    Mariadb(String),
+}
+
+impl Db {
+    /// Every row of a query, each value as text (numbers normalized, so SQLite's REAL 1.0 and
+    /// MariaDB's DECIMAL 1.000 read the same).
+    pub fn rows(&self, sql: &str) -> Vec<Vec<Option<String>>> {
+        match self {
+            Db::Sqlite(path) => {
+                let conn = Connection::open(path).unwrap();
+                let mut stmt = conn.prepare(sql).unwrap();
+                let n = stmt.column_count();
+                let mut q = stmt.query([]).unwrap();
+                let mut out = Vec::new();
+                while let Some(r) = q.next().unwrap() {
+                    out.push(
+                        (0..n)
+                            .map(|i| match r.get_ref(i).unwrap() {
+                                ValueRef::Null => None,
+                                ValueRef::Integer(v) => Some(v.to_string()),
+                                ValueRef::Real(v) => Some(v.to_string()),
+                                ValueRef::Text(t) | ValueRef::Blob(t) => {
+                                    Some(String::from_utf8_lossy(t).into_owned())
+                                }
+                            })
+                            .map(normalize)
+                            .collect(),
+                    );
+                }
+                out
+            }
+            Db::Mariadb(name) => {
+                use mysql::prelude::Queryable;
+                let mut conn = mariadb::server().conn(Some(name));
+                let rows: Vec<mysql::Row> = conn.query(sql).unwrap();
+                rows.into_iter()
+                    .map(|row| {
+                        row.unwrap()
+                            .into_iter()
+                            .map(|v| match v {
+                                mysql::Value::NULL => None,
+                                mysql::Value::Bytes(b) => {
+                                    Some(String::from_utf8_lossy(&b).into_owned())
+                                }
+                                other => Some(other.as_sql(true).trim_matches('\'').to_string()),
+                            })
+                            .map(normalize)
+                            .collect()
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    pub fn exec(&self, sql: &str) {
+        match self {
+            Db::Sqlite(path) => Connection::open(path).unwrap().execute_batch(sql).unwrap(),
+            Db::Mariadb(name) => {
+                use mysql::prelude::Queryable;
+                mariadb::server().conn(Some(name)).query_drop(sql).unwrap()
+            }
+        }
+    }
+
+    fn has_table(&self, table: &str) -> bool {
+        let sql = match self {
+            Db::Sqlite(_) => format!("SELECT name FROM sqlite_master WHERE name = '{table}'"),
+            Db::Mariadb(_) => format!("SHOW TABLES LIKE '{table}'"),
+        };
+        !self.rows(&sql).is_empty()
+    }
+
+    /// The three tables (those that exist), row by row, as comparable text.
+    pub fn dump(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (table, cols) in [
+            (
+                "parameters",
+                "id, parameter, name, module, parent, parent_name, child, order1, enabled, applied, action",
+            ),
+            ("system_settings", "parameter, value"),
+            (
+                "transport",
+                "id, domain, destination, port, authentication, authentication_username, authentication_password",
+            ),
+        ] {
+            if !self.has_table(table) {
+                continue;
+            }
+            for row in self.rows(&format!("SELECT {cols} FROM {table} ORDER BY id")) {
+                out.push(format!("{table}: {row:?}"));
+            }
+        }
+        out
+    }
+}
+
+fn normalize(v: Option<String>) -> Option<String> {
+    v.map(|s| match s.parse::<f64>() {
+        Ok(f)
+            if s.contains('.')
+                && s.bytes()
+                    .all(|b| b.is_ascii_digit() || b == b'.' || b == b'-') =>
+        {
+            f.to_string()
+        }
+        _ => s,
+    })
 }
 
 /// A `parameters` row's editable state.
@@ -54,6 +171,7 @@ pub struct Run {
 }
 
 impl Hermes {
+    /// A root made by `init`, on the embedded SQLite store.
     pub fn new() -> Hermes {
         let dir = TempDir::new().unwrap();
         let root = dir.path().join("root");
@@ -64,7 +182,29 @@ impl Hermes {
             .unwrap();
         assert!(out.status.success(), "init failed: {out:?}");
         let base: Value = serde_json::from_slice(&out.stdout).unwrap();
-        Hermes { dir, root, base }
+        let db = Db::Sqlite(root.join("hermes.sqlite"));
+        Hermes {
+            dir,
+            root,
+            base,
+            db,
+        }
+    }
+
+    /// The same root, but the rows in a fresh database of the private MariaDB server loaded
+    /// with Hermes's own schema.sql and seed rows.
+    pub fn mariadb() -> Hermes {
+        let mut h = Hermes::new();
+        fs::remove_file(h.root.join("hermes.sqlite")).unwrap();
+        let server = mariadb::server();
+        let name = server.create_hermes_db();
+        h.base["database"] = json!(server.socket_url(&name));
+        h.db = Db::Mariadb(name);
+        h
+    }
+
+    pub fn is_mariadb(&self) -> bool {
+        matches!(self.db, Db::Mariadb(_))
     }
 
     pub fn postfix_dir(&self) -> PathBuf {
@@ -75,7 +215,12 @@ impl Hermes {
         self.root.join("hermes.sqlite")
     }
 
+    /// The SQLite database of a SQLite fixture.
     pub fn db(&self) -> Connection {
+        assert!(
+            !self.is_mariadb(),
+            "db() is the SQLite connection; use h.db.rows()"
+        );
         Connection::open(self.db_path()).unwrap()
     }
 
@@ -118,31 +263,27 @@ impl Hermes {
     }
 
     pub fn param(&self, id: i64) -> Row {
-        self.db()
-            .query_row(
-                "SELECT parameter, name, enabled, applied, action FROM parameters WHERE id = ?1",
-                [id],
-                |r| {
-                    Ok(Row {
-                        parameter: r.get(0)?,
-                        name: r.get(1)?,
-                        enabled: r.get(2)?,
-                        applied: r.get(3)?,
-                        action: r.get(4)?,
-                    })
-                },
-            )
-            .unwrap()
+        let rows = self.db.rows(&format!(
+            "SELECT parameter, name, enabled, applied, action FROM parameters WHERE id = {id}"
+        ));
+        let r = &rows[0];
+        let int = |v: &Option<String>| v.as_deref().unwrap().parse().unwrap();
+        Row {
+            parameter: r[0].clone(),
+            name: r[1].clone(),
+            enabled: int(&r[2]),
+            applied: int(&r[3]),
+            action: r[4].clone().unwrap(),
+        }
     }
 
     pub fn setting(&self, parameter: &str) -> Option<String> {
-        self.db()
-            .query_row(
-                "SELECT value FROM system_settings WHERE parameter = ?1",
-                [parameter],
-                |r| r.get(0),
-            )
-            .ok()
+        self.db
+            .rows(&format!(
+                "SELECT value FROM system_settings WHERE parameter = '{parameter}'"
+            ))
+            .first()
+            .map(|r| r[0].clone().unwrap_or_default())
     }
 
     /// A credential as the Hermes UI would read it back.
@@ -195,26 +336,12 @@ impl Hermes {
     pub fn snapshot(&self) -> Snapshot {
         let mut files = BTreeMap::new();
         walk(&self.root, &mut files);
-        let conn = self.db();
-        let mut rows = Vec::new();
-        for table in ["parameters", "system_settings", "transport"] {
-            let mut stmt = conn
-                .prepare(&format!("SELECT * FROM {table} ORDER BY id"))
-                .unwrap();
-            let n = stmt.column_count();
-            let mut q = stmt.query([]).unwrap();
-            while let Some(r) = q.next().unwrap() {
-                let cols: Vec<String> = (0..n)
-                    .map(|i| format!("{:?}", r.get_ref(i).unwrap()))
-                    .collect();
-                rows.push(format!("{table}: {}", cols.join(" | ")));
-            }
-        }
+        let rows = self.db.dump();
         Snapshot { files, rows }
     }
 
     pub fn sql(&self, sql: &str) {
-        self.db().execute_batch(sql).unwrap();
+        self.db.exec(sql);
     }
 
     /// A `postfix_exec` wrapper that runs the real commands but fails the first `tool` call
