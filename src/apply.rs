@@ -6,7 +6,7 @@ use std::path::Path;
 
 use crate::error::Error;
 use crate::files::{Saved, Staged, StagedMap, stage};
-use crate::model::Change;
+use crate::model::{self, Change};
 use crate::plan::Plan;
 use crate::postfix::Postfix;
 use crate::store::Store;
@@ -51,6 +51,9 @@ enum Step {
 /// Returns the warnings of a successful apply.
 pub fn apply(plan: &Plan, store: &mut dyn Store, target: &Target) -> Result<Vec<String>, Failure> {
     let installs = stage_all(plan, target)?;
+    // Asked before main.cf is replaced: Postfix commands wait for a main.cf younger than ~2 s
+    // to settle, which would slow every changing run.
+    let running = target.reload && target.postfix.is_running();
     let mut written: Vec<Change> = Vec::new();
     let mut installed: Vec<Saved> = Vec::new();
     let mut reloaded = false;
@@ -66,7 +69,7 @@ pub fn apply(plan: &Plan, store: &mut dyn Store, target: &Target) -> Result<Vec<
             installed.push(install.saved);
         }
         if !installed.is_empty() && target.reload {
-            if target.postfix.is_running() {
+            if running {
                 reloaded = true;
                 target.postfix.reload()?;
             } else {
@@ -92,6 +95,7 @@ fn stage_all(plan: &Plan, target: &Target) -> Result<Vec<Install>, Error> {
     let dir = target.dir;
     let mut installs = Vec::new();
     if let Some(main_cf) = &plan.main_cf {
+        check_staged_config(main_cf, target)?;
         let live = dir.join("main.cf");
         let old = Saved::capture(&live)?;
         let backup = dir.join("main.cf.HERMES");
@@ -120,6 +124,14 @@ fn stage_all(plan: &Plan, target: &Target) -> Result<Vec<Install>, Error> {
             let postmapped = target.postfix.postmap(&sasl.map_type, &tmp_name);
             let map = StagedMap::adopt(made, map_live.clone());
             postmapped?;
+            if let Some((key, expected)) = &sasl.relay_entry {
+                let answer = target.postfix.query(&sasl.map_type, &tmp_name, key)?;
+                if answer.as_deref().map(String::as_str) != Some(expected.as_str()) {
+                    return Err(Error::Postmap(format!(
+                        "the built map does not answer {key} with the relay credentials"
+                    )));
+                }
+            }
             installs.push(Install {
                 step: Step::Map(map?),
                 saved: Saved::capture(&map_live)?,
@@ -131,6 +143,46 @@ fn stage_all(plan: &Plan, target: &Target) -> Result<Vec<Install>, Error> {
         });
     }
     Ok(installs)
+}
+
+/// The directives this module writes: Postfix must know every one of them.
+const MANAGED: [&str; 7] = [
+    model::RELAYHOST,
+    model::SASL_AUTH,
+    model::PASSWORD_MAPS,
+    model::TLS_LEVEL,
+    model::WRAPPERMODE,
+    model::SASL_SECURITY_OPTIONS,
+    model::SASL_TLS_SECURITY_OPTIONS,
+];
+
+/// `postconf -n` on the new main.cf next to the current master.cf, in a scratch directory
+/// inside the managed one (so a container prefix sees it too), before anything is installed.
+fn check_staged_config(main_cf: &str, target: &Target) -> Result<(), Error> {
+    let scratch = tempfile::Builder::new()
+        .prefix(".hermes-relayhost.check.")
+        .tempdir_in(target.dir)
+        .map_err(|e| Error::io(target.dir, e))?;
+    let staged = scratch.path().join("main.cf");
+    std::fs::write(&staged, main_cf).map_err(|e| Error::io(&staged, e))?;
+    // Postfix waits for a main.cf younger than ~2 s to settle; this copy is final, so age it.
+    let settled = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+    std::fs::File::options()
+        .write(true)
+        .open(&staged)
+        .and_then(|f| f.set_modified(settled))
+        .map_err(|e| Error::io(&staged, e))?;
+    let master = target.dir.join("master.cf");
+    if master.exists() {
+        std::fs::copy(&master, scratch.path().join("master.cf"))
+            .map_err(|e| Error::io(&master, e))?;
+    }
+    let name = scratch
+        .path()
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    target.postfix.check_config(&name, &MANAGED)
 }
 
 fn roll_back(

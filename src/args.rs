@@ -60,6 +60,16 @@ pub struct Args {
     pub postfix_exec_dir: Option<String>,
     /// Reload Postfix after a change (default true).
     pub reload: Option<Flag>,
+    /// `smtp_sasl_security_options` (Postfix default `noplaintext, noanonymous` refuses
+    /// PLAIN/LOGIN; most smarthosts need `noanonymous`). Omitted: the stored rows are kept.
+    pub sasl_security_options: Option<String>,
+    /// `smtp_sasl_tls_security_options`, the same for TLS sessions.
+    pub sasl_tls_security_options: Option<String>,
+    /// Before writing new credentials, log in to the relay host with them (EHLO, STARTTLS
+    /// or implicit TLS as `tls` asks, AUTH); a rejected login fails the run, nothing changed.
+    pub probe: Option<Flag>,
+    /// Run the doctor instead: report what is wrong, change nothing.
+    pub check_only: Option<Flag>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]

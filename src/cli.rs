@@ -36,6 +36,13 @@ pub enum Command {
         #[arg(long)]
         exit_code: bool,
     },
+    /// Check a host without changing anything (SASL plugins, map type, key/relayhost match,
+    /// file modes, drift between rows, files and Postfix); exit 1 when a check fails.
+    Doctor {
+        /// JSON args file (the module args; relay options optional), or `-` for stdin.
+        #[arg(long, value_name = "FILE")]
+        args_file: PathBuf,
+    },
     /// Print the JSON schema of the module args.
     Schema,
     /// Create a local Hermes-like root (key, template, Postfix dir, SQLite DB) to try it on.

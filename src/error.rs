@@ -54,6 +54,8 @@ pub enum Error {
     Reload(String),
     #[error("{0}")]
     Postfix(String),
+    #[error("the new Postfix configuration is not valid: {0}")]
+    PostfixConfig(String),
 }
 
 impl Error {
@@ -80,6 +82,7 @@ impl Error {
             Error::Postmap(_) => "postmap_failed",
             Error::Reload(_) => "reload_failed",
             Error::Postfix(_) => "postfix_error",
+            Error::PostfixConfig(_) => "invalid_postfix_config",
         }
     }
 

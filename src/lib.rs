@@ -6,6 +6,7 @@ pub mod apply;
 pub mod args;
 pub mod cli;
 pub mod crypto;
+pub mod doctor;
 pub mod error;
 pub mod files;
 pub mod init;

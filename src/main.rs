@@ -6,7 +6,7 @@ use anyhow::Context;
 use clap::Parser;
 use hermes_relayhost::args::{self, RunMode};
 use hermes_relayhost::cli::{Cli, Command};
-use hermes_relayhost::{init, protocol, run};
+use hermes_relayhost::{doctor, init, protocol, run};
 use zeroize::Zeroizing;
 
 fn main() -> ExitCode {
@@ -41,6 +41,20 @@ fn real_main() -> anyhow::Result<ExitCode> {
                 ExitCode::FAILURE
             } else if check && exit_code && changed {
                 ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        (Some(Command::Doctor { args_file }), _) => {
+            let text = read_args(&args_file)?;
+            let input = args::parse(&text);
+            let result = match input {
+                Ok(input) => protocol::doctor_json(&doctor::doctor(input.args), Some(&input.echo)),
+                Err(e) => protocol::doctor_json(&Err(e.into()), None),
+            };
+            println!("{result}");
+            Ok(if result["failed"] == true {
+                ExitCode::FAILURE
             } else {
                 ExitCode::SUCCESS
             })
@@ -87,6 +101,10 @@ fn read_args(path: &Path) -> anyhow::Result<Zeroizing<String>> {
 /// Runs one module invocation; flags given on the command line add to those in the file.
 fn module(text: &str, cli_mode: RunMode) -> (serde_json::Value, bool) {
     match args::parse(text) {
+        Ok(input) if input.args.check_only.as_ref().is_some_and(|f| f.value()) => {
+            let outcome = doctor::doctor(input.args);
+            (protocol::doctor_json(&outcome, Some(&input.echo)), false)
+        }
         Ok(input) => {
             let mode = RunMode {
                 check: input.mode.check || cli_mode.check,

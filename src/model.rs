@@ -7,6 +7,9 @@ pub const RELAYHOST: &str = "relayhost";
 pub const SASL_AUTH: &str = "smtp_sasl_auth_enable";
 pub const PASSWORD_MAPS: &str = "smtp_sasl_password_maps";
 pub const TLS_LEVEL: &str = "smtp_tls_security_level";
+pub const WRAPPERMODE: &str = "smtp_tls_wrappermode";
+pub const SASL_SECURITY_OPTIONS: &str = "smtp_sasl_security_options";
+pub const SASL_TLS_SECURITY_OPTIONS: &str = "smtp_sasl_tls_security_options";
 pub const USERNAME_SETTING: &str = "relay_host_username";
 pub const PASSWORD_SETTING: &str = "relay_host_password";
 
@@ -81,6 +84,12 @@ impl Snapshot {
             .find(|r| r.is_parent() && r.param() == directive)
     }
 
+    /// The `smtp_sasl_password_maps` value, e.g. `hash:/etc/postfix/sasl_passwd`.
+    pub fn password_map(&self) -> Option<&str> {
+        let parent = self.parent(PASSWORD_MAPS)?;
+        self.values_of(parent).first().map(|v| v.param())
+    }
+
     /// Value rows of a parent in Hermes's `order1` order (NULL first, as MariaDB sorts).
     pub fn values_of<'a>(&'a self, parent: &ParamRow) -> Vec<&'a ParamRow> {
         let id = parent.id.to_string();
@@ -106,6 +115,9 @@ impl Snapshot {
 pub enum Change {
     /// Update of the editable columns plus applied/action of one `parameters` row.
     Param { before: ParamRow, after: ParamRow },
+    /// A directive Hermes's seed lacks: a parent and one value row, inserted enabled and
+    /// already applied (this run renders them into main.cf).
+    NewDirective { name: String, value: String },
     /// Set a `system_settings` value; `before: None` inserts the missing row.
     Setting {
         parameter: &'static str,

@@ -1,7 +1,7 @@
 //! The pure heart: desired state + what is stored and on disk → the exact row writes, file
 //! contents and diff of a Hermes save. No I/O here, so check mode is "plan and report".
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use secrecy::{ExposeSecret, SecretString};
@@ -12,11 +12,11 @@ use crate::args::TlsMode;
 use crate::crypto::Key;
 use crate::error::{Error, Result};
 use crate::model::{
-    Change, PASSWORD_MAPS, PASSWORD_SETTING, ParamRow, RELAYHOST, SASL_AUTH, Snapshot, TLS_LEVEL,
-    TransportRow, USERNAME_SETTING,
+    Change, PASSWORD_MAPS, PASSWORD_SETTING, ParamRow, RELAYHOST, SASL_AUTH, SASL_SECURITY_OPTIONS,
+    SASL_TLS_SECURITY_OPTIONS, Snapshot, TLS_LEVEL, TransportRow, USERNAME_SETTING, WRAPPERMODE,
 };
 use crate::render::{self, MASK, SaslEntry};
-use crate::validate::{Desired, Relay};
+use crate::validate::{Desired, Relay, Wanted};
 
 /// What is on disk now. `None` means the file does not exist.
 #[derive(Default)]
@@ -44,6 +44,8 @@ pub struct SaslFile {
     pub map_type: String,
     /// `None` for texthash, which Postfix reads without postmap.
     pub map_suffix: Option<&'static str>,
+    /// The relay line's key and `user:password`, to check the built map answers with them.
+    pub relay_entry: Option<(String, Zeroizing<String>)>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -115,8 +117,9 @@ pub fn plan(desired: &Desired, inputs: &Inputs) -> Result<Plan> {
         pass: stored.pass.clone(),
     });
 
-    let new_creds = match desired {
-        Desired::Absent => {
+    let new_creds = match &desired.relay {
+        Wanted::Keep => Some(current),
+        Wanted::Absent => {
             set(
                 &mut rows,
                 relay,
@@ -132,7 +135,7 @@ pub fn plan(desired: &Desired, inputs: &Inputs) -> Result<Plan> {
             set(&mut rows, tls, |p| p.enabled = 0, |v| v.enabled = 0);
             None
         }
-        Desired::Present(relay_wanted) => {
+        Wanted::Present(relay_wanted) => {
             let literal = relay_wanted.host.relay_literal(relay_wanted.port);
             let host = relay_wanted.host.to_string();
             set(
@@ -147,7 +150,7 @@ pub fn plan(desired: &Desired, inputs: &Inputs) -> Result<Plan> {
             );
             match relay_wanted.tls {
                 TlsMode::None => set(&mut rows, tls, |p| p.enabled = 0, |v| v.enabled = 0),
-                TlsMode::May | TlsMode::Encrypt => {
+                TlsMode::May | TlsMode::Encrypt | TlsMode::Wrapper => {
                     let level = if relay_wanted.tls == TlsMode::May {
                         "may"
                     } else {
@@ -162,11 +165,6 @@ pub fn plan(desired: &Desired, inputs: &Inputs) -> Result<Plan> {
                             v.enabled = 1;
                         },
                     );
-                }
-                TlsMode::Wrapper => {
-                    return Err(Error::InvalidArgs(
-                        "option 'tls': 'wrapper' is not supported by this version".to_string(),
-                    ));
                 }
             }
             let auth_on = relay_wanted
@@ -207,7 +205,29 @@ pub fn plan(desired: &Desired, inputs: &Inputs) -> Result<Plan> {
         }
     };
 
+    let wrapper = match &desired.relay {
+        Wanted::Keep => None,
+        Wanted::Absent => Some(None),
+        Wanted::Present(r) => Some((r.tls == TlsMode::Wrapper).then_some("yes")),
+    };
     let mut plan = Plan::default();
+    for (name, wanted) in [
+        (WRAPPERMODE, wrapper),
+        (
+            SASL_SECURITY_OPTIONS,
+            desired.sasl_security_options.as_deref().map(Some),
+        ),
+        (
+            SASL_TLS_SECURITY_OPTIONS,
+            desired.sasl_tls_security_options.as_deref().map(Some),
+        ),
+    ] {
+        if let Some(wanted) = wanted
+            && let Some(new) = extra_directive(&mut rows, name, wanted)?
+        {
+            plan.edits.push(new);
+        }
+    }
     for (before, after) in snap.params.iter().zip(rows.iter_mut()) {
         if before.editable() != after.editable() {
             after.applied = Some(2);
@@ -253,7 +273,9 @@ pub fn plan(desired: &Desired, inputs: &Inputs) -> Result<Plan> {
         });
     }
 
-    let main_cf = render::merge(inputs.base, &render::directives(&rows, inputs.exec_dir));
+    let directives = render::directives(&rows, inputs.exec_dir);
+    check_values(&directives)?;
+    let main_cf = render::merge(inputs.base, &directives);
     if inputs.files.main_cf.as_deref() != Some(main_cf.as_str()) {
         plan.main_cf = Some(main_cf);
     }
@@ -286,10 +308,18 @@ pub fn plan(desired: &Desired, inputs: &Inputs) -> Result<Plan> {
         || unsafe_mode(files.sasl_mode)
         || map_stale
     {
+        let relay_entry = entries
+            .first()
+            .filter(|e| e.key == relay_value.param())
+            .map(|e| {
+                let value = format!("{}:{}", e.user, e.password.expose_secret());
+                (e.key.clone(), Zeroizing::new(value))
+            });
         plan.sasl = Some(SaslFile {
             text,
             map_type: map_type.split(':').next().unwrap_or("hash").to_string(),
             map_suffix,
+            relay_entry,
         });
     }
 
@@ -297,10 +327,39 @@ pub fn plan(desired: &Desired, inputs: &Inputs) -> Result<Plan> {
     Ok(plan)
 }
 
+/// Values Postfix checks only when a daemon uses them: a bad one would pass `postconf -n` and
+/// fail at delivery time, so the directives we manage are checked here.
+fn check_values(directives: &[(String, String)]) -> Result<()> {
+    const LEVELS: [&str; 9] = [
+        "",
+        "none",
+        "may",
+        "encrypt",
+        "dane",
+        "dane-only",
+        "fingerprint",
+        "verify",
+        "secure",
+    ];
+    for (name, value) in directives {
+        let ok = match name.as_str() {
+            TLS_LEVEL => LEVELS.contains(&value.as_str()),
+            SASL_AUTH | WRAPPERMODE => matches!(value.as_str(), "yes" | "no"),
+            _ => true,
+        };
+        if !ok {
+            return Err(Error::PostfixConfig(format!(
+                "{name} = {value:?} is not a value Postfix accepts"
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn param_id(change: &Change) -> Option<i64> {
     match change {
         Change::Param { after, .. } => Some(after.id),
-        Change::Setting { .. } => None,
+        Change::Setting { .. } | Change::NewDirective { .. } => None,
     }
 }
 
@@ -330,6 +389,60 @@ fn relay_directives(snap: &Snapshot, index: &HashMap<i64, usize>) -> Result<[Dir
         )));
     }
     Ok([found[0], found[1], found[2], found[3]])
+}
+
+/// A directive the page does not have (implicit TLS, SASL security options), in the same
+/// dual-row form so Hermes's own generator applies it too. `wanted: None` disables it where it
+/// exists; a missing one is created (rows appended for rendering, inserted by the store).
+fn extra_directive(
+    rows: &mut Vec<ParamRow>,
+    name: &str,
+    wanted: Option<&str>,
+) -> Result<Option<Change>> {
+    let Some(parent) = rows.iter().position(|r| r.is_parent() && r.param() == name) else {
+        let Some(value) = wanted else { return Ok(None) };
+        let id = rows.iter().map(|r| r.id).max().unwrap_or(0) + 1;
+        let row = |id, parameter: &str, parent: Option<String>, child| ParamRow {
+            id,
+            parameter: Some(parameter.to_string()),
+            name: None,
+            parent,
+            child: Some(child),
+            order1: (child == 1).then_some(1.0),
+            enabled: 1,
+            applied: Some(1),
+            action: Some("NONE".to_string()),
+        };
+        rows.push(row(id, name, None, 2));
+        rows.push(row(id + 1, value, Some(id.to_string()), 1));
+        return Ok(Some(Change::NewDirective {
+            name: name.to_string(),
+            value: value.to_string(),
+        }));
+    };
+    let parent_id = rows[parent].id.to_string();
+    let value = rows
+        .iter()
+        .position(|r| r.child == Some(1) && r.parent.as_deref() == Some(parent_id.as_str()))
+        .ok_or_else(|| {
+            Error::DatabaseLayout(format!(
+                "parameters lacks the rows: {name} (value row, child = 1, parent = {parent_id})"
+            ))
+        })?;
+    let d = Directive { parent, value };
+    match wanted {
+        Some(v) => set(
+            rows,
+            d,
+            |p| p.enabled = 1,
+            |r| {
+                r.parameter = Some(v.to_string());
+                r.enabled = 1;
+            },
+        ),
+        None => set(rows, d, |p| p.enabled = 0, |r| r.enabled = 0),
+    }
+    Ok(None)
 }
 
 fn set(
@@ -412,6 +525,7 @@ fn transport_entries(
     entries: &mut Vec<SaslEntry>,
     warnings: &mut Vec<String>,
 ) -> Result<()> {
+    let mut keys: HashSet<String> = entries.iter().map(|e| e.key.clone()).collect();
     for t in transports {
         if !t
             .authentication
@@ -435,7 +549,7 @@ fn transport_entries(
             Some(p) => p,
         };
         let entry_key = format!("[{destination}]:{port}");
-        if entries.iter().any(|e| e.key == entry_key) {
+        if !keys.insert(entry_key.clone()) {
             warnings.push(format!(
                 "{label}: {entry_key} already has a sasl_passwd line; this one is skipped"
             ));
@@ -502,6 +616,12 @@ fn diff(plan: &Plan, inputs: &Inputs, stored: &Creds, new: Option<&Creds>) -> Ve
                 } => {
                     before.push_str(&row_line(b));
                     after.push_str(&row_line(a));
+                }
+                Change::NewDirective { name, value } => {
+                    before.push_str(&format!("parameters (no {name} rows)\n"));
+                    after.push_str(&format!(
+                        "parameters#new (directive) parameter={name:?} enabled=1, value {value:?} enabled=1\n"
+                    ));
                 }
                 Change::Setting {
                     parameter,

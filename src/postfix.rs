@@ -4,6 +4,8 @@
 
 use std::process::{Command, Output};
 
+use zeroize::Zeroizing;
+
 use crate::error::{Error, Result};
 
 pub struct Postfix {
@@ -45,6 +47,103 @@ impl Postfix {
         } else {
             Err(Error::Postmap(describe(&out)))
         }
+    }
+
+    /// `postconf -n` on a staged config directory (a name inside the managed one): a fatal, or
+    /// an "unused parameter" warning for a directive we manage (postconf exits 0 on those),
+    /// rejects the config before anything is installed.
+    pub fn check_config(&self, staged_dir_name: &str, managed: &[&str]) -> Result<()> {
+        let dir = self.path_of(staged_dir_name);
+        let mut argv: Vec<&str> = self.exec.iter().map(String::as_str).collect();
+        argv.extend(["postconf", "-c", &dir, "-n"]);
+        let out = Command::new(argv[0])
+            .args(&argv[1..])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(|e| Error::Postfix(self.spawn_error(e)))?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if !out.status.success() {
+            return Err(Error::PostfixConfig(format!(
+                "postconf -n: {}",
+                describe(&out)
+            )));
+        }
+        for line in stderr.lines() {
+            if let Some((_, rest)) = line.split_once("unused parameter: ") {
+                let name = rest.split('=').next().unwrap_or("").trim();
+                if managed.contains(&name) {
+                    return Err(Error::PostfixConfig(format!(
+                        "postconf does not know '{name}': {line}"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// What the map at `file_name` (in the config dir) answers for `key`; `None` when absent.
+    pub fn query(
+        &self,
+        map_type: &str,
+        file_name: &str,
+        key: &str,
+    ) -> Result<Option<Zeroizing<String>>> {
+        let target = format!("{map_type}:{}", self.path_of(file_name));
+        let out = self
+            .run("postmap", &["-q", key, &target])
+            .map_err(|e| Error::Postmap(self.spawn_error(e)))?;
+        let stdout = Zeroizing::new(out.stdout);
+        match out.status.code() {
+            Some(0) => Ok(Some(Zeroizing::new(
+                String::from_utf8_lossy(&stdout).trim_end().to_string(),
+            ))),
+            Some(1) => Ok(None),
+            _ => Err(Error::Postmap(describe(&Output {
+                status: out.status,
+                stdout: Vec::new(),
+                stderr: out.stderr,
+            }))),
+        }
+    }
+
+    /// A shell command where Postfix runs (inside the container with a prefix); its stdout.
+    pub fn shell(&self, script: &str) -> Result<String> {
+        let mut argv: Vec<&str> = self.exec.iter().map(String::as_str).collect();
+        argv.extend(["sh", "-c", script]);
+        let out = Command::new(argv[0])
+            .args(&argv[1..])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(|e| Error::Postfix(self.spawn_error(e)))?;
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// `postconf -m`: the lookup table types this Postfix supports.
+    pub fn map_types(&self) -> Result<Vec<String>> {
+        let out = self
+            .run("postconf", &["-m"])
+            .map_err(|e| Error::Postfix(self.spawn_error(e)))?;
+        if !out.status.success() {
+            return Err(Error::Postfix(format!("postconf -m: {}", describe(&out))));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .map(str::to_string)
+            .collect())
+    }
+
+    /// `postconf -h NAME`: the value Postfix reads from the installed main.cf.
+    pub fn parameter(&self, name: &str) -> Result<String> {
+        let out = self
+            .run("postconf", &["-h", name])
+            .map_err(|e| Error::Postfix(self.spawn_error(e)))?;
+        if !out.status.success() {
+            return Err(Error::Postfix(format!(
+                "postconf -h {name}: {}",
+                describe(&out)
+            )));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
     }
 
     /// `postfix status` exits 0 only while the master daemon runs.

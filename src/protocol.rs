@@ -5,6 +5,7 @@ use serde_json::{Map, Value, json};
 
 use crate::apply::Failure;
 use crate::args::RunMode;
+use crate::doctor::Check;
 use crate::run::Report;
 
 pub fn result_json(
@@ -33,31 +34,63 @@ pub fn result_json(
             }
             out
         }
-        Err(failure) => {
-            let mut msg = failure.error.to_string();
-            if !failure.restored.is_empty() {
-                msg.push_str(&format!("; restored: {}", failure.restored.join(", ")));
-            }
-            if !failure.restore_errors.is_empty() {
-                msg.push_str(&format!(
-                    "; RESTORE FAILED, check by hand: {}",
-                    failure.restore_errors.join("; ")
-                ));
-            }
-            json!({
-                "changed": false,
-                "failed": true,
-                "msg": msg,
-                "warnings": [],
-                "error": {
-                    "code": failure.error.code(),
-                    "hermes_code": failure.error.hermes_code(),
-                },
-                "restored": failure.restored,
-            })
-        }
+        Err(failure) => failure_json(failure),
     };
     out["check_mode"] = json!(mode.check);
+    with_invocation(out, echo)
+}
+
+/// The doctor's report in the same envelope: `failed` when any check failed.
+pub fn doctor_json(
+    outcome: &Result<Vec<Check>, Failure>,
+    echo: Option<&Map<String, Value>>,
+) -> Value {
+    let out = match outcome {
+        Ok(checks) => {
+            let failed: Vec<&str> = checks.iter().filter(|c| !c.ok).map(|c| c.name).collect();
+            let msg = if failed.is_empty() {
+                "doctor: all checks passed".to_string()
+            } else {
+                format!("doctor: failed checks: {}", failed.join(", "))
+            };
+            json!({
+                "changed": false,
+                "failed": !failed.is_empty(),
+                "msg": msg,
+                "checks": checks,
+                "warnings": [],
+            })
+        }
+        Err(failure) => failure_json(failure),
+    };
+    with_invocation(out, echo)
+}
+
+fn failure_json(failure: &Failure) -> Value {
+    let mut msg = failure.error.to_string();
+    if !failure.restored.is_empty() {
+        msg.push_str(&format!("; restored: {}", failure.restored.join(", ")));
+    }
+    if !failure.restore_errors.is_empty() {
+        msg.push_str(&format!(
+            "; RESTORE FAILED, check by hand: {}",
+            failure.restore_errors.join("; ")
+        ));
+    }
+    json!({
+        "changed": false,
+        "failed": true,
+        "msg": msg,
+        "warnings": [],
+        "error": {
+            "code": failure.error.code(),
+            "hermes_code": failure.error.hermes_code(),
+        },
+        "restored": failure.restored,
+    })
+}
+
+fn with_invocation(mut out: Value, echo: Option<&Map<String, Value>>) -> Value {
     if let Some(echo) = echo {
         out["invocation"] = json!({ "module_args": echo });
     }

@@ -62,21 +62,49 @@ pub fn directives(rows: &[ParamRow], exec_dir: &str) -> Vec<(String, String)> {
             let joined = vals
                 .iter()
                 .map(|v| {
-                    let value = v.param();
                     if rewrite {
-                        value.replace(
-                            "/etc/postfix/",
-                            &format!("{}/", exec_dir.trim_end_matches('/')),
-                        )
+                        rewrite_paths(v.param(), exec_dir.trim_end_matches('/'))
                     } else {
-                        value.to_string()
+                        v.param().to_string()
                     }
                 })
                 .collect::<Vec<_>>()
                 .join(", ");
-            (parent.param().to_string(), joined)
+            // postconf -e trims name and value, so must we to write what it writes.
+            let trim = |s: &str| {
+                s.trim_matches(|c: char| c.is_ascii_whitespace() || c == '\x0b')
+                    .to_string()
+            };
+            (trim(parent.param()), trim(&joined))
         })
         .collect()
+}
+
+/// `/etc/postfix/…` at the start of a path (the value's start, or after `:`, `,`, `=` or
+/// whitespace, as in `hash:/etc/postfix/x`) becomes `<exec_dir>/…`; a longer path that merely
+/// contains it (`/srv/etc/postfix/x`) is left alone.
+fn rewrite_paths(value: &str, exec_dir: &str) -> String {
+    const PREFIX: &str = "/etc/postfix/";
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(at) = rest.find(PREFIX) {
+        let starts_path = out.is_empty() && at == 0
+            || rest[..at]
+                .chars()
+                .last()
+                .or_else(|| out.chars().last())
+                .is_some_and(|c| matches!(c, ':' | ',' | '=') || c.is_whitespace());
+        out.push_str(&rest[..at]);
+        if starts_path {
+            out.push_str(exec_dir);
+            out.push('/');
+        } else {
+            out.push_str(PREFIX);
+        }
+        rest = &rest[at + PREFIX.len()..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Applies `postconf -e "name = value"` for each directive in turn, exactly as Postfix's
@@ -263,6 +291,20 @@ mod tests {
         );
         let d = directives(&rows, "/srv/pf/");
         assert_eq!(d[1].1, "hash:/srv/pf/sasl_passwd");
+    }
+
+    #[test]
+    fn only_path_starts_are_rewritten() {
+        assert_eq!(rewrite_paths("hash:/etc/postfix/x", "/r"), "hash:/r/x");
+        assert_eq!(
+            rewrite_paths("/etc/postfix/a, /etc/postfix/b", "/r"),
+            "/r/a, /r/b"
+        );
+        assert_eq!(
+            rewrite_paths("/srv/etc/postfix/x", "/r"),
+            "/srv/etc/postfix/x"
+        );
+        assert_eq!(rewrite_paths("plain", "/r"), "plain");
     }
 
     #[test]

@@ -1,16 +1,19 @@
 //! One module run: validate → load (under the locks) → plan → apply, or stop after the plan in
 //! check mode or when there is nothing to do.
 
+use std::path::Path;
+
 use crate::apply::{self, Failure, Target};
 use crate::args::{Args, RunMode};
 use crate::crypto::Key;
 use crate::error::Error;
 use crate::files::{self, DirLock};
-use crate::model::PASSWORD_MAPS;
-use crate::plan::{self, DiffEntry, Inputs};
+use crate::model::Snapshot;
+use crate::plan::{self, DiffEntry, FileState, Inputs};
 use crate::postfix::Postfix;
 use crate::render;
-use crate::validate::{self, Desired};
+use crate::store::Store;
+use crate::validate::{self, Settings, Wanted};
 
 /// What a successful run did (or, in check mode, would do).
 #[derive(Debug, Default)]
@@ -24,14 +27,12 @@ pub struct Report {
     pub relayhost: Option<String>,
 }
 
-pub fn run(args: Args, mode: RunMode) -> Result<Report, Failure> {
-    let (desired, settings) = validate::validate(args)?;
-    let key = Key::load(&settings.key_file)?;
+/// The base main.cf rendered with `vars`; also checks that the Postfix dir exists.
+pub(crate) fn base_template(settings: &Settings) -> Result<String, Error> {
     let template = std::fs::read_to_string(&settings.template).map_err(|e| Error::Template {
         path: settings.template.clone(),
         reason: e.to_string(),
     })?;
-    let base = render::base(&settings.template, &template, &settings.vars)?;
     let dir = settings.postfix_dir.as_path();
     if !dir.is_dir() {
         return Err(Error::io(
@@ -40,19 +41,32 @@ pub fn run(args: Args, mode: RunMode) -> Result<Report, Failure> {
                 std::io::ErrorKind::NotFound,
                 "postfix_dir is not a directory",
             ),
-        )
-        .into());
+        ));
     }
+    render::base(&settings.template, &template, &settings.vars)
+}
+
+/// The rows and the files they describe, read while the store holds its lock.
+pub(crate) fn read_current(
+    store: &mut dyn Store,
+    dir: &Path,
+) -> Result<(Snapshot, FileState), Error> {
+    let snapshot = store.load()?;
+    let map = snapshot.password_map().unwrap_or_default().to_string();
+    let files = files::read_state(dir, render::map_suffix(&map)?)?;
+    Ok((snapshot, files))
+}
+
+pub fn run(args: Args, mode: RunMode) -> Result<Report, Failure> {
+    let (desired, settings) = validate::validate(args)?;
+    let key = Key::load(&settings.key_file)?;
+    let base = base_template(&settings)?;
+    let dir = settings.postfix_dir.as_path();
     let postfix = Postfix::new(&settings.postfix_exec, &settings.postfix_exec_dir);
     let mut lock = DirLock::existing(dir, !mode.check)?;
     loop {
         let mut store = settings.database.open(!mode.check)?;
-        let snapshot = store.load()?;
-        let map = snapshot
-            .parent(PASSWORD_MAPS)
-            .and_then(|p| snapshot.values_of(p).first().map(|v| v.param().to_string()))
-            .unwrap_or_default();
-        let file_state = files::read_state(dir, render::map_suffix(&map)?)?;
+        let (snapshot, file_state) = read_current(store.as_mut(), dir)?;
         let plan = plan::plan(
             &desired,
             &Inputs {
@@ -66,9 +80,9 @@ pub fn run(args: Args, mode: RunMode) -> Result<Report, Failure> {
         )?;
         let mut report = Report {
             changed: !plan.is_noop(),
-            relayhost: match &desired {
-                Desired::Present(r) => Some(r.host.relay_literal(r.port)),
-                Desired::Absent => None,
+            relayhost: match &desired.relay {
+                Wanted::Present(r) => Some(r.host.relay_literal(r.port)),
+                Wanted::Absent | Wanted::Keep => None,
             },
             ..Report::default()
         };

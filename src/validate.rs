@@ -20,7 +20,17 @@ const MAX_HOST_LEN: usize = 247;
 
 /// What the user wants, validated.
 #[derive(Debug)]
-pub enum Desired {
+pub struct Desired {
+    pub relay: Wanted,
+    /// `smtp_sasl_security_options` / `smtp_sasl_tls_security_options`; `None` leaves the rows.
+    pub sasl_security_options: Option<String>,
+    pub sasl_tls_security_options: Option<String>,
+}
+
+#[derive(Debug)]
+pub enum Wanted {
+    /// The stored relay settings as they are (doctor's view of the current state).
+    Keep,
     Absent,
     Present(Relay),
 }
@@ -84,9 +94,30 @@ pub struct Settings {
 
 /// Validates everything that does not need the stored state.
 pub fn validate(args: Args) -> Result<(Desired, Settings)> {
+    validate_with(args, false)
+}
+
+/// For `doctor`/`check_only`: without any relay option the stored settings are the reference.
+pub fn validate_keeping(args: Args) -> Result<(Desired, Settings)> {
+    validate_with(args, true)
+}
+
+fn validate_with(args: Args, keep_if_unset: bool) -> Result<(Desired, Settings)> {
     let settings = settings(&args)?;
-    let desired = match args.state.unwrap_or(State::Present) {
-        State::Absent => {
+    let relay_given = args.state.is_some()
+        || args.host.is_some()
+        || args.port.is_some()
+        || args.tls.is_some()
+        || args.auth.is_some()
+        || args.username.is_some()
+        || args.password.is_some();
+    let state = match args.state {
+        _ if keep_if_unset && !relay_given => None,
+        state => Some(state.unwrap_or(State::Present)),
+    };
+    let relay = match state {
+        None => Wanted::Keep,
+        Some(State::Absent) => {
             let given = [
                 ("host", args.host.is_some()),
                 ("port", args.port.is_some()),
@@ -100,14 +131,22 @@ pub fn validate(args: Args) -> Result<(Desired, Settings)> {
                     "state 'absent' takes no '{name}' option"
                 )));
             }
-            Desired::Absent
+            Wanted::Absent
         }
-        State::Present => Desired::Present(Relay {
+        Some(State::Present) => Wanted::Present(Relay {
             host: parse_host(args.host.as_deref().unwrap_or(""))?,
             port: parse_port(args.port.as_ref())?,
             tls: args.tls.unwrap_or(TlsMode::May),
             auth: auth_intent(args.auth.map(|f| f.value()), args.username, args.password)?,
         }),
+    };
+    let desired = Desired {
+        relay,
+        sasl_security_options: sasl_options("sasl_security_options", args.sasl_security_options)?,
+        sasl_tls_security_options: sasl_options(
+            "sasl_tls_security_options",
+            args.sasl_tls_security_options,
+        )?,
     };
     Ok((desired, settings))
 }
@@ -150,6 +189,30 @@ fn settings(args: &Args) -> Result<Settings> {
         postfix_exec_dir,
         reload: args.reload.as_ref().is_none_or(|f| f.value()),
     })
+}
+
+/// Postfix reads these lists only when it authenticates, so a typo would surface as "no worthy
+/// mechs" at send time: check them against the Cyrus SASL client options now.
+fn sasl_options(option: &str, value: Option<String>) -> Result<Option<String>> {
+    const KNOWN: [&str; 5] = [
+        "noanonymous",
+        "noplaintext",
+        "noactive",
+        "nodictionary",
+        "mutual_auth",
+    ];
+    let Some(value) = value else { return Ok(None) };
+    let tokens: Vec<&str> = value
+        .split([',', ' ', '\t'])
+        .filter(|t| !t.is_empty())
+        .collect();
+    if let Some(bad) = tokens.iter().find(|t| !KNOWN.contains(t)) {
+        return Err(Error::InvalidArgs(format!(
+            "option '{option}': unknown SASL security option '{bad}' (known: {})",
+            KNOWN.join(", ")
+        )));
+    }
+    Ok(Some(tokens.join(", ")))
 }
 
 /// Hermes code 1 (empty) and 2 (not an IPv4, IPv6 or DNS name), with the contract's stricter

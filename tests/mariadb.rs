@@ -149,26 +149,40 @@ fn longest_credentials_fit_their_columns_exactly() {
     assert_eq!(h.setting("relay_host_password").unwrap().len(), 1024);
 }
 
-/// A `postfix_exec` wrapper that kills the module's DB connection when Postfix's status is
-/// asked (after the rows are written, before the applied marks), then runs the real command.
-fn killing_exec(h: &Hermes) -> Value {
+/// A `postfix_exec` wrapper that kills the module's DB connection when the Postfix command
+/// `step` runs, then runs the real command. `status` comes before the first row write;
+/// `reload` after the rows are written, so the restore needs a new connection. For `reload`
+/// it answers `status` with "running" so that the reload is attempted.
+fn killing_exec(h: &Hermes, step: &str) -> Value {
     let common::Db::Mariadb(name) = &h.db else {
         unreachable!()
     };
     let socket = mariadb::server().socket.display().to_string();
-    let path = h.dir.path().join("kill-db.sh");
+    let path = h.dir.path().join(format!("kill-db-on-{step}.sh"));
+    let marker = h.dir.path().join(format!("killed-on-{step}"));
+    let marker = marker.display();
+    let pretend = if step == "reload" {
+        "\x20   [ \"$a\" = status ] && exit 0\n"
+    } else {
+        ""
+    };
     fs::write(
         &path,
         format!(
             "#!/bin/sh\n\
-             for a in \"$@\"; do\n\
-             \x20 if [ \"$a\" = status ]; then\n\
-             \x20   for id in $(mariadb --no-defaults -S {socket} -uroot -N -e \
+             if [ ! -e {marker} ]; then\n\
+             \x20 for a in \"$@\"; do\n\
+             \x20   if [ \"$a\" = {step} ]; then\n\
+             \x20     touch {marker}\n\
+             \x20     for id in $(mariadb --no-defaults -S {socket} -uroot -N -e \
              \"SELECT id FROM information_schema.processlist WHERE db = '{name}' AND id <> CONNECTION_ID()\"); do\n\
-             \x20     mariadb --no-defaults -S {socket} -uroot -e \"KILL CONNECTION $id\"\n\
-             \x20   done\n\
-             \x20 fi\n\
-             done\n\
+             \x20       mariadb --no-defaults -S {socket} -uroot -e \"KILL CONNECTION $id\"\n\
+             \x20     done\n\
+             \x20     break\n\
+             \x20   fi\n\
+             {pretend}\
+             \x20 done\n\
+             fi\n\
              exec \"$@\"\n"
         ),
     )
@@ -179,10 +193,11 @@ fn killing_exec(h: &Hermes) -> Value {
 
 #[test]
 fn faults_at_every_step_restore_rows_and_files() {
-    let cases: [(&str, fn(&Hermes) -> Value); 3] = [
+    let cases: [(&str, fn(&Hermes) -> Value); 4] = [
         ("postmap_failed", |h| h.failing_exec("postmap")),
         ("reload_failed", |h| h.failing_exec("reload")),
-        ("database_error", killing_exec),
+        ("database_error", |h| killing_exec(h, "status")),
+        ("reload_failed", |h| killing_exec(h, "reload")),
     ];
     for (code, exec) in cases {
         let h = Hermes::mariadb();

@@ -12,7 +12,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::error::{Error, Result};
 use crate::model::{Change, PASSWORD_SETTING, ParamRow, Snapshot, TransportRow, USERNAME_SETTING};
-use crate::store::Store;
+use crate::store::{INSERT_PARENT, INSERT_VALUE, Store};
 
 /// Connection settings from the `database` URL and the option file. `Debug` hides the password.
 #[derive(Clone)]
@@ -120,6 +120,8 @@ pub struct MariaStore {
     config: MariadbConfig,
     conn: Conn,
     locked: bool,
+    /// Ids of the rows this run inserted, for the undo of `NewDirective`.
+    inserted: Vec<u64>,
 }
 
 const LOCK_WRITE: &str = "LOCK TABLES parameters WRITE, system_settings WRITE, transport WRITE";
@@ -132,6 +134,7 @@ impl MariaStore {
             config: config.clone(),
             conn,
             locked: false,
+            inserted: Vec::new(),
         };
         store.lock(writable)?;
         Ok(store)
@@ -165,8 +168,28 @@ impl MariaStore {
         Ok((get(USERNAME_SETTING), get(PASSWORD_SETTING)))
     }
 
-    fn write_one(conn: &mut Conn, change: &Change, undo: bool) -> mysql::Result<()> {
+    fn write_one(
+        conn: &mut Conn,
+        inserted: &mut Vec<u64>,
+        change: &Change,
+        undo: bool,
+    ) -> mysql::Result<()> {
         match change {
+            Change::NewDirective { .. } if undo => {
+                let ids: Vec<u64> = inserted.drain(inserted.len().saturating_sub(2)..).collect();
+                conn.exec_batch(
+                    "DELETE FROM parameters WHERE id = ?",
+                    ids.iter().map(|id| (id,)),
+                )
+            }
+            Change::NewDirective { name, value } => {
+                conn.exec_drop(INSERT_PARENT, (name,))?;
+                let parent = conn.last_insert_id();
+                inserted.push(parent);
+                conn.exec_drop(INSERT_VALUE, (value, parent.to_string(), name))?;
+                inserted.push(conn.last_insert_id());
+                Ok(())
+            }
             Change::Param { before, after } => {
                 let row = if undo { before } else { after };
                 conn.exec_drop(
@@ -213,7 +236,7 @@ impl MariaStore {
 
     fn undo(&mut self, written: &[Change]) -> mysql::Result<()> {
         for change in written.iter().rev() {
-            Self::write_one(&mut self.conn, change, true)?;
+            Self::write_one(&mut self.conn, &mut self.inserted, change, true)?;
         }
         Ok(())
     }
@@ -257,7 +280,8 @@ impl Store for MariaStore {
             .query_map(
                 "SELECT id, domain, destination, port, authentication, authentication_username, \
                  authentication_password FROM transport \
-                 WHERE UPPER(authentication) = 'YES' ORDER BY id",
+                 WHERE UPPER(authentication) = 'YES' OR COALESCE(authentication_username, '') <> '' \
+                 OR COALESCE(authentication_password, '') <> '' ORDER BY id",
                 |(id, domain, destination, port, authentication, username, password)| {
                     TransportRow {
                         id,
@@ -282,7 +306,8 @@ impl Store for MariaStore {
 
     fn write(&mut self, changes: &[Change]) -> Result<()> {
         for change in changes {
-            Self::write_one(&mut self.conn, change, false).map_err(|e| self.db_err(e))?;
+            Self::write_one(&mut self.conn, &mut self.inserted, change, false)
+                .map_err(|e| self.db_err(e))?;
         }
         Ok(())
     }
@@ -299,7 +324,9 @@ impl Store for MariaStore {
     /// cause of the failure), reconnect, take the lock again, then restore.
     fn rollback(&mut self, written: &[Change]) -> Result<()> {
         if written.is_empty() {
-            return self.commit();
+            // Nothing to put back; a dead connection has released its lock already.
+            let _ = self.commit();
+            return Ok(());
         }
         if self.undo(written).is_err() {
             self.conn = connect(&self.config)?;

@@ -15,6 +15,14 @@ pub use sqlite::SqliteStore;
 use crate::error::{Error, Result};
 use crate::model::{Change, Snapshot};
 
+/// Inserts a directive's parent row (`?1` = name), then its value row (`?1` = value,
+/// `?2` = parent id as text, `?3` = name): Hermes's dual-row form, enabled and applied.
+const INSERT_PARENT: &str = "INSERT INTO parameters (parameter, module, editable, conf_file, \
+     child, enabled, applied, action) VALUES (?, 'postfix', 1, 'main.cf', 2, 1, 1, 'NONE')";
+const INSERT_VALUE: &str = "INSERT INTO parameters (parameter, module, editable, conf_file, \
+     parent, parent_name, child, order1, enabled, applied, action) \
+     VALUES (?, 'postfix', 1, 'main.cf', ?, ?, 1, 1, 1, 1, 'NONE')";
+
 pub trait Store {
     /// Reads every row the plan needs, under the store's lock (taken on open, held until
     /// `commit` or `rollback`), so that nothing changes between plan and write.

@@ -8,7 +8,7 @@ use rusqlite::{Connection, OpenFlags, params};
 
 use crate::error::{Error, Result};
 use crate::model::{Change, PASSWORD_SETTING, ParamRow, Snapshot, TransportRow, USERNAME_SETTING};
-use crate::store::Store;
+use crate::store::{INSERT_PARENT, INSERT_VALUE, Store};
 
 /// The Hermes schema and seed rows, for `init`.
 pub const SCHEMA: &str = include_str!("hermes.sqlite.sql");
@@ -70,6 +70,14 @@ impl SqliteStore {
 
     fn write_one(&self, change: &Change) -> Result<()> {
         match change {
+            Change::NewDirective { name, value } => {
+                self.conn
+                    .execute(INSERT_PARENT, params![name])
+                    .map_err(db_err)?;
+                let parent = self.conn.last_insert_rowid().to_string();
+                self.conn
+                    .execute(INSERT_VALUE, params![value, parent, name])
+            }
             Change::Param { after, .. } => self.conn.execute(
                 "UPDATE parameters SET parameter = ?1, name = ?2, enabled = ?3, applied = ?4, \
                  action = ?5 WHERE id = ?6",
@@ -135,7 +143,8 @@ impl Store for SqliteStore {
                 "SELECT id, domain, destination, CAST(port AS TEXT), authentication, \
                  authentication_username, \
                  authentication_password FROM transport \
-                 WHERE UPPER(authentication) = 'YES' ORDER BY id",
+                 WHERE UPPER(authentication) = 'YES' OR COALESCE(authentication_username, '') <> '' \
+                 OR COALESCE(authentication_password, '') <> '' ORDER BY id",
             )
             .map_err(db_err)?;
         let transports = stmt

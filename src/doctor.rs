@@ -1,0 +1,291 @@
+//! `doctor` / `check_only: true`: looks at a host without changing anything and says what
+//! would make relaying fail — the failures peer roles leave to be found at send time.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::apply::Failure;
+use crate::args::Args;
+use crate::crypto::Key;
+use crate::model::{RELAYHOST, SASL_AUTH, Snapshot};
+use crate::plan::{self, Inputs};
+use crate::postfix::Postfix;
+use crate::run::{base_template, read_current};
+use crate::validate::{self, Wanted};
+
+#[derive(Debug, Serialize)]
+pub struct Check {
+    pub name: &'static str,
+    pub ok: bool,
+    pub detail: String,
+}
+
+struct Checks(Vec<Check>);
+
+impl Checks {
+    fn add(&mut self, name: &'static str, ok: bool, detail: impl Into<String>) {
+        self.0.push(Check {
+            name,
+            ok,
+            detail: detail.into(),
+        });
+    }
+}
+
+/// Runs every check it can; a check that cannot run is a failed check, not an abort, so the
+/// report always shows as much as can be known.
+pub fn doctor(args: Args) -> Result<Vec<Check>, Failure> {
+    let (desired, settings) = validate::validate_keeping(args)?;
+    let mut checks = Checks(Vec::new());
+    let postfix = Postfix::new(&settings.postfix_exec, &settings.postfix_exec_dir);
+    let dir = settings.postfix_dir.as_path();
+
+    let key = match Key::load(&settings.key_file) {
+        Ok(key) => {
+            checks.add(
+                "key",
+                true,
+                format!("{} is a valid AES-256 key", settings.key_file.display()),
+            );
+            Some(key)
+        }
+        Err(e) => {
+            checks.add("key", false, e.to_string());
+            None
+        }
+    };
+    let base = base_template(&settings);
+    if let Err(e) = &base {
+        checks.add("template", false, e.to_string());
+    }
+    let current = settings
+        .database
+        .open(false)
+        .and_then(|mut store| read_current(store.as_mut(), dir));
+    let (snapshot, files) = match current {
+        Ok(current) => current,
+        Err(e) => {
+            checks.add("database", false, e.to_string());
+            return Ok(checks.0);
+        }
+    };
+    checks.add("database", true, "the relay rows are readable");
+
+    if let Some(key) = &key {
+        credentials(&mut checks, &snapshot, key);
+    }
+    sasl_plugins(&mut checks, &postfix);
+    let map = snapshot.password_map().unwrap_or("hash:").to_string();
+    map_type(&mut checks, &postfix, &map);
+    relay_key(
+        &mut checks,
+        &snapshot,
+        files.sasl_passwd.as_deref().map(String::as_str),
+    );
+    running_relayhost(&mut checks, &postfix, &snapshot);
+    modes(
+        &mut checks,
+        dir,
+        crate::render::map_suffix(&map).ok().flatten(),
+    );
+
+    if let (Some(key), Ok(base)) = (&key, &base) {
+        let inputs = Inputs {
+            snapshot: &snapshot,
+            files: &files,
+            key,
+            base,
+            exec_dir: &settings.postfix_exec_dir,
+            postfix_dir: dir,
+        };
+        let name = match desired.relay {
+            Wanted::Keep => "drift",
+            _ => "desired",
+        };
+        match plan::plan(&desired, &inputs) {
+            Ok(plan) if plan.is_noop() => {
+                checks.add(name, true, "rows, main.cf, sasl_passwd and its map agree")
+            }
+            Ok(plan) => {
+                let mut what = Vec::new();
+                if !plan.edits.is_empty() {
+                    what.push("rows".to_string());
+                }
+                if !plan.pending.is_empty() {
+                    what.push(format!("pending rows ({})", plan.pending.join(", ")));
+                }
+                if plan.main_cf.is_some() {
+                    what.push("main.cf".to_string());
+                }
+                if plan.sasl.is_some() {
+                    what.push("sasl_passwd or its map".to_string());
+                }
+                checks.add(name, false, format!("out of date: {}", what.join(", ")));
+            }
+            Err(e) => checks.add(name, false, e.to_string()),
+        }
+    }
+    Ok(checks.0)
+}
+
+/// The key must decrypt every stored credential: a rotation gone wrong shows here first.
+fn credentials(checks: &mut Checks, snapshot: &Snapshot, key: &Key) {
+    let mut values: Vec<(String, &str)> = vec![
+        (
+            "system_settings.relay_host_username".into(),
+            snapshot.username.as_deref().unwrap_or(""),
+        ),
+        (
+            "system_settings.relay_host_password".into(),
+            snapshot.password.as_deref().unwrap_or(""),
+        ),
+    ];
+    for t in &snapshot.transports {
+        let label = format!("transport#{}", t.id);
+        values.push((
+            format!("{label}.authentication_username"),
+            t.username.as_deref().unwrap_or(""),
+        ));
+        values.push((
+            format!("{label}.authentication_password"),
+            t.password.as_deref().unwrap_or(""),
+        ));
+    }
+    let bad: Vec<String> = values
+        .iter()
+        .filter(|(row, v)| key.decrypt(v, row).is_err())
+        .map(|(row, _)| row.clone())
+        .collect();
+    if bad.is_empty() {
+        checks.add(
+            "credentials",
+            true,
+            format!("the key decrypts all {} stored values", values.len()),
+        );
+    } else {
+        checks.add(
+            "credentials",
+            false,
+            format!("the key does not decrypt: {}", bad.join(", ")),
+        );
+    }
+}
+
+/// Without libsasl2-modules Postfix fails with "no worthy mechs found" at send time.
+fn sasl_plugins(checks: &mut Checks, postfix: &Postfix) {
+    let listing = postfix.shell("ls /usr/lib/*/sasl2 /usr/lib/sasl2 2>/dev/null");
+    match listing {
+        Ok(text) if text.contains("libplain") || text.contains("liblogin") => checks.add(
+            "sasl_plugins",
+            true,
+            "PLAIN/LOGIN client plugins are installed",
+        ),
+        Ok(_) => checks.add(
+            "sasl_plugins",
+            false,
+            "no PLAIN/LOGIN SASL plugin found: install libsasl2-modules where Postfix runs",
+        ),
+        Err(e) => checks.add("sasl_plugins", false, e.to_string()),
+    }
+}
+
+fn map_type(checks: &mut Checks, postfix: &Postfix, map: &str) {
+    let kind = map.split(':').next().unwrap_or("hash");
+    match postfix.map_types() {
+        Ok(types) if types.iter().any(|t| t == kind) => {
+            checks.add("map_type", true, format!("Postfix supports '{kind}' maps"))
+        }
+        Ok(_) => checks.add(
+            "map_type",
+            false,
+            format!("Postfix does not support '{kind}' maps"),
+        ),
+        Err(e) => checks.add("map_type", false, e.to_string()),
+    }
+}
+
+/// SASL is silently unused unless the sasl_passwd key equals the relayhost value exactly.
+fn relay_key(checks: &mut Checks, snapshot: &Snapshot, sasl_passwd: Option<&str>) {
+    let relay = snapshot
+        .parent(RELAYHOST)
+        .filter(|p| p.is_enabled())
+        .and_then(|p| snapshot.values_of(p).first().map(|v| v.param().to_string()));
+    let auth_on = snapshot.parent(SASL_AUTH).is_some_and(|p| p.is_enabled());
+    let (Some(relay), true) = (relay, auth_on) else {
+        checks.add("relay_key", true, "no authenticated relay configured");
+        return;
+    };
+    let keys: Vec<&str> = sasl_passwd
+        .unwrap_or("")
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    if keys.iter().any(|k| k.eq_ignore_ascii_case(&relay)) {
+        checks.add(
+            "relay_key",
+            true,
+            format!("sasl_passwd has a line for {relay}"),
+        );
+    } else {
+        checks.add(
+            "relay_key",
+            false,
+            format!("sasl_passwd has no line keyed exactly {relay}"),
+        );
+    }
+}
+
+/// What Postfix itself reads from the installed main.cf (through the container prefix).
+fn running_relayhost(checks: &mut Checks, postfix: &Postfix, snapshot: &Snapshot) {
+    let stored = snapshot
+        .parent(RELAYHOST)
+        .filter(|p| p.is_enabled())
+        .and_then(|p| snapshot.values_of(p).first().map(|v| v.param().to_string()))
+        .unwrap_or_default();
+    match postfix.parameter(RELAYHOST) {
+        Ok(live) if live == stored => checks.add(
+            "postfix_relayhost",
+            true,
+            format!("Postfix reads relayhost = {live}"),
+        ),
+        Ok(live) => checks.add(
+            "postfix_relayhost",
+            false,
+            format!("Postfix reads relayhost = {live:?}, the database says {stored:?}"),
+        ),
+        Err(e) => checks.add("postfix_relayhost", false, e.to_string()),
+    }
+}
+
+/// Peer roles leaked passwords through a world-readable map: both files 0600, owned by root.
+fn modes(checks: &mut Checks, dir: &Path, map_suffix: Option<&str>) {
+    let mut names = vec!["sasl_passwd".to_string()];
+    if let Some(suffix) = map_suffix {
+        names.push(format!("sasl_passwd{suffix}"));
+    }
+    let mut problems = Vec::new();
+    for name in &names {
+        match std::fs::metadata(dir.join(name)) {
+            Ok(meta) if meta.mode() & 0o077 != 0 => {
+                problems.push(format!("{name} is mode {:o}", meta.mode() & 0o7777))
+            }
+            Ok(meta) if meta.uid() != 0 => {
+                problems.push(format!("{name} is owned by uid {}", meta.uid()))
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => problems.push(format!("{name}: {e}")),
+        }
+    }
+    if problems.is_empty() {
+        checks.add(
+            "file_modes",
+            true,
+            "sasl_passwd and its map are 0600 root (or absent)",
+        );
+    } else {
+        checks.add("file_modes", false, problems.join("; "));
+    }
+}
