@@ -15,6 +15,7 @@ fi
 APT_PACKAGES=(
   "postfix=3.7.11-0+deb12u1"
   "libsasl2-modules=2.1.28+dfsg-10+deb12u1"
+  "postfix-lmdb=3.7.11-0+deb12u1"
   "mariadb-server=1:10.11.19-0+deb12u1"
   "openssl"
 )
@@ -36,7 +37,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 
-dpkg-query -W -f='${Package} ${Version}\n' postfix libsasl2-modules mariadb-server
+dpkg-query -W -f='${Package} ${Version}\n' postfix postfix-lmdb libsasl2-modules mariadb-server
 
 # Python runners and peers (ansible-core, salt, the test smarthost) in a venv under target/.
 if [ -f scripts/install-python-deps.sh ]; then

@@ -56,6 +56,8 @@ pub enum Error {
     Postfix(String),
     #[error("the new Postfix configuration is not valid: {0}")]
     PostfixConfig(String),
+    #[error("probe of the relay host failed, nothing changed: {0}")]
+    Probe(String),
 }
 
 impl Error {
@@ -83,6 +85,7 @@ impl Error {
             Error::Reload(_) => "reload_failed",
             Error::Postfix(_) => "postfix_error",
             Error::PostfixConfig(_) => "invalid_postfix_config",
+            Error::Probe(_) => "probe_failed",
         }
     }
 

@@ -13,6 +13,7 @@ pub mod init;
 pub mod model;
 pub mod plan;
 pub mod postfix;
+pub mod probe;
 pub mod protocol;
 pub mod render;
 pub mod run;

@@ -68,6 +68,8 @@ pub struct Plan {
     pub warnings: Vec<String>,
     /// Rows other Hermes pages left pending that this run applies.
     pub pending: Vec<String>,
+    /// The relay login this plan commits (auth on), for the live probe.
+    pub login: Option<(String, SecretString)>,
 }
 
 impl Plan {
@@ -323,6 +325,11 @@ pub fn plan(desired: &Desired, inputs: &Inputs) -> Result<Plan> {
         });
     }
 
+    if let (Wanted::Present(_), true) = (&desired.relay, rows[sasl.parent].is_enabled()) {
+        plan.login = new_creds
+            .as_ref()
+            .map(|c| (c.user.expose_secret().to_string(), c.pass.clone()));
+    }
     plan.diff = diff(&plan, inputs, &stored, new_creds.as_ref());
     Ok(plan)
 }

@@ -11,6 +11,7 @@ use crate::files::{self, DirLock};
 use crate::model::Snapshot;
 use crate::plan::{self, DiffEntry, FileState, Inputs};
 use crate::postfix::Postfix;
+use crate::probe;
 use crate::render;
 use crate::store::Store;
 use crate::validate::{self, Settings, Wanted};
@@ -89,6 +90,17 @@ pub fn run(args: Args, mode: RunMode) -> Result<Report, Failure> {
         if plan.is_noop() {
             report.warnings = plan.warnings;
             return Ok(report);
+        }
+        if settings.probe
+            && let (Wanted::Present(relay), Some((user, password))) = (&desired.relay, &plan.login)
+        {
+            probe::probe(&probe::Target {
+                host: &relay.host,
+                port: relay.port,
+                tls: relay.tls,
+                user,
+                password,
+            })?;
         }
         if !mode.check && lock.is_none() {
             // The plan was made without the lock; take it and plan again under it.

@@ -90,6 +90,7 @@ pub struct Settings {
     pub postfix_exec: Vec<String>,
     pub postfix_exec_dir: String,
     pub reload: bool,
+    pub probe: bool,
 }
 
 /// Validates everything that does not need the stored state.
@@ -188,6 +189,7 @@ fn settings(args: &Args) -> Result<Settings> {
         postfix_exec,
         postfix_exec_dir,
         reload: args.reload.as_ref().is_none_or(|f| f.value()),
+        probe: args.probe.as_ref().is_some_and(|f| f.value()),
     })
 }
 

@@ -1,0 +1,271 @@
+//! Nothing we install can break Postfix: the new main.cf is checked by real `postconf -n`
+//! before install, map types and modes are handled, extra directives take Hermes's dual-row
+//! form, and the doctor reports what would make relaying fail.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+
+use common::{Hermes, relay};
+use serde_json::{Value, json};
+
+fn template(h: &Hermes) -> std::path::PathBuf {
+    h.root.join("opt/hermes/conf_files/main.cf.HERMES")
+}
+
+#[test]
+fn invalid_main_cf_is_rejected_before_install() {
+    let h = Hermes::new();
+    let path = template(&h);
+    let mut text = fs::read_to_string(&path).unwrap();
+    text.push_str("this line is not a parameter\n");
+    fs::write(&path, text).unwrap();
+    let before = h.snapshot();
+    let out = h.run(relay());
+    assert_eq!(out["error"]["code"], "invalid_postfix_config", "{out}");
+    assert!(
+        out["msg"].as_str().unwrap().contains("missing '='"),
+        "{out}"
+    );
+    // A run that meant to change things took the lock; its empty lock file is all it leaves.
+    let mut after = h.snapshot();
+    after
+        .files
+        .remove(&h.postfix_dir().join(".hermes-relayhost.lock"));
+    assert_eq!(after, before);
+    let leftovers: Vec<_> = fs::read_dir(h.postfix_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".hermes-relayhost.check") || n.starts_with(".main.cf"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn wrapper_and_sasl_options_are_dual_rows_created_once() {
+    let h = Hermes::new();
+    let mut args = relay();
+    args["port"] = json!(465);
+    args["tls"] = json!("wrapper");
+    args["sasl_security_options"] = json!("noanonymous");
+    args["sasl_tls_security_options"] = json!("noanonymous, noplaintext");
+    assert_eq!(h.run(args.clone())["changed"], true);
+    let rows = h.db.rows(
+        "SELECT p.id, p.parameter, p.enabled, v.parameter, v.parent_name, v.enabled \
+         FROM parameters p JOIN parameters v ON v.parent = CAST(p.id AS TEXT) \
+         WHERE p.child = 2 AND p.id > 369 ORDER BY p.id",
+    );
+    let names: Vec<(String, String)> = rows
+        .iter()
+        .map(|r| (r[1].clone().unwrap(), r[3].clone().unwrap()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("smtp_tls_wrappermode".into(), "yes".into()),
+            ("smtp_sasl_security_options".into(), "noanonymous".into()),
+            (
+                "smtp_sasl_tls_security_options".into(),
+                "noanonymous, noplaintext".into()
+            ),
+        ]
+    );
+    assert!(
+        rows.iter()
+            .all(|r| r[2].as_deref() == Some("1") && r[5].as_deref() == Some("1"))
+    );
+    assert!(
+        rows.iter().all(|r| r[4] == r[1]),
+        "parent_name names the directive"
+    );
+    let main_cf = h.file("main.cf").unwrap();
+    for line in [
+        "smtp_tls_security_level = encrypt\n",
+        "smtp_tls_wrappermode = yes\n",
+        "smtp_sasl_security_options = noanonymous\n",
+        "smtp_sasl_tls_security_options = noanonymous, noplaintext\n",
+    ] {
+        assert!(main_cf.contains(line), "{line:?} missing:\n{main_cf}");
+    }
+    assert_eq!(h.run(args.clone())["changed"], false);
+
+    // Back to STARTTLS: the wrapper rows are disabled, not deleted; SASL options stay.
+    args["tls"] = json!("may");
+    args["port"] = json!(587);
+    args.as_object_mut()
+        .unwrap()
+        .remove("sasl_security_options");
+    assert_eq!(h.run(args.clone())["changed"], true);
+    let main_cf = h.file("main.cf").unwrap();
+    assert!(!main_cf.contains("smtp_tls_wrappermode"));
+    assert!(main_cf.contains("smtp_sasl_security_options = noanonymous\n"));
+    assert_eq!(
+        h.db.rows("SELECT id FROM parameters WHERE id > 369").len(),
+        6
+    );
+
+    let out = h.run(json!({"host": "smtp.example.com", "sasl_security_options": "noanonymus"}));
+    assert_eq!(out["error"]["code"], "invalid_args");
+    assert!(out["msg"].as_str().unwrap().contains("noanonymus"));
+}
+
+#[test]
+fn map_types_follow_the_password_maps_row() {
+    for (map, file) in [("lmdb", Some("sasl_passwd.lmdb")), ("texthash", None)] {
+        let h = Hermes::new();
+        h.sql(&format!(
+            "UPDATE parameters SET parameter = '{map}:/etc/postfix/sasl_passwd' WHERE id = 207"
+        ));
+        let out = h.run(relay());
+        assert_eq!(out["failed"], false, "{map}: {out}");
+        assert!(
+            h.file("main.cf")
+                .unwrap()
+                .contains(&format!("smtp_sasl_password_maps = {map}:")),
+            "{map}"
+        );
+        assert!(!h.postfix_dir().join("sasl_passwd.db").exists(), "{map}");
+        if let Some(file) = file {
+            assert_eq!(h.mode(file), 0o600, "{map}");
+        }
+        assert_eq!(h.run(relay())["changed"], false, "{map}");
+    }
+}
+
+#[test]
+fn world_readable_map_is_made_private_again() {
+    let h = Hermes::new();
+    h.run(relay());
+    let map = h.postfix_dir().join("sasl_passwd.db");
+    fs::set_permissions(&map, fs::Permissions::from_mode(0o644)).unwrap();
+    let out = h.run(relay());
+    assert_eq!(out["changed"], true, "{out}");
+    assert_eq!(out["changes"], json!(["sasl_passwd"]));
+    assert_eq!(h.mode("sasl_passwd.db"), 0o600);
+    assert_eq!(h.run(relay())["changed"], false);
+}
+
+fn doctor(h: &Hermes, extra: Value) -> Value {
+    let mut args = h.args(extra);
+    args["check_only"] = json!(true);
+    h.run_raw(&args).json
+}
+
+fn check<'a>(out: &'a Value, name: &str) -> &'a Value {
+    out["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no check {name}: {out}"))
+}
+
+#[test]
+fn doctor_passes_a_healthy_host_and_writes_nothing() {
+    let h = Hermes::new();
+    h.run(relay());
+    let before = h.snapshot();
+    let out = doctor(&h, json!({}));
+    assert_eq!(out["failed"], false, "{out}");
+    assert_eq!(out["changed"], false);
+    for name in [
+        "key",
+        "database",
+        "credentials",
+        "sasl_plugins",
+        "map_type",
+        "relay_key",
+        "postfix_relayhost",
+        "file_modes",
+        "drift",
+    ] {
+        assert_eq!(check(&out, name)["ok"], true, "{name}: {out}");
+    }
+    assert_eq!(h.snapshot(), before);
+    // With relay options, it says whether they are in place.
+    let out = doctor(&h, json!({"host": "other.example.com", "auth": false}));
+    assert_eq!(check(&out, "desired")["ok"], false, "{out}");
+    assert_eq!(h.snapshot(), before);
+    // The CLI form exits 1 on a failed check.
+    let cli = assert_cmd::cargo::cargo_bin_cmd!("hermes-relayhost")
+        .args(["doctor", "--args-file", "-"])
+        .write_stdin(serde_json::to_vec(&h.args(json!({}))).unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(cli.status.code(), Some(0));
+}
+
+#[test]
+fn doctor_finds_what_breaks_relaying() {
+    let h = Hermes::new();
+    h.run(relay());
+    let dir = h.postfix_dir();
+    fs::set_permissions(
+        dir.join("sasl_passwd.db"),
+        fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    fs::write(
+        dir.join("sasl_passwd"),
+        "smtp.example.com:587\trelayuser:x\n",
+    )
+    .unwrap();
+    let mut main_cf = h.file("main.cf").unwrap();
+    main_cf = main_cf.replace(
+        "relayhost = [smtp.example.com]:587",
+        "relayhost = smtp.example.com",
+    );
+    fs::write(dir.join("main.cf"), main_cf).unwrap();
+    h.sql(
+        "INSERT INTO transport (domain, destination, authentication, authentication_password) \
+           VALUES ('x.example', 'mx.x.example', 'YES', 'not-a-cipher')",
+    );
+    let out = doctor(&h, json!({}));
+    assert_eq!(out["failed"], true);
+    let failed = |name: &str| check(&out, name)["ok"] == false;
+    assert!(failed("file_modes"), "{out}");
+    assert!(failed("relay_key"), "{out}");
+    assert!(failed("postfix_relayhost"), "{out}");
+    assert!(failed("credentials"), "{out}");
+    assert!(
+        check(&out, "credentials")["detail"]
+            .as_str()
+            .unwrap()
+            .contains("transport#1")
+    );
+    assert!(failed("drift"), "{out}");
+    assert!(!out.to_string().contains(common::PASSWORD));
+
+    // cdb needs postfix-cdb, which the test machine does not have.
+    h.sql("UPDATE parameters SET parameter = 'cdb:/etc/postfix/sasl_passwd' WHERE id = 207");
+    let out = doctor(&h, json!({}));
+    assert_eq!(check(&out, "map_type")["ok"], false, "{out}");
+}
+
+#[test]
+fn doctor_reports_missing_sasl_plugins() {
+    let h = Hermes::new();
+    h.run(relay());
+    // The plugins cannot be uninstalled under a running test: a wrapper hides them from the
+    // listing (the one thing it fakes) and runs every other command for real.
+    let wrapper = h.dir.path().join("no-plugins.sh");
+    fs::write(
+        &wrapper,
+        "#!/bin/sh\n[ \"$1\" = sh ] && case \"$3\" in *sasl2*) exit 0;; esac\nexec \"$@\"\n",
+    )
+    .unwrap();
+    fs::set_permissions(&wrapper, fs::Permissions::from_mode(0o755)).unwrap();
+    let out = doctor(
+        &h,
+        json!({"postfix_exec": [wrapper], "postfix_exec_dir": h.postfix_dir()}),
+    );
+    assert_eq!(check(&out, "sasl_plugins")["ok"], false, "{out}");
+    assert!(
+        check(&out, "sasl_plugins")["detail"]
+            .as_str()
+            .unwrap()
+            .contains("libsasl2-modules")
+    );
+    assert_eq!(check(&out, "map_type")["ok"], true, "{out}");
+}

@@ -1,0 +1,73 @@
+//! `probe: true` against the local aiosmtpd smarthost: a login the relay host accepts lets the
+//! run go on; a rejected one fails it with nothing changed and no password shown.
+
+mod common;
+mod support;
+
+use common::Hermes;
+use serde_json::json;
+use support::{Mode, Smarthost};
+
+const USER: &str = "relayuser";
+const GOOD: &str = "right pass:word";
+
+fn args(sh: &Smarthost, tls: &str, password: &str) -> serde_json::Value {
+    json!({"host": sh.host, "port": sh.port, "tls": tls, "username": USER,
+           "password": password, "probe": true})
+}
+
+#[test]
+fn accepted_logins_let_the_run_change() {
+    for (mode, tls) in [
+        (Mode::Plain, "none"),
+        (Mode::Plain, "may"),
+        (Mode::StartTls, "encrypt"),
+        (Mode::Implicit, "wrapper"),
+    ] {
+        let h = Hermes::new();
+        let sh = Smarthost::start(h.dir.path(), "127.0.0.1", mode, &[(USER, GOOD)]);
+        let out = h.run(args(&sh, tls, GOOD));
+        assert_eq!(out["failed"], false, "{mode:?}/{tls}: {out}");
+        assert_eq!(out["changed"], true);
+        assert!(sh.failed_logins().is_empty(), "{mode:?}/{tls}");
+        assert_eq!(h.decrypted("relay_host_password"), GOOD);
+    }
+}
+
+#[test]
+fn rejected_login_fails_and_changes_nothing() {
+    let h = Hermes::new();
+    let sh = Smarthost::start(h.dir.path(), "127.0.0.1", Mode::StartTls, &[(USER, GOOD)]);
+    assert_eq!(h.run(args(&sh, "encrypt", GOOD))["changed"], true);
+    let before = h.snapshot();
+    let run = h.run_raw(&h.args(args(&sh, "encrypt", "wrong-secret")));
+    assert_eq!(run.json["failed"], true, "{}", run.stdout);
+    assert_eq!(run.json["error"]["code"], "probe_failed");
+    assert!(
+        run.json["msg"]
+            .as_str()
+            .unwrap()
+            .contains("nothing changed")
+    );
+    assert!(!run.stdout.contains("wrong-secret") && !run.stderr.contains("wrong-secret"));
+    assert_eq!(h.snapshot(), before);
+    assert_eq!(sh.failed_logins(), vec![USER.to_string()]);
+}
+
+#[test]
+fn unreachable_relay_fails_the_probe_and_no_change_skips_it() {
+    let h = Hermes::new();
+    let sh = Smarthost::start(h.dir.path(), "127.0.0.1", Mode::Plain, &[(USER, GOOD)]);
+    let port = sh.port;
+    assert_eq!(h.run(args(&sh, "none", GOOD))["changed"], true);
+    drop(sh);
+    // Nothing to commit: the relay host is not contacted at all.
+    let out = h.run(json!({"host": "127.0.0.1", "port": port, "tls": "none",
+                           "username": USER, "password": GOOD, "probe": true}));
+    assert_eq!(out["failed"], false, "{out}");
+    assert_eq!(out["changed"], false);
+    let out = h.run(json!({"host": "127.0.0.1", "port": port, "tls": "none",
+                           "username": USER, "password": "new-one", "probe": true}));
+    assert_eq!(out["error"]["code"], "probe_failed", "{out}");
+    assert_eq!(h.decrypted("relay_host_password"), GOOD);
+}
