@@ -10,6 +10,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use crate::crypto::Cipher;
 use crate::error::{Error, Result};
 
 /// Ansible's marker for a value that must not be shown.
@@ -70,6 +71,29 @@ pub struct Args {
     pub probe: Option<Flag>,
     /// Run the doctor instead: report what is wrong, change nothing.
     pub check_only: Option<Flag>,
+    /// SASL credentials of per-domain relays (Hermes *Domains* page, `transport` table), set
+    /// by domain; sasl_passwd is rebuilt. Without relay options the relay settings are kept.
+    pub transport_auth: Option<Vec<TransportAuth>>,
+    /// Format of the stored credentials (default `ecb`, what Hermes reads).
+    pub cipher: Option<Cipher>,
+    /// Re-encrypt every stored credential with a new key and install it; takes no relay options.
+    pub rotate_key: Option<Flag>,
+    /// The new key file (Base64 of 32 bytes), taken as given (not under `root`); default: a
+    /// fresh random key.
+    pub new_key_file: Option<String>,
+    /// Format after a key rotation (default: `cipher`).
+    pub new_cipher: Option<Cipher>,
+}
+
+/// One per-domain credential pair. `password` is never shown.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TransportAuth {
+    /// `transport.domain` of the row(s) to set.
+    pub domain: String,
+    pub username: String,
+    #[schemars(with = "String", extend("writeOnly" = true))]
+    pub password: SecretString,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
@@ -261,6 +285,15 @@ fn echo(options: &Map<String, Value>) -> Map<String, Value> {
         .map(|(key, value)| {
             let shown = match (key.as_str(), value) {
                 ("password", _) => Value::String(NO_LOG.to_string()),
+                ("transport_auth", Value::Array(items)) => Value::Array(
+                    items
+                        .iter()
+                        .map(|item| match item {
+                            Value::Object(map) => Value::Object(echo(map)),
+                            other => other.clone(),
+                        })
+                        .collect(),
+                ),
                 ("database", Value::String(url)) => Value::String(mask_url_password(url)),
                 _ => value.clone(),
             };

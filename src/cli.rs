@@ -43,6 +43,17 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         args_file: PathBuf,
     },
+    /// Re-encrypt every stored credential with a new key and install it (crash-safe; a
+    /// re-run finishes a half-done rotation). Args: `key_file`, `new_key_file`, `cipher`,
+    /// `new_cipher`, `database`, `root`; no relay options.
+    RotateKey {
+        /// JSON args file, or `-` for stdin.
+        #[arg(long, value_name = "FILE")]
+        args_file: PathBuf,
+        /// Report how many values would be re-encrypted; write nothing.
+        #[arg(long)]
+        check: bool,
+    },
     /// Print the JSON schema of the module args.
     Schema,
     /// Create a local Hermes-like root (key, template, Postfix dir, SQLite DB) to try it on.

@@ -1,11 +1,12 @@
 //! Credential encryption exactly as Hermes (Lucee `encrypt(value, key, "AES", "Base64")`) does
 //! it: AES-256-ECB with PKCS#7 padding, standard Base64. ECB is Hermes's format, not our choice;
-//! we keep it so the Hermes web UI can still read what we write.
+//! we keep it by default so the Hermes web UI can still read what we write. The opt-in `cbc`
+//! format is Lucee's `AES/CBC/PKCS5Padding` layout: a random 16-byte IV, then the ciphertext.
 
 use std::path::{Path, PathBuf};
 
 use aes::Aes256;
-use aes::cipher::{BlockModeDecrypt, BlockModeEncrypt, KeyInit, block_padding::Pkcs7};
+use aes::cipher::{BlockModeDecrypt, BlockModeEncrypt, KeyInit, KeyIvInit, block_padding::Pkcs7};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use secrecy::{ExposeSecret, SecretString};
@@ -15,10 +16,37 @@ use crate::error::{Error, Result};
 
 type EcbEnc = ecb::Encryptor<Aes256>;
 type EcbDec = ecb::Decryptor<Aes256>;
+type CbcEnc = cbc::Encryptor<Aes256>;
+type CbcDec = cbc::Decryptor<Aes256>;
 
-/// The 32-byte AES key from `hermes.key`; wiped from memory on drop.
+/// How stored credentials are encrypted. Reading never guesses: the configured format is used.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Cipher {
+    /// AES-256-ECB, what Hermes (and its web UI) reads and writes.
+    #[default]
+    Ecb,
+    /// AES-256-CBC with a random IV prepended; Hermes's web UI cannot read it today.
+    Cbc,
+}
+
+impl Cipher {
+    /// The longest plaintext whose stored form fits a column of `column` characters.
+    pub fn max_plain_bytes(self, column: usize) -> usize {
+        let blocks = column / 4 * 3 / 16;
+        let blocks = if self == Cipher::Cbc {
+            blocks - 1
+        } else {
+            blocks
+        };
+        blocks * 16 - 1
+    }
+}
+
+/// The 32-byte AES key from `hermes.key` and the format it is used with; wiped on drop.
 pub struct Key {
     bytes: Zeroizing<[u8; 32]>,
+    cipher: Cipher,
 }
 
 impl std::fmt::Debug for Key {
@@ -53,7 +81,22 @@ impl Key {
             .map_err(|_| "not a 32-byte AES-256 key")?;
         Ok(Key {
             bytes: Zeroizing::new(bytes),
+            cipher: Cipher::Ecb,
         })
+    }
+
+    /// The same key, used with `cipher`.
+    pub fn with_cipher(self, cipher: Cipher) -> Key {
+        Key { cipher, ..self }
+    }
+
+    pub fn cipher(&self) -> Cipher {
+        self.cipher
+    }
+
+    /// Whether two keys are the same bytes (compared without exposing them).
+    pub fn same_bytes(&self, other: &Key) -> bool {
+        self.bytes.as_ref() == other.bytes.as_ref()
     }
 
     /// A fresh random key, as `openssl rand -base64 32` would make.
@@ -63,7 +106,10 @@ impl Key {
             path: PathBuf::new(),
             reason: format!("no randomness available: {e}"),
         })?;
-        Ok(Key { bytes })
+        Ok(Key {
+            bytes,
+            cipher: Cipher::Ecb,
+        })
     }
 
     /// The key file content: Base64 and a newline.
@@ -77,9 +123,25 @@ impl Key {
         if plain.is_empty() {
             return String::new();
         }
-        let enc = EcbEnc::new(&(*self.bytes).into());
-        let cipher = Zeroizing::new(enc.encrypt_padded_vec::<Pkcs7>(plain.as_bytes()));
-        B64.encode(cipher.as_slice())
+        match self.cipher {
+            Cipher::Ecb => {
+                let enc = EcbEnc::new(&(*self.bytes).into());
+                let cipher = Zeroizing::new(enc.encrypt_padded_vec::<Pkcs7>(plain.as_bytes()));
+                B64.encode(cipher.as_slice())
+            }
+            Cipher::Cbc => {
+                let mut iv = [0u8; 16];
+                getrandom::fill(&mut iv).expect("the OS random source works");
+                self.encrypt_cbc(plain.as_bytes(), iv)
+            }
+        }
+    }
+
+    fn encrypt_cbc(&self, plain: &[u8], iv: [u8; 16]) -> String {
+        let enc = CbcEnc::new(&(*self.bytes).into(), &iv.into());
+        let mut out = iv.to_vec();
+        out.extend(enc.encrypt_padded_vec::<Pkcs7>(plain));
+        B64.encode(out)
     }
 
     /// `row` names where the value came from, so a bad value is reported where it lives.
@@ -91,12 +153,19 @@ impl Key {
             row: row.to_string(),
             reason: reason.to_string(),
         };
-        let cipher = B64.decode(stored.trim()).map_err(|_| fail("not Base64"))?;
-        let dec = EcbDec::new(&(*self.bytes).into());
-        let plain = Zeroizing::new(
-            dec.decrypt_padded_vec::<Pkcs7>(&cipher)
-                .map_err(|_| fail("bad length or padding"))?,
-        );
+        let raw = B64.decode(stored.trim()).map_err(|_| fail("not Base64"))?;
+        let padded = match self.cipher {
+            Cipher::Ecb => EcbDec::new(&(*self.bytes).into()).decrypt_padded_vec::<Pkcs7>(&raw),
+            Cipher::Cbc => {
+                if raw.len() < 32 {
+                    return Err(fail("too short for an IV and a block"));
+                }
+                let (iv, body) = raw.split_at(16);
+                let iv: [u8; 16] = iv.try_into().expect("16 bytes");
+                CbcDec::new(&(*self.bytes).into(), &iv.into()).decrypt_padded_vec::<Pkcs7>(body)
+            }
+        };
+        let plain = Zeroizing::new(padded.map_err(|_| fail("bad length or padding"))?);
         let text = std::str::from_utf8(&plain).map_err(|_| fail("not UTF-8"))?;
         Ok(SecretString::from(text.to_string()))
     }
@@ -121,6 +190,48 @@ mod tests {
         ] {
             assert_eq!(key().encrypt(&SecretString::from(plain)), cipher);
             assert_eq!(key().decrypt(cipher, "r").unwrap().expose_secret(), plain);
+        }
+    }
+
+    #[test]
+    fn lucee_cbc_layout_vector() {
+        let key = key().with_cipher(Cipher::Cbc);
+        let iv: [u8; 16] = core::array::from_fn(|i| i as u8);
+        let cipher = key.encrypt_cbc(b"relayuser", iv);
+        assert_eq!(cipher, "AAECAwQFBgcICQoLDA0OD2n9VIG4+x7yLUHCUGdU/Cc=");
+        assert_eq!(
+            key.decrypt(&cipher, "r").unwrap().expose_secret(),
+            "relayuser"
+        );
+        let random = key.encrypt(&SecretString::from("relayuser"));
+        assert_ne!(
+            random,
+            key.encrypt(&SecretString::from("relayuser")),
+            "random IVs"
+        );
+        assert_eq!(
+            key.decrypt(&random, "r").unwrap().expose_secret(),
+            "relayuser"
+        );
+    }
+
+    #[test]
+    fn column_limits() {
+        assert_eq!(Cipher::Ecb.max_plain_bytes(1024), 767);
+        assert_eq!(Cipher::Ecb.max_plain_bytes(255), 175);
+        assert_eq!(Cipher::Cbc.max_plain_bytes(1024), 751);
+        assert_eq!(Cipher::Cbc.max_plain_bytes(255), 159);
+        for (cipher, column) in [
+            (Cipher::Ecb, 1024),
+            (Cipher::Cbc, 1024),
+            (Cipher::Ecb, 255),
+            (Cipher::Cbc, 255),
+        ] {
+            let k = key().with_cipher(cipher);
+            let longest = "x".repeat(cipher.max_plain_bytes(column));
+            assert!(k.encrypt(&SecretString::from(longest.clone())).len() <= column);
+            let over = longest + "x";
+            assert!(k.encrypt(&SecretString::from(over)).len() > column);
         }
     }
 

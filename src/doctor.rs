@@ -42,7 +42,7 @@ pub fn doctor(args: Args) -> Result<Vec<Check>, Failure> {
     let postfix = Postfix::new(&settings.postfix_exec, &settings.postfix_exec_dir);
     let dir = settings.postfix_dir.as_path();
 
-    let key = match Key::load(&settings.key_file) {
+    let key = match Key::load(&settings.key_file).map(|k| k.with_cipher(settings.cipher)) {
         Ok(key) => {
             checks.add(
                 "key",

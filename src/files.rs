@@ -122,7 +122,8 @@ impl StagedMap {
     }
 }
 
-fn sync_parent(path: &Path) -> Result<()> {
+/// fsync the directory holding `path`, so a rename in it survives a crash.
+pub fn sync_parent(path: &Path) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     File::open(dir)
         .and_then(|d| d.sync_all())

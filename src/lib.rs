@@ -16,6 +16,7 @@ pub mod postfix;
 pub mod probe;
 pub mod protocol;
 pub mod render;
+pub mod rotate;
 pub mod run;
 pub mod store;
 pub mod validate;

@@ -6,7 +6,7 @@ use anyhow::Context;
 use clap::Parser;
 use hermes_relayhost::args::{self, RunMode};
 use hermes_relayhost::cli::{Cli, Command};
-use hermes_relayhost::{doctor, init, protocol, run};
+use hermes_relayhost::{doctor, init, protocol, rotate, run};
 use zeroize::Zeroizing;
 
 fn main() -> ExitCode {
@@ -59,6 +59,27 @@ fn real_main() -> anyhow::Result<ExitCode> {
                 ExitCode::SUCCESS
             })
         }
+        (Some(Command::RotateKey { args_file, check }), _) => {
+            let text = read_args(&args_file)?;
+            let mode = RunMode { check, diff: false };
+            let result = match args::parse(&text) {
+                Ok(input) => {
+                    let mode = RunMode {
+                        check: check || input.mode.check,
+                        diff: false,
+                    };
+                    let outcome = rotate::rotate(input.args, mode);
+                    protocol::rotation_json(&outcome, mode, Some(&input.echo))
+                }
+                Err(e) => protocol::rotation_json(&Err(e.into()), mode, None),
+            };
+            println!("{result}");
+            Ok(if result["failed"] == true {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
         (Some(Command::Schema), _) => {
             println!("{}", serde_json::to_string_pretty(&args::schema())?);
             Ok(ExitCode::SUCCESS)
@@ -101,6 +122,18 @@ fn read_args(path: &Path) -> anyhow::Result<Zeroizing<String>> {
 /// Runs one module invocation; flags given on the command line add to those in the file.
 fn module(text: &str, cli_mode: RunMode) -> (serde_json::Value, bool) {
     match args::parse(text) {
+        Ok(input) if input.args.rotate_key.as_ref().is_some_and(|f| f.value()) => {
+            let mode = RunMode {
+                check: input.mode.check || cli_mode.check,
+                diff: false,
+            };
+            let outcome = rotate::rotate(input.args, mode);
+            let changed = outcome.as_ref().is_ok_and(|r| r.changed);
+            (
+                protocol::rotation_json(&outcome, mode, Some(&input.echo)),
+                changed,
+            )
+        }
         Ok(input) if input.args.check_only.as_ref().is_some_and(|f| f.value()) => {
             let outcome = doctor::doctor(input.args);
             (protocol::doctor_json(&outcome, Some(&input.echo)), false)

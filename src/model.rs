@@ -67,6 +67,24 @@ pub struct TransportRow {
     pub password: Option<String>,
 }
 
+/// The credential columns of one `transport` row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TransportCreds {
+    pub authentication: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+}
+
+impl TransportRow {
+    pub fn creds(&self) -> TransportCreds {
+        TransportCreds {
+            authentication: self.authentication.clone(),
+            username: self.username.clone(),
+            password: self.password.clone(),
+        }
+    }
+}
+
 /// Everything the plan needs from the database, read in one consistent go.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
@@ -118,6 +136,12 @@ pub enum Change {
     /// A directive Hermes's seed lacks: a parent and one value row, inserted enabled and
     /// already applied (this run renders them into main.cf).
     NewDirective { name: String, value: String },
+    /// Set the credentials of one `transport` row.
+    Transport {
+        id: i64,
+        before: TransportCreds,
+        after: TransportCreds,
+    },
     /// Set a `system_settings` value; `before: None` inserts the missing row.
     Setting {
         parameter: &'static str,

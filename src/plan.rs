@@ -13,7 +13,8 @@ use crate::crypto::Key;
 use crate::error::{Error, Result};
 use crate::model::{
     Change, PASSWORD_MAPS, PASSWORD_SETTING, ParamRow, RELAYHOST, SASL_AUTH, SASL_SECURITY_OPTIONS,
-    SASL_TLS_SECURITY_OPTIONS, Snapshot, TLS_LEVEL, TransportRow, USERNAME_SETTING, WRAPPERMODE,
+    SASL_TLS_SECURITY_OPTIONS, Snapshot, TLS_LEVEL, TransportCreds, TransportRow, USERNAME_SETTING,
+    WRAPPERMODE,
 };
 use crate::render::{self, MASK, SaslEntry};
 use crate::validate::{Desired, Relay, Wanted};
@@ -260,6 +261,8 @@ pub fn plan(desired: &Desired, inputs: &Inputs) -> Result<Plan> {
         }
     }
 
+    let transports = domain_credentials(desired, snap, key, &mut plan)?;
+
     let edited: Vec<i64> = plan.edits.iter().filter_map(param_id).collect();
     for row in rows.iter_mut().filter(|r| r.is_pending()) {
         if !edited.contains(&row.id) {
@@ -298,7 +301,7 @@ pub fn plan(desired: &Desired, inputs: &Inputs) -> Result<Plan> {
             });
         }
     }
-    transport_entries(&snap.transports, key, &mut entries, &mut plan.warnings)?;
+    transport_entries(&transports, key, &mut entries, &mut plan.warnings)?;
     let text = render::sasl_passwd(&entries);
     let map_type = rows[maps.value].param().to_string();
     let map_suffix = render::map_suffix(&map_type)?;
@@ -366,8 +369,75 @@ fn check_values(directives: &[(String, String)]) -> Result<()> {
 fn param_id(change: &Change) -> Option<i64> {
     match change {
         Change::Param { after, .. } => Some(after.id),
-        Change::Setting { .. } | Change::NewDirective { .. } => None,
+        _ => None,
     }
+}
+
+/// `transport_auth`: new credentials on every `transport` row of each domain (the Domains
+/// page's per-domain relay). Returns the rows as they will be, for sasl_passwd.
+fn domain_credentials(
+    desired: &Desired,
+    snap: &Snapshot,
+    key: &Key,
+    plan: &mut Plan,
+) -> Result<Vec<TransportRow>> {
+    let mut transports = snap.transports.clone();
+    for wanted in &desired.transport_auth {
+        let mut found = false;
+        for t in transports.iter_mut().filter(|t| {
+            t.domain
+                .as_deref()
+                .is_some_and(|d| d.trim().eq_ignore_ascii_case(&wanted.domain))
+        }) {
+            found = true;
+            let label = format!("transport#{} ({})", t.id, wanted.domain);
+            // A stored value the key cannot read is simply replaced.
+            let plain = |stored: &Option<String>, column: &str| {
+                key.decrypt(
+                    stored.as_deref().unwrap_or(""),
+                    &format!("{label}.{column}"),
+                )
+                .unwrap_or_else(|_| SecretString::from(String::new()))
+            };
+            let before = t.creds();
+            let authentication = match &t.authentication {
+                Some(a) if a.eq_ignore_ascii_case("YES") => a.clone(),
+                _ => "YES".to_string(),
+            };
+            let after = TransportCreds {
+                authentication: Some(authentication),
+                username: Some(keep_or_encrypt(
+                    key,
+                    &plain(&t.username, "authentication_username"),
+                    t.username.as_deref(),
+                    &SecretString::from(wanted.username.clone()),
+                )),
+                password: Some(keep_or_encrypt(
+                    key,
+                    &plain(&t.password, "authentication_password"),
+                    t.password.as_deref(),
+                    &wanted.password,
+                )),
+            };
+            if after != before {
+                t.authentication = after.authentication.clone();
+                t.username = after.username.clone();
+                t.password = after.password.clone();
+                plan.edits.push(Change::Transport {
+                    id: t.id,
+                    before,
+                    after,
+                });
+            }
+        }
+        if !found {
+            return Err(Error::InvalidArgs(format!(
+                "option 'transport_auth': no transport row has domain '{}'",
+                wanted.domain
+            )));
+        }
+    }
+    Ok(transports)
 }
 
 /// The four directives the page edits; a layout without them is not a Hermes database.
@@ -624,6 +694,15 @@ fn diff(plan: &Plan, inputs: &Inputs, stored: &Creds, new: Option<&Creds>) -> Ve
                     before.push_str(&row_line(b));
                     after.push_str(&row_line(a));
                 }
+                Change::Transport {
+                    id,
+                    before: b,
+                    after: a,
+                } => {
+                    let (old, new) = transport_lines(*id, b, a, inputs);
+                    before.push_str(&old);
+                    after.push_str(&new);
+                }
                 Change::NewDirective { name, value } => {
                     before.push_str(&format!("parameters (no {name} rows)\n"));
                     after.push_str(&format!(
@@ -649,6 +728,43 @@ fn diff(plan: &Plan, inputs: &Inputs, stored: &Creds, new: Option<&Creds>) -> Ve
         });
     }
     out
+}
+
+/// A per-domain credential change: the username in clear, the password only as the mask.
+fn transport_lines(
+    id: i64,
+    before: &TransportCreds,
+    after: &TransportCreds,
+    inputs: &Inputs,
+) -> (String, String) {
+    let domain = inputs
+        .snapshot
+        .transports
+        .iter()
+        .find(|t| t.id == id)
+        .and_then(|t| t.domain.clone())
+        .unwrap_or_default();
+    let user = |c: &TransportCreds| {
+        inputs
+            .key
+            .decrypt(c.username.as_deref().unwrap_or(""), "transport")
+            .map(|u| format!("{:?}", u.expose_secret()))
+            .unwrap_or_else(|_| "(unreadable)".to_string())
+    };
+    let pass = |c: &TransportCreds, tag: &str| match c.password.as_deref() {
+        None | Some("") => "''".to_string(),
+        Some(_) if before.password == after.password => MASK.to_string(),
+        Some(_) => format!("{MASK} {tag}"),
+    };
+    let line = |c: &TransportCreds, tag: &str| {
+        format!(
+            "transport#{id} ({domain}) authentication={:?} username={} password={}\n",
+            c.authentication.as_deref().unwrap_or(""),
+            user(c),
+            pass(c, tag)
+        )
+    };
+    (line(before, "(old)"), line(after, "(new)"))
 }
 
 fn row_line(r: &ParamRow) -> String {

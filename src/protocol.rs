@@ -6,6 +6,7 @@ use serde_json::{Map, Value, json};
 use crate::apply::Failure;
 use crate::args::RunMode;
 use crate::doctor::Check;
+use crate::rotate::RotationReport;
 use crate::run::Report;
 
 pub fn result_json(
@@ -63,6 +64,28 @@ pub fn doctor_json(
         }
         Err(failure) => failure_json(failure),
     };
+    with_invocation(out, echo)
+}
+
+/// A key rotation's result: how many values were (or would be) re-encrypted, the backup.
+pub fn rotation_json(
+    outcome: &Result<RotationReport, Failure>,
+    mode: RunMode,
+    echo: Option<&Map<String, Value>>,
+) -> Value {
+    let mut out = match outcome {
+        Ok(report) => json!({
+            "changed": report.changed,
+            "failed": false,
+            "msg": report.msg,
+            "warnings": [],
+            "reencrypted": report.reencrypted,
+            "already_rotated": report.already_rotated,
+            "key_backup": report.backup,
+        }),
+        Err(failure) => failure_json(failure),
+    };
+    out["check_mode"] = json!(mode.check);
     with_invocation(out, echo)
 }
 

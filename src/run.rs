@@ -60,7 +60,7 @@ pub(crate) fn read_current(
 
 pub fn run(args: Args, mode: RunMode) -> Result<Report, Failure> {
     let (desired, settings) = validate::validate(args)?;
-    let key = Key::load(&settings.key_file)?;
+    let key = Key::load(&settings.key_file)?.with_cipher(settings.cipher);
     let base = base_template(&settings)?;
     let dir = settings.postfix_dir.as_path();
     let postfix = Postfix::new(&settings.postfix_exec, &settings.postfix_exec_dir);

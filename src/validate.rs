@@ -10,11 +10,14 @@ use std::path::{Path, PathBuf};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::args::{Args, PortArg, State, TlsMode};
+use crate::crypto::Cipher;
 use crate::error::{Error, Result};
 use crate::store::Location;
 
-/// Relay credentials must keep their ECB ciphertext inside `system_settings.value varchar(1024)`.
-pub const MAX_RELAY_CREDENTIAL_BYTES: usize = 767;
+/// `system_settings.value varchar(1024)` holds the relay credentials' ciphertext.
+pub const SETTING_COLUMN: usize = 1024;
+/// `transport.authentication_username/password varchar(255)` hold the per-domain ones.
+pub const TRANSPORT_COLUMN: usize = 255;
 /// `[host]:65535` must fit `parameters.parameter varchar(255)`.
 const MAX_HOST_LEN: usize = 247;
 
@@ -25,6 +28,15 @@ pub struct Desired {
     /// `smtp_sasl_security_options` / `smtp_sasl_tls_security_options`; `None` leaves the rows.
     pub sasl_security_options: Option<String>,
     pub sasl_tls_security_options: Option<String>,
+    pub transport_auth: Vec<DomainCreds>,
+}
+
+/// Per-domain SASL credentials for the `transport` rows of `domain`.
+#[derive(Debug)]
+pub struct DomainCreds {
+    pub domain: String,
+    pub username: String,
+    pub password: SecretString,
 }
 
 #[derive(Debug)]
@@ -91,6 +103,7 @@ pub struct Settings {
     pub postfix_exec_dir: String,
     pub reload: bool,
     pub probe: bool,
+    pub cipher: Cipher,
 }
 
 /// Validates everything that does not need the stored state.
@@ -105,6 +118,16 @@ pub fn validate_keeping(args: Args) -> Result<(Desired, Settings)> {
 
 fn validate_with(args: Args, keep_if_unset: bool) -> Result<(Desired, Settings)> {
     let settings = settings(&args)?;
+    for (name, set) in [
+        ("new_key_file", args.new_key_file.is_some()),
+        ("new_cipher", args.new_cipher.is_some()),
+    ] {
+        if set {
+            return Err(Error::ConflictingOptions(format!(
+                "'{name}' belongs to a key rotation: set rotate_key: true"
+            )));
+        }
+    }
     let relay_given = args.state.is_some()
         || args.host.is_some()
         || args.port.is_some()
@@ -112,8 +135,9 @@ fn validate_with(args: Args, keep_if_unset: bool) -> Result<(Desired, Settings)>
         || args.auth.is_some()
         || args.username.is_some()
         || args.password.is_some();
+    let only_transports = args.transport_auth.is_some() && !relay_given;
     let state = match args.state {
-        _ if keep_if_unset && !relay_given => None,
+        _ if (keep_if_unset || only_transports) && !relay_given => None,
         state => Some(state.unwrap_or(State::Present)),
     };
     let relay = match state {
@@ -138,10 +162,42 @@ fn validate_with(args: Args, keep_if_unset: bool) -> Result<(Desired, Settings)>
             host: parse_host(args.host.as_deref().unwrap_or(""))?,
             port: parse_port(args.port.as_ref())?,
             tls: args.tls.unwrap_or(TlsMode::May),
-            auth: auth_intent(args.auth.map(|f| f.value()), args.username, args.password)?,
+            auth: auth_intent(
+                args.auth.map(|f| f.value()),
+                args.username,
+                args.password,
+                settings.cipher.max_plain_bytes(SETTING_COLUMN),
+            )?,
         }),
     };
+    let transport_auth = args
+        .transport_auth
+        .unwrap_or_default()
+        .into_iter()
+        .map(|t| {
+            let limit = settings.cipher.max_plain_bytes(TRANSPORT_COLUMN);
+            if t.domain.trim().is_empty() {
+                return Err(Error::InvalidArgs(
+                    "option 'transport_auth': a domain is empty".to_string(),
+                ));
+            }
+            check_username(&t.username, limit)?;
+            if t.username.is_empty() {
+                return Err(Error::UsernameMissing);
+            }
+            check_password(t.password.expose_secret(), limit)?;
+            if t.password.expose_secret().is_empty() {
+                return Err(Error::PasswordMissing);
+            }
+            Ok(DomainCreds {
+                domain: t.domain.trim().to_string(),
+                username: t.username,
+                password: t.password,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
     let desired = Desired {
+        transport_auth,
         relay,
         sasl_security_options: sasl_options("sasl_security_options", args.sasl_security_options)?,
         sasl_tls_security_options: sasl_options(
@@ -152,7 +208,7 @@ fn validate_with(args: Args, keep_if_unset: bool) -> Result<(Desired, Settings)>
     Ok((desired, settings))
 }
 
-fn settings(args: &Args) -> Result<Settings> {
+pub(crate) fn settings(args: &Args) -> Result<Settings> {
     // Absolute, so that Postfix's `-c DIR` and the map paths in main.cf hold from any cwd.
     let root_arg = Path::new(args.root.as_deref().unwrap_or("/"));
     let root = std::path::absolute(root_arg).map_err(|e| Error::io(root_arg, e))?;
@@ -190,6 +246,7 @@ fn settings(args: &Args) -> Result<Settings> {
         postfix_exec_dir,
         reload: args.reload.as_ref().is_none_or(|f| f.value()),
         probe: args.probe.as_ref().is_some_and(|f| f.value()),
+        cipher: args.cipher.unwrap_or_default(),
     })
 }
 
@@ -305,6 +362,7 @@ fn auth_intent(
     on: Option<bool>,
     username: Option<String>,
     password: Option<SecretString>,
+    limit: usize,
 ) -> Result<AuthIntent> {
     let password = password.filter(|p| !p.expose_secret().is_empty());
     if on == Some(false) && (username.is_some() || password.is_some()) {
@@ -313,10 +371,10 @@ fn auth_intent(
         ));
     }
     if let Some(user) = &username {
-        check_username(user)?;
+        check_username(user, limit)?;
     }
     if let Some(pass) = &password {
-        check_password(pass.expose_secret())?;
+        check_password(pass.expose_secret(), limit)?;
     }
     let on = on.or(username.as_ref().map(|_| true));
     Ok(AuthIntent {
@@ -327,7 +385,7 @@ fn auth_intent(
 }
 
 /// sasl_passwd is `key<TAB>user:pass`: a `:` or blank in the user would split it wrongly.
-fn check_username(user: &str) -> Result<()> {
+fn check_username(user: &str, limit: usize) -> Result<()> {
     let bad = |why: &str| Err(Error::InvalidUsername(why.to_string()));
     if user.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return bad("must not contain whitespace or control characters");
@@ -335,14 +393,14 @@ fn check_username(user: &str) -> Result<()> {
     if user.contains(':') {
         return bad("must not contain ':' (sasl_passwd separates user and password with it)");
     }
-    if user.len() > MAX_RELAY_CREDENTIAL_BYTES {
-        return bad("is longer than 767 bytes");
+    if user.len() > limit {
+        return bad(&format!("is longer than {limit} bytes"));
     }
     Ok(())
 }
 
 /// postmap strips trailing whitespace and a line break would start a new map entry.
-fn check_password(pass: &str) -> Result<()> {
+fn check_password(pass: &str, limit: usize) -> Result<()> {
     let bad = |why: &str| Err(Error::InvalidPassword(why.to_string()));
     if pass.contains(['\r', '\n', '\0']) {
         return bad("must not contain CR, LF or NUL");
@@ -350,8 +408,8 @@ fn check_password(pass: &str) -> Result<()> {
     if pass.ends_with(|c: char| c.is_whitespace()) {
         return bad("must not end with whitespace (postmap would strip it)");
     }
-    if pass.len() > MAX_RELAY_CREDENTIAL_BYTES {
-        return bad("is longer than 767 bytes");
+    if pass.len() > limit {
+        return bad(&format!("is longer than {limit} bytes"));
     }
     Ok(())
 }
@@ -430,25 +488,28 @@ mod tests {
 
     #[test]
     fn credentials() {
-        assert!(check_username("relay@example.com").is_ok());
-        assert!(check_username("a b").is_err());
-        assert!(check_username("a:b").is_err());
-        assert!(check_username(&"u".repeat(768)).is_err());
-        assert!(check_password(" lead and in ner").is_ok());
-        assert!(check_password("p@ss:w0rd").is_ok());
+        assert!(check_username("relay@example.com", 767).is_ok());
+        assert!(check_username("a b", 767).is_err());
+        assert!(check_username("a:b", 767).is_err());
+        assert!(check_username(&"u".repeat(768), 767).is_err());
+        assert!(check_password(" lead and in ner", 767).is_ok());
+        assert!(check_password("p@ss:w0rd", 767).is_ok());
         for bad in ["trail ", "a\nb", "a\rb", "a\0b"] {
-            assert_eq!(check_password(bad).unwrap_err().code(), "invalid_password");
+            assert_eq!(
+                check_password(bad, 767).unwrap_err().code(),
+                "invalid_password"
+            );
         }
-        assert!(check_password(&"é".repeat(384)).is_err());
+        assert!(check_password(&"é".repeat(384), 767).is_err());
     }
 
     #[test]
     fn auth_defaults() {
-        let intent = auth_intent(None, Some("u".into()), None).unwrap();
+        let intent = auth_intent(None, Some("u".into()), None, 767).unwrap();
         assert_eq!(intent.on, Some(true));
-        let intent = auth_intent(None, None, Some(SecretString::from(""))).unwrap();
+        let intent = auth_intent(None, None, Some(SecretString::from("")), 767).unwrap();
         assert!(intent.on.is_none() && intent.password.is_none());
-        let err = auth_intent(Some(false), Some("u".into()), None).unwrap_err();
+        let err = auth_intent(Some(false), Some("u".into()), None, 767).unwrap_err();
         assert_eq!(err.code(), "conflicting_options");
     }
 }

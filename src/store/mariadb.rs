@@ -11,7 +11,9 @@ use mysql::{Conn, OptsBuilder, params};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::error::{Error, Result};
-use crate::model::{Change, PASSWORD_SETTING, ParamRow, Snapshot, TransportRow, USERNAME_SETTING};
+use crate::model::{
+    Change, PASSWORD_SETTING, ParamRow, Snapshot, TransportCreds, TransportRow, USERNAME_SETTING,
+};
 use crate::store::{INSERT_PARENT, INSERT_VALUE, Store};
 
 /// Connection settings from the `database` URL and the option file. `Debug` hides the password.
@@ -175,6 +177,9 @@ impl MariaStore {
         undo: bool,
     ) -> mysql::Result<()> {
         match change {
+            Change::Transport { id, before, after } => {
+                write_transports(conn, &[(*id, if undo { before } else { after })])
+            }
             Change::NewDirective { .. } if undo => {
                 let ids: Vec<u64> = inserted.drain(inserted.len().saturating_sub(2)..).collect();
                 conn.exec_batch(
@@ -234,12 +239,68 @@ impl MariaStore {
         }
     }
 
-    fn undo(&mut self, written: &[Change]) -> mysql::Result<()> {
-        for change in written.iter().rev() {
-            Self::write_one(&mut self.conn, &mut self.inserted, change, true)?;
+    /// Writes changes in order; runs of `transport` updates go as multi-row statements, one
+    /// round trip per [`TRANSPORT_BATCH`] rows (a key rotation touches every row).
+    fn write_all<'a>(
+        conn: &mut Conn,
+        inserted: &mut Vec<u64>,
+        changes: impl Iterator<Item = &'a Change>,
+        undo: bool,
+    ) -> mysql::Result<()> {
+        let mut batch: Vec<(i64, &TransportCreds)> = Vec::new();
+        for change in changes {
+            if let Change::Transport { id, before, after } = change {
+                batch.push((*id, if undo { before } else { after }));
+                if batch.len() == TRANSPORT_BATCH {
+                    write_transports(conn, &batch)?;
+                    batch.clear();
+                }
+                continue;
+            }
+            write_transports(conn, &batch)?;
+            batch.clear();
+            Self::write_one(conn, inserted, change, undo)?;
         }
-        Ok(())
+        write_transports(conn, &batch)
     }
+
+    fn undo(&mut self, written: &[Change]) -> mysql::Result<()> {
+        Self::write_all(
+            &mut self.conn,
+            &mut self.inserted,
+            written.iter().rev(),
+            true,
+        )
+    }
+}
+
+const TRANSPORT_BATCH: usize = 500;
+
+/// Updates the credential columns of existing `transport` rows, all in one statement.
+fn write_transports(conn: &mut Conn, rows: &[(i64, &TransportCreds)]) -> mysql::Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let values = vec!["(?, ?, ?, ?)"; rows.len()].join(", ");
+    let sql = format!(
+        "INSERT INTO transport (id, authentication, authentication_username, \
+         authentication_password) VALUES {values} ON DUPLICATE KEY UPDATE \
+         authentication = VALUES(authentication), \
+         authentication_username = VALUES(authentication_username), \
+         authentication_password = VALUES(authentication_password)"
+    );
+    let params: Vec<mysql::Value> = rows
+        .iter()
+        .flat_map(|(id, c)| {
+            [
+                mysql::Value::from(id),
+                mysql::Value::from(c.authentication.clone()),
+                mysql::Value::from(c.username.clone()),
+                mysql::Value::from(c.password.clone()),
+            ]
+        })
+        .collect();
+    conn.exec_drop(sql, params)
 }
 
 fn connect(config: &MariadbConfig) -> Result<Conn> {
@@ -279,9 +340,7 @@ impl Store for MariaStore {
             .conn
             .query_map(
                 "SELECT id, domain, destination, port, authentication, authentication_username, \
-                 authentication_password FROM transport \
-                 WHERE UPPER(authentication) = 'YES' OR COALESCE(authentication_username, '') <> '' \
-                 OR COALESCE(authentication_password, '') <> '' ORDER BY id",
+                 authentication_password FROM transport ORDER BY id",
                 |(id, domain, destination, port, authentication, username, password)| {
                     TransportRow {
                         id,
@@ -305,11 +364,8 @@ impl Store for MariaStore {
     }
 
     fn write(&mut self, changes: &[Change]) -> Result<()> {
-        for change in changes {
-            Self::write_one(&mut self.conn, &mut self.inserted, change, false)
-                .map_err(|e| self.db_err(e))?;
-        }
-        Ok(())
+        Self::write_all(&mut self.conn, &mut self.inserted, changes.iter(), false)
+            .map_err(|e| self.db_err(e))
     }
 
     fn commit(&mut self) -> Result<()> {

@@ -70,6 +70,20 @@ impl SqliteStore {
 
     fn write_one(&self, change: &Change) -> Result<()> {
         match change {
+            Change::Transport { id, after, .. } => self
+                .conn
+                .prepare_cached(
+                    "UPDATE transport SET authentication = ?1, authentication_username = ?2, \
+                     authentication_password = ?3 WHERE id = ?4",
+                )
+                .and_then(|mut stmt| {
+                    stmt.execute(params![
+                        after.authentication,
+                        after.username,
+                        after.password,
+                        id
+                    ])
+                }),
             Change::NewDirective { name, value } => {
                 self.conn
                     .execute(INSERT_PARENT, params![name])
@@ -142,9 +156,7 @@ impl Store for SqliteStore {
             .prepare(
                 "SELECT id, domain, destination, CAST(port AS TEXT), authentication, \
                  authentication_username, \
-                 authentication_password FROM transport \
-                 WHERE UPPER(authentication) = 'YES' OR COALESCE(authentication_username, '') <> '' \
-                 OR COALESCE(authentication_password, '') <> '' ORDER BY id",
+                 authentication_password FROM transport ORDER BY id",
             )
             .map_err(db_err)?;
         let transports = stmt

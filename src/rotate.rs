@@ -1,0 +1,280 @@
+//! Key rotation, which Hermes does not have: re-encrypt every credential the key protects
+//! (relay username/password, every `transport` row's) with a new key, then install the key.
+//!
+//! Crash-safe at any point: (1) the new key is written beside the old one as `hermes.key.new`;
+//! (2) the values are re-encrypted; (3) the old key is kept as a `hermes.key.bak-…` backup;
+//! (4) `hermes.key.new` is renamed over `hermes.key`. A later run finds a half-done rotation
+//! (values that only the `.new` key decrypts, or a `.new` key with no old-key values left) and
+//! finishes it with that key.
+
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use secrecy::SecretString;
+
+use crate::apply::Failure;
+use crate::args::{Args, RunMode};
+use crate::crypto::{Cipher, Key};
+use crate::error::{Error, Result};
+use crate::files::{self, DirLock};
+use crate::model::{Change, PASSWORD_SETTING, Snapshot, TransportCreds, USERNAME_SETTING};
+use crate::validate::{self, SETTING_COLUMN, TRANSPORT_COLUMN};
+
+#[derive(Debug, Default)]
+pub struct RotationReport {
+    pub changed: bool,
+    /// Values re-encrypted by this run (in check mode: that would be).
+    pub reencrypted: usize,
+    /// Values a crashed run had already re-encrypted.
+    pub already_rotated: usize,
+    pub backup: Option<PathBuf>,
+    pub msg: String,
+}
+
+/// One stored credential: where it lives and its value.
+struct Value<'a> {
+    row: String,
+    stored: &'a str,
+    column: usize,
+    slot: Slot,
+}
+
+#[derive(Clone, Copy)]
+enum Slot {
+    Setting(&'static str),
+    TransportUser(usize),
+    TransportPass(usize),
+}
+
+pub fn rotate(args: Args, mode: RunMode) -> Result<RotationReport, Failure> {
+    reject_relay_options(&args)?;
+    let settings = validate::settings(&args)?;
+    let old_cipher = settings.cipher;
+    let new_cipher = args.new_cipher.unwrap_or(old_cipher);
+    let key_file = settings.key_file.clone();
+    let staged = sibling(&key_file, ".new");
+    let old = Key::load(&key_file)?.with_cipher(old_cipher);
+    let given = args.new_key_file.as_deref().map(PathBuf::from);
+    let resuming = given.is_none() && staged.exists();
+    let new = match (&given, resuming) {
+        (Some(path), _) => Key::load(path)?,
+        (None, true) => Key::load(&staged)?,
+        (None, false) => Key::generate()?,
+    }
+    .with_cipher(new_cipher);
+    if given.is_some() && new.same_bytes(&old) && new_cipher == old_cipher {
+        return Ok(RotationReport {
+            msg: "the key is already current: no change".to_string(),
+            ..RotationReport::default()
+        });
+    }
+
+    let _lock = if mode.check {
+        DirLock::existing(&settings.postfix_dir, false)?
+    } else {
+        Some(DirLock::create(&settings.postfix_dir)?)
+    };
+    let mut store = settings.database.open(!mode.check)?;
+    let snapshot = store.load()?;
+    let (changes, already) = reencrypt(&snapshot, &old, &new)?;
+    let mut report = RotationReport {
+        changed: true,
+        reencrypted: changes.iter().map(count).sum(),
+        already_rotated: already,
+        ..RotationReport::default()
+    };
+    if mode.check {
+        report.msg = format!(
+            "would re-encrypt {} credential(s) and install a new key",
+            report.reencrypted
+        );
+        return Ok(report);
+    }
+
+    if !resuming {
+        files::stage(&staged, new.to_file_text().as_bytes(), 0o600)?.install()?;
+    }
+    store
+        .write(&changes)
+        .and_then(|()| store.commit())
+        .map_err(|error| {
+            let mut failure = Failure::from(error);
+            match store.rollback(&changes) {
+                Ok(()) => failure.restored.push("database rows".to_string()),
+                Err(e) => failure.restore_errors.push(e.to_string()),
+            }
+            failure
+        })?;
+    let backup = backup_path(&key_file);
+    files::stage(&backup, old.to_file_text().as_bytes(), 0o600)?.install()?;
+    std::fs::rename(&staged, &key_file).map_err(|e| Error::io(&key_file, e))?;
+    files::sync_parent(&key_file)?;
+    report.msg = format!(
+        "re-encrypted {} credential(s){}; new key installed, previous key kept as {}",
+        report.reencrypted,
+        if already > 0 {
+            format!(" (finished a half-done rotation: {already} were already done)")
+        } else {
+            String::new()
+        },
+        backup.display()
+    );
+    report.backup = Some(backup);
+    Ok(report)
+}
+
+/// A rotation leaves the relay settings as they are, so it takes none of them.
+fn reject_relay_options(args: &Args) -> Result<()> {
+    let given = [
+        ("state", args.state.is_some()),
+        ("host", args.host.is_some()),
+        ("port", args.port.is_some()),
+        ("tls", args.tls.is_some()),
+        ("auth", args.auth.is_some()),
+        ("username", args.username.is_some()),
+        ("password", args.password.is_some()),
+        (
+            "sasl_security_options",
+            args.sasl_security_options.is_some(),
+        ),
+        (
+            "sasl_tls_security_options",
+            args.sasl_tls_security_options.is_some(),
+        ),
+        ("transport_auth", args.transport_auth.is_some()),
+        ("probe", args.probe.is_some()),
+        ("check_only", args.check_only.is_some()),
+    ];
+    match given.iter().find(|(_, set)| *set) {
+        Some((name, _)) => Err(Error::ConflictingOptions(format!(
+            "a key rotation takes no '{name}' option: it leaves the relay settings as they are"
+        ))),
+        None => Ok(()),
+    }
+}
+
+fn count(change: &Change) -> usize {
+    match change {
+        Change::Setting { .. } => 1,
+        Change::Transport { before, after, .. } => {
+            usize::from(before.username != after.username)
+                + usize::from(before.password != after.password)
+        }
+        _ => 0,
+    }
+}
+
+/// Every value the old key decrypts, encrypted with the new key. A value only the new key
+/// decrypts was done by a crashed run; one that neither decrypts stops everything, named.
+fn reencrypt(snap: &Snapshot, old: &Key, new: &Key) -> Result<(Vec<Change>, usize)> {
+    let mut values = vec![
+        Value {
+            row: "system_settings.relay_host_username".into(),
+            stored: snap.username.as_deref().unwrap_or(""),
+            column: SETTING_COLUMN,
+            slot: Slot::Setting(USERNAME_SETTING),
+        },
+        Value {
+            row: "system_settings.relay_host_password".into(),
+            stored: snap.password.as_deref().unwrap_or(""),
+            column: SETTING_COLUMN,
+            slot: Slot::Setting(PASSWORD_SETTING),
+        },
+    ];
+    for (i, t) in snap.transports.iter().enumerate() {
+        let label = format!("transport#{} ({})", t.id, t.domain.as_deref().unwrap_or(""));
+        values.push(Value {
+            row: format!("{label}.authentication_username"),
+            stored: t.username.as_deref().unwrap_or(""),
+            column: TRANSPORT_COLUMN,
+            slot: Slot::TransportUser(i),
+        });
+        values.push(Value {
+            row: format!("{label}.authentication_password"),
+            stored: t.password.as_deref().unwrap_or(""),
+            column: TRANSPORT_COLUMN,
+            slot: Slot::TransportPass(i),
+        });
+    }
+    let mut settings = Vec::new();
+    let mut transports: Vec<Option<TransportCreds>> = vec![None; snap.transports.len()];
+    let mut already = 0;
+    for v in values.iter().filter(|v| !v.stored.is_empty()) {
+        let plain: SecretString = match old.decrypt(v.stored, &v.row) {
+            Ok(plain) => plain,
+            Err(_) if new.decrypt(v.stored, &v.row).is_ok() => {
+                already += 1;
+                continue;
+            }
+            Err(e) => {
+                return Err(Error::Decrypt {
+                    row: v.row.clone(),
+                    reason: format!("neither the current nor the new key decrypts it ({e})"),
+                });
+            }
+        };
+        let cipher = new.encrypt(&plain);
+        if cipher.len() > v.column {
+            return Err(Error::InvalidArgs(format!(
+                "{}: too long for {} in its column ({} bytes at most)",
+                v.row,
+                cipher_name(new.cipher()),
+                new.cipher().max_plain_bytes(v.column)
+            )));
+        }
+        match v.slot {
+            Slot::Setting(parameter) => settings.push(Change::Setting {
+                parameter,
+                before: Some(v.stored.to_string()),
+                after: cipher,
+            }),
+            Slot::TransportUser(i) | Slot::TransportPass(i) => {
+                let t = &snap.transports[i];
+                let creds = transports[i].get_or_insert_with(|| t.creds());
+                match v.slot {
+                    Slot::TransportUser(_) => creds.username = Some(cipher),
+                    _ => creds.password = Some(cipher),
+                }
+            }
+        }
+    }
+    let mut changes = settings;
+    for (t, after) in snap.transports.iter().zip(transports) {
+        if let Some(after) = after {
+            changes.push(Change::Transport {
+                id: t.id,
+                before: t.creds(),
+                after,
+            });
+        }
+    }
+    Ok((changes, already))
+}
+
+fn cipher_name(cipher: Cipher) -> &'static str {
+    match cipher {
+        Cipher::Ecb => "AES-256-ECB",
+        Cipher::Cbc => "AES-256-CBC",
+    }
+}
+
+/// `hermes.key` → `hermes.key<suffix>` in the same directory.
+fn sibling(key_file: &Path, suffix: &str) -> PathBuf {
+    let mut name = key_file.file_name().unwrap_or_default().to_os_string();
+    name.push(suffix);
+    key_file.with_file_name(name)
+}
+
+/// A backup name no earlier rotation used: `hermes.key.bak-<unix seconds>[-n]`.
+fn backup_path(key_file: &Path) -> PathBuf {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let mut candidate = sibling(key_file, &format!(".bak-{secs}"));
+    let mut n = 1;
+    while candidate.exists() {
+        candidate = sibling(key_file, &format!(".bak-{secs}-{n}"));
+        n += 1;
+    }
+    candidate
+}
