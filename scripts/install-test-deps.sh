@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite runs for real: Debian's Postfix tools (postconf, postmap,
 # postfix), the SASL client plugins and MariaDB. No service is started: the tests start their
-# own private Postfix and MariaDB instances.
+# own private Postfix and MariaDB instances. strace injects crashes into key rotations.
 # Versions are pinned to Debian 12's; if the mirror has moved on, the current ones are taken
 # (with a notice), since Debian keeps only the latest point release.
 set -euo pipefail
@@ -18,6 +18,7 @@ APT_PACKAGES=(
   "postfix-lmdb=3.7.11-0+deb12u1"
   "mariadb-server=1:10.11.19-0+deb12u1"
   "openssl"
+  "strace"
 )
 
 missing=()

@@ -68,6 +68,8 @@ fn start() -> Server {
             parent = std::process::id(),
             dir = dir.display(),
         ))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
