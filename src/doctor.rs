@@ -99,6 +99,7 @@ pub fn doctor(args: Args) -> Result<Vec<Check>, Failure> {
             base,
             exec_dir: &settings.postfix_exec_dir,
             postfix_dir: dir,
+            want_diff: false,
         };
         let name = match desired.relay {
             Wanted::Keep => "drift",

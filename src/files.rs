@@ -65,7 +65,7 @@ pub fn stage(target: &Path, bytes: &[u8], mode: u32) -> Result<Staged> {
         .prefix(&format!(".{name}."))
         .tempfile_in(dir)
         .map_err(|e| Error::io(dir, e))?;
-    let io = |e| Error::io(tmp_path_for(target), e);
+    let io = |e| Error::io(target, e);
     tmp.write_all(bytes).map_err(io)?;
     tmp.as_file()
         .set_permissions(fs::Permissions::from_mode(mode))
@@ -75,10 +75,6 @@ pub fn stage(target: &Path, bytes: &[u8], mode: u32) -> Result<Staged> {
         tmp,
         target: target.to_path_buf(),
     })
-}
-
-fn tmp_path_for(target: &Path) -> PathBuf {
-    target.with_extension("tmp")
 }
 
 impl Staged {

@@ -37,6 +37,8 @@ pub struct Inputs<'a> {
     pub base: &'a str,
     pub exec_dir: &'a str,
     pub postfix_dir: &'a Path,
+    /// Build the diff (diff mode); skipped otherwise, it costs a pass over sasl_passwd.
+    pub want_diff: bool,
 }
 
 /// The new sasl_passwd and the map postmap must build from it.
@@ -333,7 +335,9 @@ pub fn plan(desired: &Desired, inputs: &Inputs) -> Result<Plan> {
             .as_ref()
             .map(|c| (c.user.expose_secret().to_string(), c.pass.clone()));
     }
-    plan.diff = diff(&plan, inputs, &stored, new_creds.as_ref());
+    if inputs.want_diff {
+        plan.diff = diff(&plan, inputs, &stored, new_creds.as_ref());
+    }
     Ok(plan)
 }
 

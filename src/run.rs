@@ -77,6 +77,7 @@ pub fn run(args: Args, mode: RunMode) -> Result<Report, Failure> {
                 base: &base,
                 exec_dir: &settings.postfix_exec_dir,
                 postfix_dir: dir,
+                want_diff: mode.diff,
             },
         )?;
         let mut report = Report {
