@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use crate::error::Error;
-use crate::files::{Saved, Staged, StagedMap, stage};
+use crate::files::{Saved, Staged, stage};
 use crate::model::{self, Change};
 use crate::plan::Plan;
 use crate::postfix::Postfix;
@@ -37,15 +37,10 @@ pub struct Target<'a> {
     pub reload: bool,
 }
 
-/// Files ready to be renamed into place, each with the copy to put back.
+/// A file ready to be renamed into place, with the copy to put back.
 struct Install {
     saved: Saved,
-    step: Step,
-}
-
-enum Step {
-    File(Staged),
-    Map(StagedMap),
+    staged: Staged,
 }
 
 /// Returns the warnings of a successful apply.
@@ -62,10 +57,7 @@ pub fn apply(plan: &Plan, store: &mut dyn Store, target: &Target) -> Result<Vec<
         store.write(&plan.edits)?;
         written.extend(plan.edits.iter().cloned());
         for install in installs {
-            match install.step {
-                Step::File(staged) => staged.install()?,
-                Step::Map(map) => map.install()?,
-            }
+            install.staged.install()?;
             installed.push(install.saved);
         }
         if !installed.is_empty() && target.reload {
@@ -101,12 +93,12 @@ fn stage_all(plan: &Plan, target: &Target) -> Result<Vec<Install>, Error> {
         let backup = dir.join("main.cf.HERMES");
         if let Some(bytes) = old.content() {
             installs.push(Install {
-                step: Step::File(stage(&backup, bytes, 0o644)?),
+                staged: stage(&backup, bytes, 0o644)?,
                 saved: Saved::capture(&backup)?,
             });
         }
         installs.push(Install {
-            step: Step::File(stage(&live, main_cf.as_bytes(), 0o644)?),
+            staged: stage(&live, main_cf.as_bytes(), 0o644)?,
             saved: old,
         });
     }
@@ -122,7 +114,7 @@ fn stage_all(plan: &Plan, target: &Target) -> Result<Vec<Install>, Error> {
             let made = source.path().with_file_name(format!("{tmp_name}{suffix}"));
             let map_live = dir.join(format!("sasl_passwd{suffix}"));
             let postmapped = target.postfix.postmap(&sasl.map_type, &tmp_name);
-            let map = StagedMap::adopt(made, map_live.clone());
+            let map = Staged::adopt(made, map_live.clone());
             postmapped?;
             if let Some((key, expected)) = &sasl.relay_entry {
                 let answer = target.postfix.query(&sasl.map_type, &tmp_name, key)?;
@@ -133,12 +125,12 @@ fn stage_all(plan: &Plan, target: &Target) -> Result<Vec<Install>, Error> {
                 }
             }
             installs.push(Install {
-                step: Step::Map(map?),
+                staged: map?,
                 saved: Saved::capture(&map_live)?,
             });
         }
         installs.push(Install {
-            step: Step::File(source),
+            staged: source,
             saved: Saved::capture(&live)?,
         });
     }

@@ -96,6 +96,24 @@ pub struct TransportAuth {
     pub password: SecretString,
 }
 
+impl Args {
+    /// The relay options given, by name: `state: absent` takes none of the connection ones,
+    /// a key rotation none at all.
+    pub fn relay_options(&self) -> Vec<&'static str> {
+        [
+            ("host", self.host.is_some()),
+            ("port", self.port.is_some()),
+            ("tls", self.tls.is_some()),
+            ("auth", self.auth.is_some()),
+            ("username", self.username.is_some()),
+            ("password", self.password.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, given)| given.then_some(name))
+        .collect()
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum State {

@@ -146,11 +146,16 @@ impl Key {
 
     /// `row` names where the value came from, so a bad value is reported where it lives.
     pub fn decrypt(&self, stored: &str, row: &str) -> Result<SecretString> {
+        self.decrypt_as(stored, || row.to_string())
+    }
+
+    /// [`Key::decrypt`] with the row name built only on failure (hot loops over many rows).
+    pub fn decrypt_as(&self, stored: &str, row: impl Fn() -> String) -> Result<SecretString> {
         if stored.is_empty() {
             return Ok(SecretString::from(String::new()));
         }
         let fail = |reason: &str| Error::Decrypt {
-            row: row.to_string(),
+            row: row(),
             reason: reason.to_string(),
         };
         let raw = B64.decode(stored.trim()).map_err(|_| fail("not Base64"))?;

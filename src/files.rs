@@ -6,7 +6,7 @@ use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use tempfile::{NamedTempFile, TempPath};
+use tempfile::TempPath;
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
@@ -49,9 +49,10 @@ fn mode_of(path: &Path) -> Result<Option<u32>> {
     }
 }
 
-/// New content written and synced next to its target, not yet visible under the target name.
+/// A file written and synced next to its target, not yet visible under the target name;
+/// removed on drop unless installed.
 pub struct Staged {
-    tmp: NamedTempFile,
+    tmp: TempPath,
     target: PathBuf,
 }
 
@@ -72,43 +73,29 @@ pub fn stage(target: &Path, bytes: &[u8], mode: u32) -> Result<Staged> {
         .map_err(io)?;
     tmp.as_file().sync_all().map_err(io)?;
     Ok(Staged {
-        tmp,
+        tmp: tmp.into_temp_path(),
         target: target.to_path_buf(),
     })
 }
 
 impl Staged {
-    pub fn path(&self) -> &Path {
-        self.tmp.path()
-    }
-
-    /// Renames the staged file over its target and syncs the directory entry.
-    pub fn install(self) -> Result<()> {
-        let target = self.target;
-        self.tmp
-            .persist(&target)
-            .map_err(|e| Error::io(&target, e.error))?;
-        sync_parent(&target)
-    }
-}
-
-/// A file postmap made beside a staged source: removed unless installed.
-pub struct StagedMap {
-    tmp: TempPath,
-    target: PathBuf,
-}
-
-impl StagedMap {
-    pub fn adopt(made: PathBuf, target: PathBuf) -> Result<StagedMap> {
+    /// Takes over a file another program made (postmap's map beside a staged source): made
+    /// private and synced, removed unless installed.
+    pub fn adopt(made: PathBuf, target: PathBuf) -> Result<Staged> {
         let tmp = TempPath::try_from_path(made).map_err(|e| Error::io(&target, e))?;
         fs::set_permissions(&tmp, fs::Permissions::from_mode(0o600))
             .map_err(|e| Error::io(tmp.to_path_buf(), e))?;
         File::open(&tmp)
             .and_then(|f| f.sync_all())
             .map_err(|e| Error::io(tmp.to_path_buf(), e))?;
-        Ok(StagedMap { tmp, target })
+        Ok(Staged { tmp, target })
     }
 
+    pub fn path(&self) -> &Path {
+        &self.tmp
+    }
+
+    /// Renames the staged file over its target and syncs the directory entry.
     pub fn install(self) -> Result<()> {
         let target = self.target;
         self.tmp

@@ -1,6 +1,7 @@
 //! The pure heart: desired state + what is stored and on disk → the exact row writes, file
 //! contents and diff of a Hermes save. No I/O here, so check mode is "plan and report".
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
@@ -379,12 +380,15 @@ fn param_id(change: &Change) -> Option<i64> {
 
 /// `transport_auth`: new credentials on every `transport` row of each domain (the Domains
 /// page's per-domain relay). Returns the rows as they will be, for sasl_passwd.
-fn domain_credentials(
+fn domain_credentials<'a>(
     desired: &Desired,
-    snap: &Snapshot,
+    snap: &'a Snapshot,
     key: &Key,
     plan: &mut Plan,
-) -> Result<Vec<TransportRow>> {
+) -> Result<Cow<'a, [TransportRow]>> {
+    if desired.transport_auth.is_empty() {
+        return Ok(Cow::Borrowed(&snap.transports));
+    }
     let mut transports = snap.transports.clone();
     for wanted in &desired.transport_auth {
         let mut found = false;
@@ -441,7 +445,7 @@ fn domain_credentials(
             )));
         }
     }
-    Ok(transports)
+    Ok(Cow::Owned(transports))
 }
 
 /// The four directives the page edits; a layout without them is not a Hermes database.
@@ -606,7 +610,8 @@ fn transport_entries(
     entries: &mut Vec<SaslEntry>,
     warnings: &mut Vec<String>,
 ) -> Result<()> {
-    let mut keys: HashSet<String> = entries.iter().map(|e| e.key.clone()).collect();
+    let mut keys: HashSet<String> = HashSet::with_capacity(transports.len() + entries.len());
+    keys.extend(entries.iter().map(|e| e.key.clone()));
     for t in transports {
         if !t
             .authentication
@@ -615,14 +620,19 @@ fn transport_entries(
         {
             continue;
         }
-        let label = format!(
-            "transport#{} ({})",
-            t.id,
-            t.domain.as_deref().unwrap_or("no domain")
-        );
+        let label = || {
+            format!(
+                "transport#{} ({})",
+                t.id,
+                t.domain.as_deref().unwrap_or("no domain")
+            )
+        };
         let destination = t.destination.as_deref().unwrap_or("").trim();
         if destination.is_empty() {
-            warnings.push(format!("{label}: no destination; sasl_passwd line skipped"));
+            warnings.push(format!(
+                "{}: no destination; sasl_passwd line skipped",
+                label()
+            ));
             continue;
         }
         let port = match t.port.as_deref().map(str::trim) {
@@ -632,21 +642,21 @@ fn transport_entries(
         let entry_key = format!("[{destination}]:{port}");
         if !keys.insert(entry_key.clone()) {
             warnings.push(format!(
-                "{label}: {entry_key} already has a sasl_passwd line; this one is skipped"
+                "{}: {entry_key} already has a sasl_passwd line; this one is skipped",
+                label()
             ));
             continue;
         }
-        let user = key.decrypt(
-            t.username.as_deref().unwrap_or(""),
-            &format!("{label}.authentication_username"),
-        )?;
-        let password = key.decrypt(
-            t.password.as_deref().unwrap_or(""),
-            &format!("{label}.authentication_password"),
-        )?;
+        let user = key.decrypt_as(t.username.as_deref().unwrap_or(""), || {
+            format!("{}.authentication_username", label())
+        })?;
+        let password = key.decrypt_as(t.password.as_deref().unwrap_or(""), || {
+            format!("{}.authentication_password", label())
+        })?;
         if user.expose_secret().is_empty() || password.expose_secret().is_empty() {
             warnings.push(format!(
-                "{label}: empty credentials; sasl_passwd line skipped"
+                "{}: empty credentials; sasl_passwd line skipped",
+                label()
             ));
             continue;
         }

@@ -17,7 +17,9 @@ use crate::args::{Args, RunMode};
 use crate::crypto::{Cipher, Key};
 use crate::error::{Error, Result};
 use crate::files::{self, DirLock};
-use crate::model::{Change, PASSWORD_SETTING, Snapshot, TransportCreds, USERNAME_SETTING};
+use crate::model::{
+    Change, PASSWORD_SETTING, Snapshot, TransportCreds, TransportRow, USERNAME_SETTING,
+};
 use crate::validate::{self, SETTING_COLUMN, TRANSPORT_COLUMN};
 
 #[derive(Debug, Default)]
@@ -31,9 +33,28 @@ pub struct RotationReport {
     pub msg: String,
 }
 
+/// Where a stored credential lives; named only when a message needs it.
+enum Row<'a> {
+    Setting(&'static str),
+    Transport(&'a TransportRow, &'static str),
+}
+
+impl Row<'_> {
+    fn name(&self) -> String {
+        match self {
+            Row::Setting(parameter) => format!("system_settings.{parameter}"),
+            Row::Transport(t, column) => format!(
+                "transport#{} ({}).{column}",
+                t.id,
+                t.domain.as_deref().unwrap_or("")
+            ),
+        }
+    }
+}
+
 /// One stored credential: where it lives and its value.
 struct Value<'a> {
-    row: String,
+    row: Row<'a>,
     stored: &'a str,
     column: usize,
     slot: Slot,
@@ -125,14 +146,9 @@ pub fn rotate(args: Args, mode: RunMode) -> Result<RotationReport, Failure> {
 
 /// A rotation leaves the relay settings as they are, so it takes none of them.
 fn reject_relay_options(args: &Args) -> Result<()> {
-    let given = [
+    let mut given = args.relay_options();
+    for (name, set) in [
         ("state", args.state.is_some()),
-        ("host", args.host.is_some()),
-        ("port", args.port.is_some()),
-        ("tls", args.tls.is_some()),
-        ("auth", args.auth.is_some()),
-        ("username", args.username.is_some()),
-        ("password", args.password.is_some()),
         (
             "sasl_security_options",
             args.sasl_security_options.is_some(),
@@ -144,9 +160,13 @@ fn reject_relay_options(args: &Args) -> Result<()> {
         ("transport_auth", args.transport_auth.is_some()),
         ("probe", args.probe.is_some()),
         ("check_only", args.check_only.is_some()),
-    ];
-    match given.iter().find(|(_, set)| *set) {
-        Some((name, _)) => Err(Error::ConflictingOptions(format!(
+    ] {
+        if set {
+            given.push(name);
+        }
+    }
+    match given.first() {
+        Some(name) => Err(Error::ConflictingOptions(format!(
             "a key rotation takes no '{name}' option: it leaves the relay settings as they are"
         ))),
         None => Ok(()),
@@ -169,28 +189,27 @@ fn count(change: &Change) -> usize {
 fn reencrypt(snap: &Snapshot, old: &Key, new: &Key) -> Result<(Vec<Change>, usize)> {
     let mut values = vec![
         Value {
-            row: "system_settings.relay_host_username".into(),
+            row: Row::Setting(USERNAME_SETTING),
             stored: snap.username.as_deref().unwrap_or(""),
             column: SETTING_COLUMN,
             slot: Slot::Setting(USERNAME_SETTING),
         },
         Value {
-            row: "system_settings.relay_host_password".into(),
+            row: Row::Setting(PASSWORD_SETTING),
             stored: snap.password.as_deref().unwrap_or(""),
             column: SETTING_COLUMN,
             slot: Slot::Setting(PASSWORD_SETTING),
         },
     ];
     for (i, t) in snap.transports.iter().enumerate() {
-        let label = format!("transport#{} ({})", t.id, t.domain.as_deref().unwrap_or(""));
         values.push(Value {
-            row: format!("{label}.authentication_username"),
+            row: Row::Transport(t, "authentication_username"),
             stored: t.username.as_deref().unwrap_or(""),
             column: TRANSPORT_COLUMN,
             slot: Slot::TransportUser(i),
         });
         values.push(Value {
-            row: format!("{label}.authentication_password"),
+            row: Row::Transport(t, "authentication_password"),
             stored: t.password.as_deref().unwrap_or(""),
             column: TRANSPORT_COLUMN,
             slot: Slot::TransportPass(i),
@@ -200,15 +219,15 @@ fn reencrypt(snap: &Snapshot, old: &Key, new: &Key) -> Result<(Vec<Change>, usiz
     let mut transports: Vec<Option<TransportCreds>> = vec![None; snap.transports.len()];
     let mut already = 0;
     for v in values.iter().filter(|v| !v.stored.is_empty()) {
-        let plain: SecretString = match old.decrypt(v.stored, &v.row) {
+        let plain: SecretString = match old.decrypt_as(v.stored, || v.row.name()) {
             Ok(plain) => plain,
-            Err(_) if new.decrypt(v.stored, &v.row).is_ok() => {
+            Err(_) if new.decrypt_as(v.stored, || v.row.name()).is_ok() => {
                 already += 1;
                 continue;
             }
             Err(e) => {
                 return Err(Error::Decrypt {
-                    row: v.row.clone(),
+                    row: v.row.name(),
                     reason: format!("neither the current nor the new key decrypts it ({e})"),
                 });
             }
@@ -217,7 +236,7 @@ fn reencrypt(snap: &Snapshot, old: &Key, new: &Key) -> Result<(Vec<Change>, usiz
         if cipher.len() > v.column {
             return Err(Error::InvalidArgs(format!(
                 "{}: too long for {} in its column ({} bytes at most)",
-                v.row,
+                v.row.name(),
                 cipher_name(new.cipher()),
                 new.cipher().max_plain_bytes(v.column)
             )));

@@ -128,13 +128,7 @@ fn validate_with(args: Args, keep_if_unset: bool) -> Result<(Desired, Settings)>
             )));
         }
     }
-    let relay_given = args.state.is_some()
-        || args.host.is_some()
-        || args.port.is_some()
-        || args.tls.is_some()
-        || args.auth.is_some()
-        || args.username.is_some()
-        || args.password.is_some();
+    let relay_given = args.state.is_some() || !args.relay_options().is_empty();
     let only_transports = args.transport_auth.is_some() && !relay_given;
     let state = match args.state {
         _ if (keep_if_unset || only_transports) && !relay_given => None,
@@ -143,15 +137,7 @@ fn validate_with(args: Args, keep_if_unset: bool) -> Result<(Desired, Settings)>
     let relay = match state {
         None => Wanted::Keep,
         Some(State::Absent) => {
-            let given = [
-                ("host", args.host.is_some()),
-                ("port", args.port.is_some()),
-                ("tls", args.tls.is_some()),
-                ("auth", args.auth.is_some()),
-                ("username", args.username.is_some()),
-                ("password", args.password.is_some()),
-            ];
-            if let Some((name, _)) = given.iter().find(|(_, set)| *set) {
+            if let Some(name) = args.relay_options().first() {
                 return Err(Error::ConflictingOptions(format!(
                     "state 'absent' takes no '{name}' option"
                 )));

@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::{Hermes, PASSWORD, relay, row};
 use serde_json::json;
 
@@ -375,26 +373,8 @@ fn rows_left_pending_by_other_pages_are_applied_and_reported() {
 fn stored_ciphertext_is_hermes_compatible_openssl_ecb() {
     let h = Hermes::new();
     h.run(relay());
-    let key = std::fs::read_to_string(h.root.join("opt/hermes/keys/hermes.key")).unwrap();
-    let key_hex: String = {
-        use base64::Engine;
-        base64::engine::general_purpose::STANDARD
-            .decode(key.trim())
-            .unwrap()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
-    };
     let cipher = h.setting("relay_host_password").unwrap();
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "printf %s '{cipher}' | base64 -d | openssl enc -d -aes-256-ecb -K {key_hex}"
-        ))
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    assert_eq!(String::from_utf8(out.stdout).unwrap(), PASSWORD);
+    assert_eq!(h.openssl_decrypt(&cipher), PASSWORD);
 }
 
 #[test]

@@ -105,21 +105,8 @@ fn rotation_reencrypts_everything_and_keeps_the_old_key() {
     assert!(!h.root.join("opt/hermes/keys/hermes.key.new").exists());
 
     // openssl decrypts what we wrote with the new key: still Hermes's ECB format.
-    let key_hex: String = B64
-        .decode(new_key.trim())
-        .unwrap()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
     let cipher = h.setting("relay_host_password").unwrap();
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "printf %s '{cipher}' | base64 -d | openssl enc -d -aes-256-ecb -K {key_hex}"
-        ))
-        .output()
-        .unwrap();
-    assert_eq!(String::from_utf8(out.stdout).unwrap(), PASSWORD);
+    assert_eq!(h.openssl_decrypt(&cipher), PASSWORD);
 
     // Nothing else changed: the relay run finds everything in place.
     assert_eq!(h.file("sasl_passwd").unwrap(), sasl);

@@ -296,6 +296,28 @@ impl Hermes {
             .to_string()
     }
 
+    /// A stored value decrypted by `openssl enc -d -aes-256-ecb` with the root's current key:
+    /// proof that what we write is Hermes's format, independent of our own crypto code.
+    pub fn openssl_decrypt(&self, stored: &str) -> String {
+        use base64::Engine;
+        let key = fs::read_to_string(self.root.join("opt/hermes/keys/hermes.key")).unwrap();
+        let key_hex: String = base64::engine::general_purpose::STANDARD
+            .decode(key.trim())
+            .unwrap()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "printf %s '{stored}' | base64 -d | openssl enc -d -aes-256-ecb -K {key_hex}"
+            ))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    }
+
     pub fn encrypt(&self, plain: &str) -> String {
         self.key().encrypt(&SecretString::from(plain.to_string()))
     }

@@ -1,0 +1,362 @@
+#!/usr/bin/env bash
+# Scale benchmark of hermes-relayhost (issue 7): N `transport` rows with authentication (default
+# N = 100000), on SQLite and on a private MariaDB server, see bench/README.md.
+#
+# For each store it times:
+#   - the first apply (rows, main.cf, sasl_passwd + map) and one no-change apply, for context;
+#   - rebuilding sasl_passwd: a changed apply whose relay password alternates, so every run
+#     rewrites the rows, sasl_passwd (N + 1 lines) and its postmap'ed map, but not main.cf;
+#   - key rotation: `hermes-relayhost rotate-key --args-file F` ({"root", "rotate_key": true}
+#     and, for MariaDB, the socket URL). After each rotation it checks `reencrypted` = 2N + 2
+#     and that a no-change apply still reports changed=false (every value still decrypts).
+# and the peak RSS of those runs (GNU time %M: the binary and the postmap/postfix it waited
+# for; for MariaDB not the server).
+# Prints a table on stdout; build output and progress go to stderr. Nothing is asserted about
+# the figures; the script fails only if a run fails or reports something unexpected.
+#
+# Environment: BENCH_ROWS (default 100000), BENCH_STORES ("sqlite mariadb"),
+# BENCH_REBUILD_RUNS (5), BENCH_ROTATE_RUNS (3), BENCH_KEEP_TMP=1 keeps the temp dir (the
+# MariaDB server is stopped either way).
+set -euo pipefail
+
+start_ns=$(date +%s%N)
+script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$script_dir/.." && pwd)
+rows=${BENCH_ROWS:-100000}
+stores=${BENCH_STORES:-"sqlite mariadb"}
+rebuild_runs=${BENCH_REBUILD_RUNS:-5}
+rotate_runs=${BENCH_ROTATE_RUNS:-3}
+[[ $rows =~ ^[1-9][0-9]*$ ]] || { echo "bench: BENCH_ROWS must be a positive number" >&2; exit 1; }
+
+need=(cargo python3 openssl base64 od postmap)
+[[ " $stores " == *" mariadb "* ]] && need+=(mariadb-install-db mariadbd mariadb mariadb-admin)
+for tool in "${need[@]}"; do
+    command -v "$tool" >/dev/null || { echo "bench: '$tool' is required" >&2; exit 1; }
+done
+gnu_time=/usr/bin/time
+if ! { [[ -x $gnu_time ]] && "$gnu_time" --version 2>&1 | grep -q GNU; }; then
+    echo "bench: GNU time (/usr/bin/time) is required for the peak RSS" >&2
+    exit 1
+fi
+
+echo "bench: building release binary" >&2
+(cd "$repo" && cargo build --release --locked)
+target_dir=${CARGO_TARGET_DIR:-target}
+[[ $target_dir == /* ]] || target_dir="$repo/$target_dir"
+bin="$target_dir/release/hermes-relayhost"
+[[ -x $bin ]] || { echo "bench: no binary at $bin" >&2; exit 1; }
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/hermes-relayhost-scale.XXXXXX")
+mariadb_pid=""
+cleanup() {
+    if [[ -n $mariadb_pid ]]; then
+        echo "bench: stopping MariaDB (pid $mariadb_pid)" >&2
+        kill "$mariadb_pid" 2>/dev/null || true
+        for _ in $(seq 1 300); do
+            kill -0 "$mariadb_pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -9 "$mariadb_pid" 2>/dev/null || true
+        wait "$mariadb_pid" 2>/dev/null || true
+        mariadb_pid=""
+    fi
+    if [[ ${BENCH_KEEP_TMP:-0} == 1 ]]; then
+        echo "bench: keeping $tmp" >&2
+    else
+        rm -rf "$tmp"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ---------------------------------------------------------------------------------------------
+# Python helper (standard library only): seeding, args files, result checks, the table.
+cat >"$tmp/helper.py" <<'PY'
+import json, sqlite3, sys
+
+PORTS = ["587", "25", "", "465"]
+
+
+def die(msg):
+    print(f"bench: {msg}", file=sys.stderr)
+    sys.exit(1)
+
+
+def rows(n, creds_file):
+    """N transport rows with authentication, each with its own destination (as bench/run.sh);
+    the creds are reused from a small set of openssl-made ciphertexts under the root's key."""
+    with open(creds_file) as f:
+        pairs = [line.split() for line in f if line.strip()]
+    for i in range(n):
+        user, pw = pairs[i % len(pairs)]
+        yield (f"d{i}.example.org", f"smtp:[relay{i}.example.net]", f"relay{i}.example.net",
+               PORTS[i % len(PORTS)], "YES", user, pw)
+
+
+COLUMNS = ("domain, transport, destination, port, authentication, authentication_username, "
+           "authentication_password")
+
+
+def seed_sqlite(db, n, creds_file):
+    con = sqlite3.connect(db)
+    with con:
+        con.executemany(f"INSERT INTO transport ({COLUMNS}) VALUES (?,?,?,?,?,?,?)",
+                        rows(n, creds_file))
+    con.close()
+
+
+def sql_file(out, n, creds_file, per_statement=1000):
+    """One SQL file of multi-row INSERTs for the mariadb client. The values are plain ASCII
+    (names, digits, Base64): no quoting issues."""
+    batch = []
+    with open(out, "w") as f:
+        f.write("LOCK TABLES transport WRITE;\n")
+
+        def flush():
+            if batch:
+                f.write(f"INSERT INTO transport ({COLUMNS}) VALUES\n" + ",\n".join(batch) + ";\n")
+                batch.clear()
+
+        for r in rows(n, creds_file):
+            assert all("'" not in v and "\\" not in v for v in r)
+            batch.append("(" + ",".join(f"'{v}'" for v in r) + ")")
+            if len(batch) == per_statement:
+                flush()
+        flush()
+        f.write("UNLOCK TABLES;\n")
+
+
+def write_args(base_file, out_dir, database):
+    """argsA/argsB (apply; they differ in the relay password only) and rotate.json."""
+    with open(base_file) as f:
+        base = json.load(f)
+    if database:
+        base["database"] = database
+    for tag, password in (("A", "Bench-pass-A1"), ("B", "Bench-pass-B2")):
+        args = dict(base, host="smtp.example.com", port=587, username="relayuser",
+                    password=password)
+        with open(f"{out_dir}/args{tag}.json", "w") as f:
+            json.dump(args, f)
+    rotate = {"root": base["root"], "rotate_key": True}
+    if database:
+        rotate["database"] = database
+    with open(f"{out_dir}/rotate.json", "w") as f:
+        json.dump(rotate, f)
+
+
+def check(path, code, what, changed, require, forbid, reencrypted):
+    with open(path) as f:
+        text = f.read()
+    try:
+        result = json.loads(text)
+    except ValueError:
+        die(f"{what}: output is not JSON (exit {code}): {text[:500]!r}")
+    short = json.dumps(result)[:2000]
+    if code != "0" or result.get("failed") is not False:
+        die(f"{what}: run failed (exit {code}): {short}")
+    if result.get("changed") is not (changed == "true"):
+        die(f"{what}: expected changed={changed}, got {short}")
+    changes = result.get("changes", [])
+    if require and require not in changes:
+        die(f"{what}: expected a change of {require}, got {short}")
+    if forbid and forbid in changes:
+        die(f"{what}: expected no change of {forbid}, got {short}")
+    if reencrypted:
+        if result.get("reencrypted") != int(reencrypted) or result.get("already_rotated") != 0:
+            die(f"{what}: expected reencrypted={reencrypted}, already_rotated=0, got {short}")
+        if not result.get("key_backup"):
+            die(f"{what}: no key_backup reported: {short}")
+
+
+def table(path):
+    groups = {}
+    for line in open(path):
+        store, op, n, ms, rss = line.rstrip("\n").split("\t")
+        groups.setdefault((store, op, n), []).append((float(ms), int(rss)))
+    print(f"{'store':<8} {'operation':<34} {'rows':>7} {'runs':>4} {'mean ms':>9} {'min ms':>9} "
+          f"{'peak RSS KiB':>13}")
+    for (store, op, n), runs in groups.items():
+        ms = [m for m, _ in runs]
+        print(f"{store:<8} {op:<34} {n:>7} {len(runs):>4} {sum(ms) / len(ms):>9.1f} "
+              f"{min(ms):>9.1f} {max(r for _, r in runs):>13}")
+
+
+cmd, args = sys.argv[1], sys.argv[2:]
+if cmd == "seed-sqlite":
+    seed_sqlite(args[0], int(args[1]), args[2])
+elif cmd == "sql-file":
+    sql_file(args[0], int(args[1]), args[2])
+elif cmd == "args":
+    write_args(*args)
+elif cmd == "check":
+    check(*args)
+elif cmd == "table":
+    table(args[0])
+else:
+    die(f"unknown helper command {cmd}")
+PY
+helper() { python3 "$tmp/helper.py" "$@"; }
+# ---------------------------------------------------------------------------------------------
+
+# Base64 of AES-256-ECB/PKCS#7 of $2 under the hex key $1, as Hermes stores credentials
+# (the same as bench/run.sh).
+encrypt() {
+    printf '%s' "$2" | openssl enc -aes-256-ecb -K "$1" | base64 -w0
+}
+
+# A fresh root from `init`, aged (see bench/run.sh: postmap would wait for a young main.cf),
+# and ten credential pairs encrypted under its key in $dir/creds.txt.
+make_root() {
+    local dir=$1
+    mkdir -p "$dir"
+    "$bin" init --root "$dir/root" >"$dir/base.json"
+    find "$dir/root" -type f -exec touch -d '1 hour ago' {} +
+    local keyhex
+    keyhex=$(base64 -d "$dir/root/opt/hermes/keys/hermes.key" | od -An -v -tx1 | tr -d ' \n')
+    [[ ${#keyhex} == 64 ]] || { echo "bench: unexpected key in $dir/root" >&2; exit 1; }
+    : >"$dir/creds.txt"
+    for i in $(seq 0 9); do
+        printf '%s %s\n' "$(encrypt "$keyhex" "user$i@example.net")" \
+            "$(encrypt "$keyhex" "pw-$i-Secret")" >>"$dir/creds.txt"
+    done
+}
+
+# A private MariaDB server in $tmp/mariadb on a free loopback port and socket, like
+# tests/common/mariadb.rs; stopped by the EXIT trap.
+start_mariadb() {
+    local dir="$tmp/mariadb"
+    mkdir -p "$dir"
+    mariadb_sock="$dir/mysqld.sock"
+    local port
+    port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    echo "bench: starting MariaDB in $dir (port $port)" >&2
+    mariadb-install-db --no-defaults --datadir="$dir/data" --user=root \
+        --auth-root-authentication-method=normal --skip-test-db >"$dir/install.log" 2>&1 \
+        || { cat "$dir/install.log" >&2; exit 1; }
+    mariadbd --no-defaults --datadir="$dir/data" --socket="$mariadb_sock" --port="$port" \
+        --bind-address=127.0.0.1 --user=root --skip-log-bin --tmpdir="$dir" \
+        --pid-file="$dir/mysqld.pid" --log-error="$dir/error.log" </dev/null \
+        >"$dir/stdout.log" 2>&1 &
+    mariadb_pid=$!
+    local deadline=$((SECONDS + 30))
+    until [[ -S $mariadb_sock ]] \
+        && mariadb-admin --no-defaults --socket="$mariadb_sock" -uroot ping >/dev/null 2>&1; do
+        if ! kill -0 "$mariadb_pid" 2>/dev/null || ((SECONDS > deadline)); then
+            echo "bench: MariaDB did not start:" >&2
+            cat "$dir/error.log" >&2 || true
+            exit 1
+        fi
+        sleep 0.1
+    done
+}
+
+now_us() {
+    if [[ -n ${EPOCHREALTIME:-} ]]; then
+        now=${EPOCHREALTIME//[.,]/}
+    else
+        now=$(( $(date +%s%N) / 1000 ))
+    fi
+}
+
+# run STORE OP|- WHAT CHANGED REQUIRE FORBID REENCRYPTED -- ARGV...: one run under GNU time;
+# checks its JSON; with OP != -, appends "store op rows ms rss" to the runs table.
+run() {
+    local store=$1 op=$2 what=$3 changed=$4 require=$5 forbid=$6 reenc=$7
+    shift 8
+    local out="$tmp/out.json" rss="$tmp/rss.txt" code=0 t0 t1
+    now_us; t0=$now
+    "$gnu_time" -f %M -o "$rss" "$@" >"$out" </dev/null || code=$?
+    now_us; t1=$now
+    helper check "$out" "$code" "$store: $what" "$changed" "$require" "$forbid" "$reenc"
+    if [[ $op != - ]]; then
+        printf '%s\t%s\t%s\t%d.%03d\t%s\n' "$store" "$op" "$rows" $(((t1 - t0) / 1000)) \
+            $(((t1 - t0) % 1000)) "$(tail -n1 "$rss")" >>"$tmp/runs.tsv"
+    fi
+}
+
+sasl_lines() {
+    local dir=$1 lines
+    lines=$(grep -c . "$dir/root/etc/postfix/sasl_passwd")
+    [[ $lines == $((rows + 1)) ]] \
+        || { echo "bench: sasl_passwd has $lines lines, expected $((rows + 1))" >&2; exit 1; }
+}
+
+bench_store() {
+    local store=$1 dir="$tmp/$1" database=""
+    echo "bench: $store: init, seeding $rows transport rows" >&2
+    make_root "$dir"
+    case $store in
+        sqlite)
+            helper seed-sqlite "$dir/root/hermes.sqlite" "$rows" "$dir/creds.txt"
+            ;;
+        mariadb)
+            [[ -n $mariadb_pid ]] || start_mariadb
+            rm "$dir/root/hermes.sqlite"
+            local db=hermes_bench
+            mariadb --no-defaults -S "$mariadb_sock" -uroot \
+                -e "CREATE DATABASE $db CHARACTER SET latin1"
+            mariadb --no-defaults -S "$mariadb_sock" -uroot "$db" \
+                <"$repo/tests/data/hermes-schema.mysql.sql"
+            helper sql-file "$dir/rows.sql" "$rows" "$dir/creds.txt"
+            mariadb --no-defaults -S "$mariadb_sock" -uroot "$db" <"$dir/rows.sql"
+            local count
+            count=$(mariadb --no-defaults -S "$mariadb_sock" -uroot -N "$db" \
+                -e "SELECT COUNT(*) FROM transport WHERE authentication = 'YES'")
+            [[ $count == "$rows" ]] || { echo "bench: $count rows loaded" >&2; exit 1; }
+            database="mysql://root@localhost/$db?socket=$mariadb_sock"
+            ;;
+        *) echo "bench: unknown store $store" >&2; exit 1 ;;
+    esac
+    helper args "$dir/base.json" "$dir" "$database"
+
+    echo "bench: $store: measuring" >&2
+    run "$store" "first apply (+ main.cf)" "first apply" true sasl_passwd "" "" -- \
+        "$bin" "$dir/argsA.json"
+    sasl_lines "$dir"
+    # Age the new main.cf as on a real host: otherwise the next postmap waits ~1.5 s for it to
+    # settle (see bench/README.md), which is not the cost of rebuilding sasl_passwd.
+    touch -d '1 hour ago' "$dir/root/etc/postfix/main.cf"
+    run "$store" - "no-change warm-up" false "" "" "" -- "$bin" "$dir/argsA.json"
+    run "$store" "no-change apply" "no-change apply" false "" "" "" -- "$bin" "$dir/argsA.json"
+
+    local current=A next
+    for _ in $(seq 1 "$rebuild_runs"); do
+        next=$([[ $current == A ]] && echo B || echo A)
+        run "$store" "rebuild sasl_passwd (password)" "changed apply ($next)" true sasl_passwd \
+            main.cf "" -- "$bin" "$dir/args$next.json"
+        current=$next
+    done
+    sasl_lines "$dir"
+
+    for i in $(seq 1 "$rotate_runs"); do
+        run "$store" "rotate-key" "rotate-key #$i" true "" "" $((2 * rows + 2)) -- \
+            "$bin" rotate-key --args-file "$dir/rotate.json"
+        # Every value must still decrypt under the new key: nothing to change.
+        run "$store" "no-change apply after rotation" "no-change apply after rotation #$i" \
+            false "" "" "" -- "$bin" "$dir/args$current.json"
+    done
+    local backups
+    backups=$(find "$dir/root/opt/hermes/keys" -name 'hermes.key.bak-*' | wc -l)
+    [[ $backups == "$rotate_runs" ]] \
+        || { echo "bench: $store: $backups key backups, expected $rotate_runs" >&2; exit 1; }
+}
+
+: >"$tmp/runs.tsv"
+for store in $stores; do
+    bench_store "$store"
+done
+
+cpu=$(grep -m1 '^model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ *//' || true)
+rev=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)
+[[ -z $(git -C "$repo" status --porcelain -- src Cargo.toml Cargo.lock templates 2>/dev/null) ]] \
+    || rev="$rev+dirty"
+mariadb_version=$(mariadbd --version 2>/dev/null | sed -n 's/.*Ver \([^ ]*\).*/\1/p' || true)
+echo "machine: nproc=$(nproc), cpu=${cpu:-unknown}, kernel=$(uname -r)," \
+    "postfix=$(postconf -d -h mail_version 2>/dev/null || echo '?'),"\
+    "mariadb=${mariadb_version:-?}, commit=$rev"
+echo "timer: bash EPOCHREALTIME around GNU time; peak RSS: GNU time %M (the binary and the" \
+    "postmap/postfix it runs; not the MariaDB server)"
+helper table "$tmp/runs.tsv"
+end_ns=$(date +%s%N)
+echo "total bench time: $(((end_ns - start_ns) / 1000000)) ms (including the build)"
