@@ -41,7 +41,102 @@ if ! pins_ok; then
   rm -rf "$VENV"
   mkdir -p "$(dirname "$VENV")"
   "$python" -m venv "$VENV"
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "${PINS[@]}"
+  # Their dependencies are pinned too (a `pip freeze` of a working install): the mirror may
+  # lag PyPI (salt 3008.5 needs a certifi it lacks) and pins spare the resolver's backtracking.
+  constraints=$(mktemp)
+  trap 'rm -f "$constraints"' EXIT
+  cat >"$constraints" <<'CONSTRAINTS'
+aiohappyeyeballs==2.7.1
+aiohttp==3.14.5
+aiosignal==1.4.0
+annotated-doc==0.0.7
+annotated-types==0.8.0
+apache-libcloud==3.9.1
+atpublic==9.0.0
+attrs==26.1.0
+backports.tarfile==1.2.0
+certifi==2026.10.19.post1
+cffi==2.1.1
+charset-normalizer==3.5.3
+cheroot==11.1.2
+CherryPy==18.10.0
+croniter==7.0.0
+cryptography==50.0.2
+distlib==0.4.4
+distro==1.9.0
+filelock==4.3.1
+frozenlist==1.8.0
+gitdb==4.0.12
+GitPython==3.2.1
+googleapis-common-protos==1.76.0
+idna==3.20
+importlib_metadata==10.2.0
+jaraco.collections==5.2.1
+jaraco.context==6.1.2
+jaraco.functools==4.6.0
+jaraco.text==4.3.0
+Jinja2==3.1.6
+jmespath==1.1.0
+lazy-importer==0.1.0
+looseversion==1.3.0
+markdown-it-py==4.3.0
+MarkupSafe==3.0.4
+mdurl==0.1.2
+more-itertools==11.2.1
+msgpack==1.2.4
+multidict==7.2.1
+opentelemetry-api==1.45.2
+opentelemetry-exporter-http-transport==0.66b2
+opentelemetry-exporter-otlp-common==0.66b2
+opentelemetry-exporter-otlp-proto-common==1.45.2
+opentelemetry-exporter-otlp-proto-http==1.45.2
+opentelemetry-exporter-prometheus==0.66b2
+opentelemetry-proto==1.45.2
+opentelemetry-sdk==1.45.2
+opentelemetry-semantic-conventions==0.66b2
+packaging==26.4
+platformdirs==4.14.8
+portend==3.2.1
+prometheus_client==0.26.0
+propcache==0.5.4
+protobuf==7.36.2
+psutil==7.2.2
+pyasn1==0.6.5
+pycparser==3.12
+pycryptodomex==3.24.2
+pydantic==2.14.4
+pydantic_core==2.50.5
+Pygments==2.21.0
+pyOpenSSL==26.4.0
+python-dateutil==4.0.0
+python-discovery==1.9.6
+python-gnupg==0.5.7
+PyYAML==6.0.4
+pyzmq==27.3.0
+requests==2.34.2
+resolvelib==1.2.1
+rich==15.0.0
+setproctitle==1.3.8
+shellingham==1.5.4
+smmap==5.0.3
+tempora==5.13.0
+timelib==0.3.0
+tornado==6.6.1
+truststore==0.10.5
+typer==0.29.2
+typer-slim==0.24.0
+typing-inspection==0.4.5
+typing_extensions==4.16.0
+tzdata==2026.6
+urllib3==2.8.0
+virtualenv==21.15.11
+xxhash==4.1.0
+yarl==1.25.1
+zc.lockfile==4.0
+zipp==4.1.2
+CONSTRAINTS
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+    -c "$constraints" "${PINS[@]}"
   pins_ok || { echo "install-python-deps: pinned versions did not install" >&2; exit 1; }
 fi
 

@@ -193,7 +193,8 @@ fn killing_exec(h: &Hermes, step: &str) -> Value {
 
 #[test]
 fn faults_at_every_step_restore_rows_and_files() {
-    let cases: [(&str, fn(&Hermes) -> Value); 4] = [
+    type Fault = (&'static str, fn(&Hermes) -> Value);
+    let cases: [Fault; 4] = [
         ("postmap_failed", |h| h.failing_exec("postmap")),
         ("reload_failed", |h| h.failing_exec("reload")),
         ("database_error", |h| killing_exec(h, "status")),
@@ -263,12 +264,11 @@ fn database_errors_are_clear_and_touch_nothing() {
         let msg = run.json["msg"].as_str().unwrap();
         assert!(msg.contains(words), "{msg}");
         assert!(!run.stdout.contains("s3cr3t-db") && !run.stderr.contains("s3cr3t-db"));
-        assert_eq!(
-            run.json["invocation"]["module_args"]["database"]
+        assert!(
+            !run.json["invocation"]["module_args"]["database"]
                 .as_str()
                 .unwrap()
-                .contains("s3cr3t"),
-            false
+                .contains("s3cr3t")
         );
     }
     h.sql("DROP TABLE transport");

@@ -191,6 +191,16 @@ impl Hermes {
         }
     }
 
+    /// A fixture over a root someone else made (e.g. an example's setup script), on SQLite.
+    pub fn at(root: PathBuf) -> Hermes {
+        Hermes {
+            dir: TempDir::new().unwrap(),
+            db: Db::Sqlite(root.join("hermes.sqlite")),
+            root,
+            base: json!({}),
+        }
+    }
+
     /// The same root, but the rows in a fresh database of the private MariaDB server loaded
     /// with Hermes's own schema.sql and seed rows.
     pub fn mariadb() -> Hermes {
