@@ -88,6 +88,17 @@ impl Fleet {
         out
     }
 
+    /// rotate-key.yml over the fleet.
+    fn rotate_key(&self, args: &[&str]) -> Output {
+        run(self
+            .ansible
+            .command("ansible-playbook")
+            .arg("-i")
+            .arg(self.dir.join("inventory.yml"))
+            .arg(example("rotate-key.yml"))
+            .args(args))
+    }
+
     /// Hosts whose recap `counter` is non-zero.
     fn hosts_with(&self, out: &Output, counter: &str) -> Vec<String> {
         let recap = recap(&out.stdout);
@@ -234,5 +245,52 @@ fn fleet_rotation_in_batches_skips_a_broken_host_until_repaired() {
     assert!(
         fleet.snapshots() == before,
         "a host changed after the canary failed"
+    );
+}
+
+#[test]
+fn fleet_key_rotation_reencrypts_every_host_with_its_own_key() {
+    let fleet = Fleet::new();
+    let everyone = fleet.all_but("");
+    assert_eq!(fleet.rotate(OLD, &[]).code, 0);
+    let keys = |f: &Fleet| -> Vec<String> {
+        f.hosts
+            .iter()
+            .map(|(_, h)| fs::read_to_string(h.root.join("opt/hermes/keys/hermes.key")).unwrap())
+            .collect()
+    };
+    let before_keys = keys(&fleet);
+    let before = fleet.snapshots();
+
+    let out = fleet.rotate_key(&["--check"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(fleet.hosts_with(&out, "changed"), everyone);
+    assert!(fleet.snapshots() == before, "the preview wrote something");
+
+    let out = fleet.rotate_key(&[]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(fleet.hosts_with(&out, "changed"), everyone);
+    let after_keys = keys(&fleet);
+    for (i, (name, h)) in fleet.hosts.iter().enumerate() {
+        assert_ne!(after_keys[i], before_keys[i], "{name}: key not rotated");
+        let backups: Vec<String> = fs::read_dir(h.root.join("opt/hermes/keys"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("hermes.key.bak-"))
+            .collect();
+        assert_eq!(backups.len(), 1, "{name}: {backups:?}");
+        fleet.assert_rotated(name, OLD);
+    }
+    let mut unique = after_keys.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), HOSTS, "every host has its own key");
+    // The relay play finds every credential readable and in place.
+    let out = fleet.rotate(OLD, &[]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(
+        fleet.hosts_with(&out, "changed").is_empty(),
+        "{}",
+        out.all()
     );
 }
