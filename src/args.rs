@@ -25,12 +25,15 @@ pub const NO_LOG: &str = "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER";
 )]
 pub struct Args {
     /// `present` configures the relay host; `absent` disables relaying (direct MX delivery).
+    #[schemars(extend("default" = "present"))]
     pub state: Option<State>,
     /// Relay host: IPv4, IPv6 or a DNS name (ASCII; use the xn-- form for IDNs).
     pub host: Option<String>,
     /// TCP port of the relay host, 1-65535 (default 25).
+    #[schemars(extend("default" = 25))]
     pub port: Option<PortArg>,
     /// Outbound TLS level (default `may`).
+    #[schemars(extend("default" = "may"))]
     pub tls: Option<TlsMode>,
     /// SASL authentication; defaults to true when `username` is given, else the stored setting.
     pub auth: Option<Flag>,
@@ -46,20 +49,27 @@ pub struct Args {
     /// that the `database` URL leaves out.
     pub database_options_file: Option<String>,
     /// Prefix for `key_file`, `postfix_dir` and `template` (default `/`).
+    #[schemars(extend("default" = "/"))]
     pub root: Option<String>,
     /// Hermes AES key file (default `/opt/hermes/keys/hermes.key`).
+    #[schemars(extend("default" = "/opt/hermes/keys/hermes.key"))]
     pub key_file: Option<String>,
     /// Directory this host writes main.cf and sasl_passwd into (default `/etc/postfix`).
+    #[schemars(extend("default" = "/etc/postfix"))]
     pub postfix_dir: Option<String>,
     /// Base main.cf, a handlebars template (default `/opt/hermes/conf_files/main.cf.HERMES`).
+    #[schemars(extend("default" = "/opt/hermes/conf_files/main.cf.HERMES"))]
     pub template: Option<String>,
     /// Context of the template, used as `{{vars.NAME}}`.
+    #[schemars(extend("default" = {}))]
     pub vars: Option<BTreeMap<String, String>>,
     /// Command prefix for postconf/postmap/postfix (default `["docker","exec","hermes_postfix_dkim"]`; `[]` runs them on this host).
+    #[schemars(extend("default" = ["docker", "exec", "hermes_postfix_dkim"]))]
     pub postfix_exec: Option<Vec<String>>,
     /// The Postfix config directory as the Postfix commands see it.
     pub postfix_exec_dir: Option<String>,
     /// Reload Postfix after a change (default true).
+    #[schemars(extend("default" = true))]
     pub reload: Option<Flag>,
     /// `smtp_sasl_security_options` (Postfix default `noplaintext, noanonymous` refuses
     /// PLAIN/LOGIN; most smarthosts need `noanonymous`). Omitted: the stored rows are kept.
@@ -68,15 +78,19 @@ pub struct Args {
     pub sasl_tls_security_options: Option<String>,
     /// Before writing new credentials, log in to the relay host with them (EHLO, STARTTLS
     /// or implicit TLS as `tls` asks, AUTH); a rejected login fails the run, nothing changed.
+    #[schemars(extend("default" = false))]
     pub probe: Option<Flag>,
     /// Run the doctor instead: report what is wrong, change nothing.
+    #[schemars(extend("default" = false))]
     pub check_only: Option<Flag>,
     /// SASL credentials of per-domain relays (Hermes *Domains* page, `transport` table), set
     /// by domain; sasl_passwd is rebuilt. Without relay options the relay settings are kept.
     pub transport_auth: Option<Vec<TransportAuth>>,
     /// Format of the stored credentials (default `ecb`, what Hermes reads).
+    #[schemars(extend("default" = "ecb"))]
     pub cipher: Option<Cipher>,
     /// Re-encrypt every stored credential with a new key and install it; takes no relay options.
+    #[schemars(extend("default" = false))]
     pub rotate_key: Option<Flag>,
     /// The new key file (Base64 of 32 bytes), taken as given (not under `root`); default: a
     /// fresh random key.
