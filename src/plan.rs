@@ -825,3 +825,72 @@ fn setting_lines(
         format!("system_settings.{parameter} = {}\n", show(new, "(new)")),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parent(id: i64, name: &str) -> ParamRow {
+        ParamRow {
+            id,
+            parameter: Some(name.to_string()),
+            name: None,
+            parent: None,
+            child: Some(2),
+            order1: None,
+            enabled: 0,
+            applied: Some(1),
+            action: Some("NONE".to_string()),
+        }
+    }
+
+    #[test]
+    fn delivery_time_values_are_checked() {
+        let ok = |n: &str, v: &str| check_values(&[(n.to_string(), v.to_string())]).is_ok();
+        assert!(ok(TLS_LEVEL, "encrypt") && ok(TLS_LEVEL, "dane") && ok(TLS_LEVEL, ""));
+        assert!(!ok(TLS_LEVEL, "bogus"));
+        assert!(ok(SASL_AUTH, "yes") && ok(WRAPPERMODE, "no"));
+        assert!(!ok(SASL_AUTH, "true") && !ok(WRAPPERMODE, "1"));
+        assert!(ok("myhostname", "anything"));
+    }
+
+    #[test]
+    fn extra_directives_are_created_once_then_toggled() {
+        let mut rows = vec![parent(10, "myhostname")];
+        let created = extra_directive(&mut rows, WRAPPERMODE, Some("yes")).unwrap();
+        assert_eq!(
+            created,
+            Some(Change::NewDirective {
+                name: WRAPPERMODE.to_string(),
+                value: "yes".to_string()
+            })
+        );
+        assert_eq!(rows.len(), 3);
+        assert_eq!(rows[2].parent.as_deref(), Some("11"));
+        assert_eq!(extra_directive(&mut rows, WRAPPERMODE, None).unwrap(), None);
+        assert_eq!((rows[1].enabled, rows[2].enabled), (0, 0));
+        let mut none = vec![parent(10, "myhostname")];
+        assert_eq!(extra_directive(&mut none, WRAPPERMODE, None).unwrap(), None);
+        assert_eq!(none.len(), 1, "nothing to disable, nothing created");
+    }
+
+    #[test]
+    fn legacy_pairs_split_at_the_first_colon_only_when_no_creds_are_stored() {
+        let empty = Creds {
+            user: SecretString::from(""),
+            pass: SecretString::from(""),
+        };
+        let mut maps = parent(206, PASSWORD_MAPS);
+        maps.name = Some("user:pa:ss".to_string());
+        let creds = legacy_creds(&empty, &maps).unwrap();
+        assert_eq!(creds.user.expose_secret(), "user");
+        assert_eq!(creds.pass.expose_secret(), "pa:ss");
+        let stored = Creds {
+            user: SecretString::from("u"),
+            pass: SecretString::from(""),
+        };
+        assert!(legacy_creds(&stored, &maps).is_none());
+        maps.name = Some("no colon".to_string());
+        assert!(legacy_creds(&empty, &maps).is_none());
+    }
+}
