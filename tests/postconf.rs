@@ -157,6 +157,38 @@ fn check_with_postconf(dir: &Path, blank: &[&Path]) -> (String, String) {
     (stdout, stderr)
 }
 
+/// Hermes's way with the real tool: `rendered` (the base template with its vars filled in) in
+/// a fresh config dir beside the fixture's master.cf, then `postconf -e` per enabled directive.
+fn hermes_way(h: &Hermes, rendered: &str) -> TempDir {
+    let tmp = TempDir::new().unwrap();
+    fs::write(tmp.path().join("main.cf"), rendered).unwrap();
+    fs::copy(
+        h.postfix_dir().join("master.cf"),
+        tmp.path().join("master.cf"),
+    )
+    .unwrap();
+    for (name, value) in directives(h) {
+        let edit = postconf(tmp.path(), &["-e", &format!("{name} = {value}")]);
+        assert!(
+            edit.status.success(),
+            "postconf -e {name}: {}",
+            String::from_utf8_lossy(&edit.stderr)
+        );
+    }
+    tmp
+}
+
+/// A template rendered with the fixture's vars, as the module renders it.
+fn render_vars(h: &Hermes, template: &str) -> String {
+    let vars = &h.base["vars"];
+    template
+        .replace("{{vars.banner}}", vars["banner"].as_str().unwrap())
+        .replace(
+            "{{vars.inet_interfaces}}",
+            vars["inet_interfaces"].as_str().unwrap(),
+        )
+}
+
 #[test]
 fn main_cf_equals_real_postconf_edits() {
     let h = Hermes::new();
@@ -169,30 +201,8 @@ fn main_cf_equals_real_postconf_edits() {
     assert_eq!(out["changed"], true, "{out}");
     let ours = fs::read(h.postfix_dir().join("main.cf")).unwrap();
 
-    // Hermes's way with the real tool: the rendered base, then postconf -e per directive.
-    let vars = &h.base["vars"];
-    let rendered = TEMPLATE
-        .replace("{{vars.banner}}", vars["banner"].as_str().unwrap())
-        .replace(
-            "{{vars.inet_interfaces}}",
-            vars["inet_interfaces"].as_str().unwrap(),
-        );
-    let tmp = TempDir::new().unwrap();
-    fs::write(tmp.path().join("main.cf"), &rendered).unwrap();
-    fs::copy(
-        h.postfix_dir().join("master.cf"),
-        tmp.path().join("master.cf"),
-    )
-    .unwrap();
+    let tmp = hermes_way(&h, &render_vars(&h, TEMPLATE));
     let directives = directives(&h);
-    for (name, value) in &directives {
-        let edit = postconf(tmp.path(), &["-e", &format!("{name} = {value}")]);
-        assert!(
-            edit.status.success(),
-            "postconf -e {name}: {}",
-            String::from_utf8_lossy(&edit.stderr)
-        );
-    }
     let theirs = fs::read(tmp.path().join("main.cf")).unwrap();
 
     let (ours_text, theirs_text) = (
@@ -258,13 +268,7 @@ fn main_cf_equals_real_postconf_edits() {
 fn shipped_template_matches_postconf_in_every_state() {
     let h = Hermes::new();
     let template = fs::read_to_string(h.root.join("opt/hermes/conf_files/main.cf.HERMES")).unwrap();
-    let vars = &h.base["vars"];
-    let rendered = template
-        .replace("{{vars.banner}}", vars["banner"].as_str().unwrap())
-        .replace(
-            "{{vars.inet_interfaces}}",
-            vars["inet_interfaces"].as_str().unwrap(),
-        );
+    let rendered = render_vars(&h, &template);
     assert!(
         !rendered.contains("{{"),
         "template uses more vars than this test knows"
@@ -274,21 +278,7 @@ fn shipped_template_matches_postconf_in_every_state() {
     for args in [relay(), tls_none, serde_json::json!({ "state": "absent" })] {
         let out = h.run(args.clone());
         assert_eq!(out["failed"], false, "{args}: {out}");
-        let tmp = TempDir::new().unwrap();
-        fs::write(tmp.path().join("main.cf"), &rendered).unwrap();
-        fs::copy(
-            h.postfix_dir().join("master.cf"),
-            tmp.path().join("master.cf"),
-        )
-        .unwrap();
-        for (name, value) in directives(&h) {
-            let edit = postconf(tmp.path(), &["-e", &format!("{name} = {value}")]);
-            assert!(
-                edit.status.success(),
-                "{}",
-                String::from_utf8_lossy(&edit.stderr)
-            );
-        }
+        let tmp = hermes_way(&h, &rendered);
         assert_eq!(
             h.file("main.cf").unwrap(),
             fs::read_to_string(tmp.path().join("main.cf")).unwrap(),
@@ -319,28 +309,7 @@ fn values_are_trimmed_like_postconf() {
     let out = h.run(relay());
     assert_eq!(out["failed"], false, "{out}");
     let template = fs::read_to_string(h.root.join("opt/hermes/conf_files/main.cf.HERMES")).unwrap();
-    let vars = &h.base["vars"];
-    let rendered = template
-        .replace("{{vars.banner}}", vars["banner"].as_str().unwrap())
-        .replace(
-            "{{vars.inet_interfaces}}",
-            vars["inet_interfaces"].as_str().unwrap(),
-        );
-    let tmp = TempDir::new().unwrap();
-    fs::write(tmp.path().join("main.cf"), &rendered).unwrap();
-    fs::copy(
-        h.postfix_dir().join("master.cf"),
-        tmp.path().join("master.cf"),
-    )
-    .unwrap();
-    for (name, value) in directives(&h) {
-        let edit = postconf(tmp.path(), &["-e", &format!("{name} = {value}")]);
-        assert!(
-            edit.status.success(),
-            "{}",
-            String::from_utf8_lossy(&edit.stderr)
-        );
-    }
+    let tmp = hermes_way(&h, &render_vars(&h, &template));
     assert_eq!(
         h.file("main.cf").unwrap(),
         fs::read_to_string(tmp.path().join("main.cf")).unwrap()
