@@ -58,6 +58,11 @@ pub enum Error {
     PostfixConfig(String),
     #[error("probe of the relay host failed, nothing changed: {0}")]
     Probe(String),
+    #[error(
+        "the credentials are re-encrypted but the new key is not installed ({0}); run the \
+         rotation again to finish it"
+    )]
+    RotationUnfinished(String),
 }
 
 impl Error {
@@ -86,6 +91,7 @@ impl Error {
             Error::Postfix(_) => "postfix_error",
             Error::PostfixConfig(_) => "invalid_postfix_config",
             Error::Probe(_) => "probe_failed",
+            Error::RotationUnfinished(_) => "rotation_unfinished",
         }
     }
 

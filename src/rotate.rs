@@ -127,9 +127,8 @@ pub fn rotate(args: Args, mode: RunMode) -> Result<RotationReport, Failure> {
             failure
         })?;
     let backup = backup_path(&key_file);
-    files::stage(&backup, old.to_file_text().as_bytes(), 0o600)?.install()?;
-    std::fs::rename(&staged, &key_file).map_err(|e| Error::io(&key_file, e))?;
-    files::sync_parent(&key_file)?;
+    install_key(&old, &staged, &backup, &key_file)
+        .map_err(|e| Error::RotationUnfinished(e.to_string()))?;
     report.msg = format!(
         "re-encrypted {} credential(s){}; new key installed, previous key kept as {}",
         report.reencrypted,
@@ -142,6 +141,13 @@ pub fn rotate(args: Args, mode: RunMode) -> Result<RotationReport, Failure> {
     );
     report.backup = Some(backup);
     Ok(report)
+}
+
+/// Keeps the old key as `backup`, then renames the staged key over `key_file`.
+fn install_key(old: &Key, staged: &Path, backup: &Path, key_file: &Path) -> Result<()> {
+    files::stage(backup, old.to_file_text().as_bytes(), 0o600)?.install()?;
+    std::fs::rename(staged, key_file).map_err(|e| Error::io(key_file, e))?;
+    files::sync_parent(key_file)
 }
 
 /// A rotation leaves the relay settings as they are, so it takes none of them.
