@@ -6,7 +6,7 @@ use std::path::Path;
 
 use crate::error::Error;
 use crate::files::{Saved, Staged, stage};
-use crate::model::{self, Change};
+use crate::model;
 use crate::plan::Plan;
 use crate::postfix::Postfix;
 use crate::store::Store;
@@ -49,13 +49,11 @@ pub fn apply(plan: &Plan, store: &mut dyn Store, target: &Target) -> Result<Vec<
     // Asked before main.cf is replaced: Postfix commands wait for a main.cf younger than ~2 s
     // to settle, which would slow every changing run.
     let running = target.reload && target.postfix.is_running();
-    let mut written: Vec<Change> = Vec::new();
     let mut installed: Vec<Saved> = Vec::new();
     let mut reloaded = false;
     let mut warnings = Vec::new();
     let result = (|| {
         store.write(&plan.edits)?;
-        written.extend(plan.edits.iter().cloned());
         for install in installs {
             install.staged.install()?;
             installed.push(install.saved);
@@ -69,14 +67,11 @@ pub fn apply(plan: &Plan, store: &mut dyn Store, target: &Target) -> Result<Vec<
             }
         }
         store.write(&plan.marks)?;
-        written.extend(plan.marks.iter().cloned());
         store.commit()
     })();
     match result {
         Ok(()) => Ok(warnings),
-        Err(error) => Err(roll_back(
-            error, store, &written, &installed, reloaded, target,
-        )),
+        Err(error) => Err(roll_back(error, store, &installed, reloaded, target)),
     }
 }
 
@@ -180,7 +175,6 @@ fn check_staged_config(main_cf: &str, target: &Target) -> Result<(), Error> {
 fn roll_back(
     error: Error,
     store: &mut dyn Store,
-    written: &[Change],
     installed: &[Saved],
     reloaded: bool,
     target: &Target,
@@ -193,9 +187,9 @@ fn roll_back(
             Err(e) => failure.restore_errors.push(e.to_string()),
         }
     }
-    match store.rollback(written) {
-        Ok(()) if !written.is_empty() => failure.restored.push("database rows".to_string()),
-        Ok(()) => {}
+    match store.rollback() {
+        Ok(true) => failure.restored.push("database rows".to_string()),
+        Ok(false) => {}
         Err(e) => failure.restore_errors.push(e.to_string()),
     }
     if reloaded && target.postfix.is_running() {

@@ -120,8 +120,9 @@ pub fn rotate(args: Args, mode: RunMode) -> Result<RotationReport, Failure> {
         .and_then(|()| store.commit())
         .map_err(|error| {
             let mut failure = Failure::from(error);
-            match store.rollback(&changes) {
-                Ok(()) => failure.restored.push("database rows".to_string()),
+            match store.rollback() {
+                Ok(true) => failure.restored.push("database rows".to_string()),
+                Ok(false) => {}
                 Err(e) => failure.restore_errors.push(e.to_string()),
             }
             failure

@@ -325,3 +325,42 @@ fn tcp_url_and_option_file_reach_the_same_database() {
     args.as_object_mut().unwrap().remove("database");
     assert_eq!(h.run_raw(&args).json["error"]["code"], "invalid_args");
 }
+
+/// MyISAM has no transactions: a statement that fails after earlier ones succeeded (here a
+/// trigger refuses the password row once, as a full disk or a crashed table would) must still
+/// see every earlier row put back.
+#[test]
+fn a_write_failing_halfway_puts_back_the_earlier_rows() {
+    let h = Hermes::mariadb();
+    assert_eq!(h.run(relay())["failed"], false);
+    h.sql(
+        "CREATE TABLE fault (n INT) ENGINE=MyISAM; \
+         CREATE TRIGGER refuse_once BEFORE UPDATE ON system_settings FOR EACH ROW \
+         BEGIN \
+           IF NEW.parameter = 'relay_host_password' AND (SELECT COUNT(*) FROM fault) = 0 THEN \
+             INSERT INTO fault VALUES (1); \
+             SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'injected write failure'; \
+           END IF; \
+         END",
+    );
+    let rows = h.db.dump();
+    let files = postfix_files(&h);
+    let out = h.run(
+        json!({"host": "smtp.example.com", "port": 2525, "username": "other",
+                           "password": "new-secret"}),
+    );
+    assert_eq!(out["error"]["code"], "database_error", "{out}");
+    assert!(
+        out["msg"]
+            .as_str()
+            .unwrap()
+            .contains("injected write failure")
+    );
+    assert_eq!(out["restored"], json!(["database rows"]), "{out}");
+    assert_eq!(
+        h.db.dump(),
+        rows,
+        "the rows written before the failure were not put back"
+    );
+    assert_eq!(postfix_files(&h), files);
+}

@@ -122,7 +122,11 @@ pub struct MariaStore {
     config: MariadbConfig,
     conn: Conn,
     locked: bool,
-    /// Ids of the rows this run inserted, for the undo of `NewDirective`.
+    /// Every change attempted since open, recorded before it is sent: a statement that fails
+    /// halfway may have applied part of its rows (MyISAM), and writing a before-image that
+    /// was never overwritten is harmless.
+    journal: Vec<Change>,
+    /// Ids of the rows this run inserted (`NewDirective`), deleted by a rollback.
     inserted: Vec<u64>,
 }
 
@@ -136,6 +140,7 @@ impl MariaStore {
             config: config.clone(),
             conn,
             locked: false,
+            journal: Vec::new(),
             inserted: Vec::new(),
         };
         store.lock(writable)?;
@@ -180,13 +185,8 @@ impl MariaStore {
             Change::Transport { id, before, after } => {
                 write_transports(conn, &[(*id, if undo { before } else { after })])
             }
-            Change::NewDirective { .. } if undo => {
-                let ids: Vec<u64> = inserted.drain(inserted.len().saturating_sub(2)..).collect();
-                conn.exec_batch(
-                    "DELETE FROM parameters WHERE id = ?",
-                    ids.iter().map(|id| (id,)),
-                )
-            }
+            // Inserted rows are deleted by id in `undo`.
+            Change::NewDirective { .. } if undo => Ok(()),
             Change::NewDirective { name, value } => {
                 conn.exec_drop(INSERT_PARENT, (name,))?;
                 let parent = conn.last_insert_id();
@@ -264,11 +264,16 @@ impl MariaStore {
         write_transports(conn, &batch)
     }
 
-    fn undo(&mut self, written: &[Change]) -> mysql::Result<()> {
+    /// Deletes the rows this run inserted, then writes every before-image, newest first.
+    fn undo(&mut self) -> mysql::Result<()> {
+        self.conn.exec_batch(
+            "DELETE FROM parameters WHERE id = ?",
+            self.inserted.iter().map(|id| (id,)),
+        )?;
         Self::write_all(
             &mut self.conn,
-            &mut self.inserted,
-            written.iter().rev(),
+            &mut Vec::new(),
+            self.journal.iter().rev(),
             true,
         )
     }
@@ -364,6 +369,7 @@ impl Store for MariaStore {
     }
 
     fn write(&mut self, changes: &[Change]) -> Result<()> {
+        self.journal.extend(changes.iter().cloned());
         Self::write_all(&mut self.conn, &mut self.inserted, changes.iter(), false)
             .map_err(|e| self.db_err(e))
     }
@@ -378,18 +384,21 @@ impl Store for MariaStore {
 
     /// MyISAM cannot roll back: write the before-images. If the connection died (the likely
     /// cause of the failure), reconnect, take the lock again, then restore.
-    fn rollback(&mut self, written: &[Change]) -> Result<()> {
-        if written.is_empty() {
+    fn rollback(&mut self) -> Result<bool> {
+        if self.journal.is_empty() {
             // Nothing to put back; a dead connection has released its lock already.
             let _ = self.commit();
-            return Ok(());
+            return Ok(false);
         }
-        if self.undo(written).is_err() {
+        if self.undo().is_err() {
             self.conn = connect(&self.config)?;
             self.lock(true)?;
-            self.undo(written).map_err(|e| self.db_err(e))?;
+            self.undo().map_err(|e| self.db_err(e))?;
         }
-        self.commit()
+        self.journal.clear();
+        self.inserted.clear();
+        self.commit()?;
+        Ok(true)
     }
 }
 

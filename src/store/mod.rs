@@ -31,9 +31,9 @@ pub trait Store {
     fn write(&mut self, changes: &[Change]) -> Result<()>;
     /// Makes every write permanent and releases the lock.
     fn commit(&mut self) -> Result<()>;
-    /// Puts back what `written` changed (those writes, in the order they were made) and
-    /// releases the lock.
-    fn rollback(&mut self, written: &[Change]) -> Result<()>;
+    /// Puts back everything written since open (a write that failed halfway included) and
+    /// releases the lock; true when there was something to put back.
+    fn rollback(&mut self) -> Result<bool>;
 }
 
 /// The `database` option, parsed. Secrets (the DB password) stay in `SecretString`.

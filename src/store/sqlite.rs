@@ -15,6 +15,7 @@ pub const SCHEMA: &str = include_str!("hermes.sqlite.sql");
 
 pub struct SqliteStore {
     conn: Connection,
+    wrote: bool,
 }
 
 fn db_err(e: rusqlite::Error) -> Error {
@@ -41,7 +42,7 @@ impl SqliteStore {
         conn.busy_timeout(Duration::from_secs(30)).map_err(db_err)?;
         conn.execute_batch(if writable { "BEGIN IMMEDIATE" } else { "BEGIN" })
             .map_err(db_err)?;
-        Ok(SqliteStore { conn })
+        Ok(SqliteStore { conn, wrote: false })
     }
 
     /// Creates a database with the Hermes schema and seed rows.
@@ -183,6 +184,7 @@ impl Store for SqliteStore {
     }
 
     fn write(&mut self, changes: &[Change]) -> Result<()> {
+        self.wrote |= !changes.is_empty();
         changes.iter().try_for_each(|c| self.write_one(c))
     }
 
@@ -190,7 +192,8 @@ impl Store for SqliteStore {
         self.conn.execute_batch("COMMIT").map_err(db_err)
     }
 
-    fn rollback(&mut self, _written: &[Change]) -> Result<()> {
-        self.conn.execute_batch("ROLLBACK").map_err(db_err)
+    fn rollback(&mut self) -> Result<bool> {
+        self.conn.execute_batch("ROLLBACK").map_err(db_err)?;
+        Ok(self.wrote)
     }
 }
