@@ -339,8 +339,8 @@ pub fn mask_url_password(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
     };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let Some(at) = rest[..authority_end].rfind('@') else {
+    // The last `@` ends the user info even when an unencoded password holds `/` or `@`.
+    let Some(at) = rest.rfind('@') else {
         return url.to_string();
     };
     match rest[..at].split_once(':') {
@@ -412,6 +412,10 @@ mod tests {
             "mysql://hermes:********@db:3306/hermes"
         );
         assert_eq!(mask_url_password("sqlite:/x/y"), "sqlite:/x/y");
+        assert_eq!(
+            mask_url_password("mysql://hermes:Ab/Sec@ret@127.0.0.1:3306/hermes"),
+            "mysql://hermes:********@127.0.0.1:3306/hermes"
+        );
         let input = parse(r#"{"password":"pw","database":"mysql://u:pw@h/d"}"#).unwrap();
         assert_eq!(input.echo["password"], NO_LOG);
         assert_eq!(input.echo["database"], "mysql://u:********@h/d");

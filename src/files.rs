@@ -21,15 +21,22 @@ pub fn read_state(dir: &Path, map_suffix: Option<&str>) -> Result<FileState> {
     let sasl_path = dir.join("sasl_passwd");
     let sasl_passwd = read_optional(&sasl_path)?
         .map(|bytes| Zeroizing::new(String::from_utf8_lossy(&bytes).into_owned()));
-    let map_mode = match map_suffix {
-        Some(suffix) => mode_of(&dir.join(format!("sasl_passwd{suffix}")))?,
+    let map = map_suffix.map(|suffix| dir.join(format!("sasl_passwd{suffix}")));
+    let map_mode = match &map {
+        Some(path) => mode_of(path)?,
         None => None,
+    };
+    let modified = |path: &Path| fs::metadata(path).and_then(|m| m.modified()).ok();
+    let map_older = match (map.as_deref().and_then(modified), modified(&sasl_path)) {
+        (Some(map), Some(source)) => map < source,
+        _ => false,
     };
     Ok(FileState {
         main_cf,
         sasl_passwd,
         sasl_mode: mode_of(&sasl_path)?,
         map_mode,
+        map_older,
     })
 }
 

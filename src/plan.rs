@@ -27,6 +27,8 @@ pub struct FileState {
     pub sasl_passwd: Option<Zeroizing<String>>,
     pub sasl_mode: Option<u32>,
     pub map_mode: Option<u32>,
+    /// The map is older than sasl_passwd (Postfix warns about it too): rebuild it.
+    pub map_older: bool,
 }
 
 /// Everything besides the desired state that the plan depends on.
@@ -297,6 +299,11 @@ pub fn plan(desired: &Desired, inputs: &Inputs) -> Result<Plan> {
             && !c.user.expose_secret().is_empty()
             && !c.pass.expose_secret().is_empty();
         if line_wanted {
+            sasl_safe(c.user.expose_secret(), c.pass.expose_secret()).map_err(|why| {
+                Error::InvalidPassword(format!(
+                    "the stored relay credentials cannot go into sasl_passwd ({why}): set new ones"
+                ))
+            })?;
             entries.push(SaslEntry {
                 key: relay_value.param().to_string(),
                 user: c.user.expose_secret().to_string(),
@@ -310,8 +317,8 @@ pub fn plan(desired: &Desired, inputs: &Inputs) -> Result<Plan> {
     let map_suffix = render::map_suffix(&map_type)?;
     let files = inputs.files;
     let unsafe_mode = |m: Option<u32>| m.is_some_and(|m| m & 0o077 != 0);
-    let map_stale =
-        map_suffix.is_some() && (files.map_mode.is_none() || unsafe_mode(files.map_mode));
+    let map_stale = map_suffix.is_some()
+        && (files.map_mode.is_none() || unsafe_mode(files.map_mode) || files.map_older);
     if files.sasl_passwd.as_deref().map(String::as_str) != Some(text.as_str())
         || unsafe_mode(files.sasl_mode)
         || map_stale
@@ -603,6 +610,22 @@ fn keep_or_encrypt(
     }
 }
 
+/// Stored credentials (written by the Hermes UI or an older tool) must fit one sasl_passwd
+/// line: a line break would add map entries and a `:` or blank in the user would split it
+/// wrongly. The reason never quotes the value.
+fn sasl_safe(user: &str, pass: &str) -> std::result::Result<(), &'static str> {
+    if user.contains(|c: char| c.is_whitespace() || c.is_control() || c == ':') {
+        return Err("the username holds whitespace, a control character or ':'");
+    }
+    if pass.contains(['\r', '\n', '\0']) {
+        return Err("the password holds a line break or NUL");
+    }
+    if pass.ends_with(char::is_whitespace) {
+        return Err("the password ends with whitespace, which postmap strips");
+    }
+    Ok(())
+}
+
 /// Per-domain lines from the Domains page: `[destination]:port` (empty port → 25).
 fn transport_entries(
     transports: &[TransportRow],
@@ -658,6 +681,10 @@ fn transport_entries(
                 "{}: empty credentials; sasl_passwd line skipped",
                 label()
             ));
+            continue;
+        }
+        if let Err(why) = sasl_safe(user.expose_secret(), password.expose_secret()) {
+            warnings.push(format!("{}: {why}; sasl_passwd line skipped", label()));
             continue;
         }
         entries.push(SaslEntry {
@@ -783,11 +810,17 @@ fn transport_lines(
 
 fn row_line(r: &ParamRow) -> String {
     let kind = if r.is_parent() { "directive" } else { "value" };
+    let name = r.name.as_deref().unwrap_or("");
+    // The password_maps directive's name once held the plaintext `user:pass` (legacy).
+    let name = if r.is_parent() && r.param() == PASSWORD_MAPS && !name.is_empty() {
+        format!("{MASK} (legacy credentials)")
+    } else {
+        format!("{name:?}")
+    };
     format!(
-        "parameters#{} ({kind}) parameter={:?} name={:?} enabled={}\n",
+        "parameters#{} ({kind}) parameter={:?} name={name} enabled={}\n",
         r.id,
         r.param(),
-        r.name.as_deref().unwrap_or(""),
         r.enabled
     )
 }

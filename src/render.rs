@@ -173,25 +173,37 @@ pub fn sasl_passwd(entries: &[SaslEntry]) -> Zeroizing<String> {
     text
 }
 
-/// sasl_passwd with every password replaced by the mask. A key whose password differs in
-/// `other` gets `tag` (`(old)`/`(new)`), so a rotation shows without showing anything.
+/// sasl_passwd with every password replaced by the mask. A line whose password differs in
+/// `other` (same key, else the same line: a relay line whose host changed) gets `tag`
+/// (`(old)`/`(new)`), so a rotation shows without showing anything. A line that does not
+/// parse as `key user:password` is masked whole: it may be a piece of a password.
 pub fn mask_sasl(text: &str, other: &str, tag: &str) -> String {
-    let other_values: HashMap<&str, &str> = other.lines().filter_map(split_entry).collect();
+    let other_entries: Vec<(&str, &str)> = other.lines().filter_map(split_entry).collect();
+    let other_by_key: HashMap<&str, &str> = other_entries.iter().copied().collect();
     let mut out = String::new();
+    let mut index = 0;
     for line in text.lines() {
         match split_entry(line) {
-            None => out.push_str(line),
-            Some((key, value)) => {
+            None if line.trim().is_empty() || line.trim_start().starts_with('#') => {
+                out.push_str(line)
+            }
+            Some((key, value)) if !line.starts_with(char::is_whitespace) && value.contains(':') => {
                 let (user, pass) = value.split_once(':').unwrap_or(("", value));
-                let rotated = other_values.get(key).is_some_and(|o| {
-                    let (o_user, o_pass) = o.split_once(':').unwrap_or(("", o));
-                    o_user == user && o_pass != pass
-                });
+                let other_value = other_by_key
+                    .get(key)
+                    .or_else(|| other_entries.get(index).map(|(_, v)| v));
+                let rotated = other_value
+                    .is_some_and(|o| o.split_once(':').map_or(*o, |(_, o_pass)| o_pass) != pass);
                 out.push_str(&format!("{key}\t{user}:{MASK}"));
                 if rotated {
                     out.push(' ');
                     out.push_str(tag);
                 }
+                index += 1;
+            }
+            _ => {
+                out.push_str(MASK);
+                index += 1;
             }
         }
         out.push('\n');

@@ -60,13 +60,15 @@ pub(crate) fn read_current(
 
 pub fn run(args: Args, mode: RunMode) -> Result<Report, Failure> {
     let (desired, settings) = validate::validate(args)?;
-    let key = Key::load(&settings.key_file)?.with_cipher(settings.cipher);
     let base = base_template(&settings)?;
     let dir = settings.postfix_dir.as_path();
     let postfix = Postfix::new(&settings.postfix_exec, &settings.postfix_exec_dir);
     let mut lock = DirLock::existing(dir, !mode.check)?;
+    let mut probed = false;
     loop {
         let mut store = settings.database.open(!mode.check)?;
+        // Read under the locks: a key rotation may have installed a new key meanwhile.
+        let key = Key::load(&settings.key_file)?.with_cipher(settings.cipher);
         let (snapshot, file_state) = read_current(store.as_mut(), dir)?;
         let plan = plan::plan(
             &desired,
@@ -93,6 +95,7 @@ pub fn run(args: Args, mode: RunMode) -> Result<Report, Failure> {
             return Ok(report);
         }
         if settings.probe
+            && !probed
             && let (Wanted::Present(relay), Some((user, password))) = (&desired.relay, &plan.login)
         {
             probe::probe(&probe::Target {
@@ -102,6 +105,7 @@ pub fn run(args: Args, mode: RunMode) -> Result<Report, Failure> {
                 user,
                 password,
             })?;
+            probed = true;
         }
         if !mode.check && lock.is_none() {
             // The plan was made without the lock; take it and plan again under it.

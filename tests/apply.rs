@@ -435,3 +435,85 @@ fn undecryptable_stored_value_fails_naming_the_row_and_changes_nothing() {
     );
     assert_eq!(h.snapshot(), before);
 }
+
+#[test]
+fn stored_values_never_leak_into_diffs_or_break_sasl_passwd() {
+    // Legacy plaintext in the password_maps name: migrated, and the diff masks the old name.
+    let h = Hermes::new();
+    h.sql(
+        "UPDATE parameters SET name = 'legacyuser:L3gacySecret' WHERE id = 206; \
+         UPDATE parameters SET enabled = 1 WHERE id IN (202, 203, 204, 205, 206, 207); \
+         UPDATE parameters SET parameter = 'yes' WHERE id = 205;",
+    );
+    let run = h.run_raw(&h.args(json!({"host": "smtp.example.com", "_ansible_diff": true})));
+    assert_eq!(run.json["changed"], true, "{}", run.stdout);
+    assert!(!run.stdout.contains("L3gacySecret") && !run.stderr.contains("L3gacySecret"));
+    assert!(
+        run.stdout.contains("(legacy credentials)"),
+        "{}",
+        run.stdout
+    );
+
+    // A per-domain password with a line break (written by another tool) is skipped, named,
+    // and no part of it reaches the diff or an extra map entry.
+    let h = Hermes::new();
+    let bad = h.encrypt("abc\nTOPSECRETTAIL");
+    h.sql(&format!(
+        "INSERT INTO transport (domain, destination, authentication, authentication_username, \
+         authentication_password) VALUES ('x.example', 'mx.x.example', 'YES', '{}', '{bad}')",
+        h.encrypt("xu")
+    ));
+    let run = h.run_raw(&h.args(json!({"host": "smtp.example.com", "port": 587,
+        "username": "relayuser", "password": PASSWORD, "_ansible_diff": true})));
+    assert_eq!(run.json["failed"], false, "{}", run.stdout);
+    assert!(!run.stdout.contains("TOPSECRETTAIL"));
+    assert!(
+        run.json["warnings"]
+            .to_string()
+            .contains("transport#1 (x.example): the password holds a line break")
+    );
+    assert_eq!(
+        h.file("sasl_passwd").unwrap(),
+        format!("[smtp.example.com]:587\trelayuser:{PASSWORD}\n")
+    );
+
+    // The same in the relay credentials is an error that says what to do.
+    let h = Hermes::new();
+    h.run(relay());
+    h.sql(&format!(
+        "UPDATE system_settings SET value = '{}' WHERE parameter = 'relay_host_password'",
+        h.encrypt("two\nlines")
+    ));
+    let run =
+        h.run_raw(&h.args(json!({"host": "smtp.example.com", "port": 587, "_ansible_diff": true})));
+    assert_eq!(
+        run.json["error"]["code"], "invalid_password",
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("lines"), "{}", run.stdout);
+}
+
+#[test]
+fn a_new_user_and_password_together_still_show_the_rotation() {
+    let h = Hermes::new();
+    h.run(relay());
+    let out = h.run(
+        json!({"host": "smtp.example.com", "port": 587, "username": "someone",
+                           "password": "another", "_ansible_diff": true}),
+    );
+    let sasl = out["diff"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["after_header"].as_str().unwrap().ends_with("sasl_passwd"))
+        .unwrap();
+    assert_eq!(
+        sasl["before"],
+        "[smtp.example.com]:587\trelayuser:******** (old)\n"
+    );
+    assert_eq!(
+        sasl["after"],
+        "[smtp.example.com]:587\tsomeone:******** (new)\n"
+    );
+}

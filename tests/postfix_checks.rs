@@ -269,3 +269,21 @@ fn doctor_reports_missing_sasl_plugins() {
     );
     assert_eq!(check(&out, "map_type")["ok"], true, "{out}");
 }
+
+#[test]
+fn a_map_older_than_sasl_passwd_is_rebuilt() {
+    let h = Hermes::new();
+    h.run(relay());
+    // A crash between the two renames, or a hand edit: sasl_passwd newer than its map.
+    let map = h.postfix_dir().join("sasl_passwd.db");
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    fs::File::options()
+        .write(true)
+        .open(&map)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    let out = h.run(relay());
+    assert_eq!(out["changes"], json!(["sasl_passwd"]), "{out}");
+    assert_eq!(h.run(relay())["changed"], false);
+}
