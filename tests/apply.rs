@@ -6,6 +6,16 @@ mod common;
 use common::{Hermes, PASSWORD, relay, row};
 use serde_json::json;
 
+/// The diff entry whose header ends with `name` (`sasl_passwd`, `main.cf`, `rows`).
+fn diff_entry<'a>(out: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    out["diff"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["after_header"].as_str().unwrap().ends_with(name))
+        .unwrap_or_else(|| panic!("no diff for {name}: {out}"))
+}
+
 fn has_directive(main_cf: &str, name: &str) -> bool {
     main_cf
         .lines()
@@ -129,11 +139,7 @@ fn diff_masks_passwords_everywhere() {
                 run.stderr
             );
         }
-        let diff = run.json["diff"].as_array().unwrap();
-        let sasl = diff
-            .iter()
-            .find(|d| d["after_header"].as_str().unwrap().ends_with("sasl_passwd"))
-            .unwrap();
+        let sasl = diff_entry(&run.json, "sasl_passwd");
         assert_eq!(
             sasl["before"],
             "[smtp.example.com]:587\trelayuser:******** (old)\n"
@@ -142,10 +148,7 @@ fn diff_masks_passwords_everywhere() {
             sasl["after"],
             "[smtp.example.com]:587\trelayuser:******** (new)\n"
         );
-        let rows = diff
-            .iter()
-            .find(|d| d["after_header"] == "hermes database rows")
-            .unwrap();
+        let rows = diff_entry(&run.json, "hermes database rows");
         assert!(
             rows["before"]
                 .as_str()
@@ -502,12 +505,7 @@ fn a_new_user_and_password_together_still_show_the_rotation() {
         json!({"host": "smtp.example.com", "port": 587, "username": "someone",
                            "password": "another", "_ansible_diff": true}),
     );
-    let sasl = out["diff"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["after_header"].as_str().unwrap().ends_with("sasl_passwd"))
-        .unwrap();
+    let sasl = diff_entry(&out, "sasl_passwd");
     assert_eq!(
         sasl["before"],
         "[smtp.example.com]:587\trelayuser:******** (old)\n"
