@@ -24,12 +24,9 @@ for tool in cargo python3 openssl base64 od postmap; do
     command -v "$tool" >/dev/null || { echo "bench: '$tool' is required" >&2; exit 1; }
 done
 
-echo "bench: building release binary" >&2
-(cd "$repo" && cargo build --release --locked)
-target_dir=${CARGO_TARGET_DIR:-target}
-[[ $target_dir == /* ]] || target_dir="$repo/$target_dir"
-bin="$target_dir/release/hermes-relayhost"
-[[ -x $bin ]] || { echo "bench: no binary at $bin" >&2; exit 1; }
+# shellcheck source=bench/lib.sh
+source "$repo/bench/lib.sh"
+build_release
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/hermes-relayhost-bench.XXXXXX")
 if [[ ${BENCH_KEEP_TMP:-0} == 1 ]]; then
@@ -237,31 +234,14 @@ main()
 PY
 # ---------------------------------------------------------------------------------------------
 
-# Base64 of AES-256-ECB/PKCS#7 of $2 under the hex key $1, as Hermes stores credentials.
-encrypt() {
-    printf '%s' "$2" | openssl enc -aes-256-ecb -K "$1" | base64 -w0
-}
-
 table="$tmp/table.tsv"
 : >"$table"
 for n in $sizes; do
-    root="$tmp/root$n"
     echo "bench: N=$n: init, seeding $n transport rows" >&2
-    "$bin" init --root "$root" >"$tmp/base$n.json"
-    # Postfix (dict_load_file) re-reads main.cf every 0.3 s until its mtime is ~2 s old, so a
-    # postmap right after `init` stalls ~2 s. Age the fresh files, as on a real host.
-    find "$root" -type f -exec touch -d '1 hour ago' {} +
-    keyhex=$(base64 -d "$root/opt/hermes/keys/hermes.key" | od -An -v -tx1 | tr -d ' \n')
-    [[ ${#keyhex} == 64 ]] || { echo "bench: unexpected key in $root" >&2; exit 1; }
-    creds="$tmp/creds$n.txt"
-    : >"$creds"
-    for i in $(seq 0 9); do
-        printf '%s %s\n' "$(encrypt "$keyhex" "user$i@example.net")" \
-            "$(encrypt "$keyhex" "pw-$i-Secret")" >>"$creds"
-    done
-    python3 "$tmp/harness.py" seed "$root/hermes.sqlite" "$n" "$creds"
+    make_root "$tmp/n$n"
+    python3 "$tmp/harness.py" seed "$tmp/n$n/root/hermes.sqlite" "$n" "$tmp/n$n/creds.txt"
     echo "bench: N=$n: measuring" >&2
-    python3 "$tmp/harness.py" measure "$bin" "$tmp" "$tmp/base$n.json" "$n" \
+    python3 "$tmp/harness.py" measure "$bin" "$tmp" "$tmp/n$n/base.json" "$n" \
         "$nochange_runs" "$changed_runs" "$maincf_runs" "$gnu_time" "$hyperfine" "$table"
 done
 

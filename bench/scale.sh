@@ -39,12 +39,9 @@ if ! { [[ -x $gnu_time ]] && "$gnu_time" --version 2>&1 | grep -q GNU; }; then
     exit 1
 fi
 
-echo "bench: building release binary" >&2
-(cd "$repo" && cargo build --release --locked)
-target_dir=${CARGO_TARGET_DIR:-target}
-[[ $target_dir == /* ]] || target_dir="$repo/$target_dir"
-bin="$target_dir/release/hermes-relayhost"
-[[ -x $bin ]] || { echo "bench: no binary at $bin" >&2; exit 1; }
+# shellcheck source=bench/lib.sh
+source "$repo/bench/lib.sh"
+build_release
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/hermes-relayhost-scale.XXXXXX")
 mariadb_pid=""
@@ -198,29 +195,6 @@ else:
 PY
 helper() { python3 "$tmp/helper.py" "$@"; }
 # ---------------------------------------------------------------------------------------------
-
-# Base64 of AES-256-ECB/PKCS#7 of $2 under the hex key $1, as Hermes stores credentials
-# (the same as bench/run.sh).
-encrypt() {
-    printf '%s' "$2" | openssl enc -aes-256-ecb -K "$1" | base64 -w0
-}
-
-# A fresh root from `init`, aged (see bench/run.sh: postmap would wait for a young main.cf),
-# and ten credential pairs encrypted under its key in $dir/creds.txt.
-make_root() {
-    local dir=$1
-    mkdir -p "$dir"
-    "$bin" init --root "$dir/root" >"$dir/base.json"
-    find "$dir/root" -type f -exec touch -d '1 hour ago' {} +
-    local keyhex
-    keyhex=$(base64 -d "$dir/root/opt/hermes/keys/hermes.key" | od -An -v -tx1 | tr -d ' \n')
-    [[ ${#keyhex} == 64 ]] || { echo "bench: unexpected key in $dir/root" >&2; exit 1; }
-    : >"$dir/creds.txt"
-    for i in $(seq 0 9); do
-        printf '%s %s\n' "$(encrypt "$keyhex" "user$i@example.net")" \
-            "$(encrypt "$keyhex" "pw-$i-Secret")" >>"$dir/creds.txt"
-    done
-}
 
 # A private MariaDB server in $tmp/mariadb on a free loopback port and socket, like
 # tests/common/mariadb.rs; stopped by the EXIT trap.
