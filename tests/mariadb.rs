@@ -5,7 +5,6 @@
 mod common;
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 
 use common::{Hermes, PASSWORD, mariadb, relay, row};
 use serde_json::{Value, json};
@@ -158,37 +157,12 @@ fn killing_exec(h: &Hermes, step: &str) -> Value {
         unreachable!()
     };
     let socket = mariadb::server().socket.display().to_string();
-    let path = h.dir.path().join(format!("kill-db-on-{step}.sh"));
-    let marker = h.dir.path().join(format!("killed-on-{step}"));
-    let marker = marker.display();
-    let pretend = if step == "reload" {
-        "\x20   [ \"$a\" = status ] && exit 0\n"
-    } else {
-        ""
-    };
-    fs::write(
-        &path,
-        format!(
-            "#!/bin/sh\n\
-             if [ ! -e {marker} ]; then\n\
-             \x20 for a in \"$@\"; do\n\
-             \x20   if [ \"$a\" = {step} ]; then\n\
-             \x20     touch {marker}\n\
-             \x20     for id in $(mariadb --no-defaults -S {socket} -uroot -N -e \
-             \"SELECT id FROM information_schema.processlist WHERE db = '{name}' AND id <> CONNECTION_ID()\"); do\n\
-             \x20       mariadb --no-defaults -S {socket} -uroot -e \"KILL CONNECTION $id\"\n\
-             \x20     done\n\
-             \x20     break\n\
-             \x20   fi\n\
-             {pretend}\
-             \x20 done\n\
-             fi\n\
-             exec \"$@\"\n"
-        ),
-    )
-    .unwrap();
-    fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
-    json!([path])
+    let kill = format!(
+        "for id in $(mariadb --no-defaults -S {socket} -uroot -N -e \
+         \"SELECT id FROM information_schema.processlist WHERE db = '{name}' AND id <> CONNECTION_ID()\"); do \
+         mariadb --no-defaults -S {socket} -uroot -e \"KILL CONNECTION $id\"; done"
+    );
+    h.fault_exec(step, &kill, step == "reload")
 }
 
 #[test]

@@ -381,22 +381,40 @@ impl Hermes {
     /// then it answers `status` with "running", so the reload path is taken; afterwards the
     /// real `postfix status` answers (not running), as after a crash of the new config.
     pub fn failing_exec(&self, tool: &str) -> Value {
-        let path = self.dir.path().join(format!("fail-{tool}.sh"));
-        let marker = self.dir.path().join(format!("failed-{tool}"));
+        self.fault_exec(
+            tool,
+            &format!("echo \"injected {tool} failure\" >&2; exit 75"),
+            true,
+        )
+    }
+
+    /// A `postfix_exec` wrapper that runs the shell `action` the first time an argument is
+    /// `step`, then the real command (unless `action` exits). With `pretend_running`, it
+    /// answers `status` with "running" until then.
+    pub fn fault_exec(&self, step: &str, action: &str, pretend_running: bool) -> Value {
+        let path = self.dir.path().join(format!("fault-{step}.sh"));
+        let marker = self.dir.path().join(format!("fault-{step}.done"));
+        let marker = marker.display();
+        let pretend = if pretend_running {
+            "    [ \"$a\" = status ] && exit 0\n"
+        } else {
+            ""
+        };
         fs::write(
             &path,
             format!(
                 "#!/bin/sh\n\
                  if [ ! -e {marker} ]; then\n\
                  \x20 for a in \"$@\"; do\n\
-                 \x20   if [ \"$a\" = {tool} ]; then\n\
-                 \x20     touch {marker}; echo \"injected {tool} failure\" >&2; exit 75\n\
+                 \x20   if [ \"$a\" = {step} ]; then\n\
+                 \x20     touch {marker}\n\
+                 \x20     {action}\n\
+                 \x20     break\n\
                  \x20   fi\n\
-                 \x20   [ \"$a\" = status ] && exit 0\n\
+                 {pretend}\
                  \x20 done\n\
                  fi\n\
-                 exec \"$@\"\n",
-                marker = marker.display()
+                 exec \"$@\"\n"
             ),
         )
         .unwrap();
