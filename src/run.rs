@@ -98,14 +98,18 @@ pub fn run(args: Args, mode: RunMode) -> Result<Report, Failure> {
             && !probed
             && let (Wanted::Present(relay), Some((user, password))) = (&desired.relay, &plan.login)
         {
-            probe::probe(&probe::Target {
+            let target = probe::Target {
                 host: &relay.host,
                 port: relay.port,
                 tls: relay.tls,
                 user,
                 password,
-            })?;
+            };
+            // No database lock is held while talking to the network; plan again after.
+            drop(store);
+            probe::probe(&target)?;
             probed = true;
+            continue;
         }
         if !mode.check && lock.is_none() {
             // The plan was made without the lock; take it and plan again under it.
