@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use secrecy::SecretString;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::crypto::Cipher;
@@ -111,6 +111,50 @@ pub struct TransportAuth {
 }
 
 impl Args {
+    /// Every option given, by name.
+    pub fn given(&self) -> Vec<&'static str> {
+        [
+            ("state", self.state.is_some()),
+            ("host", self.host.is_some()),
+            ("port", self.port.is_some()),
+            ("tls", self.tls.is_some()),
+            ("auth", self.auth.is_some()),
+            ("username", self.username.is_some()),
+            ("password", self.password.is_some()),
+            ("database", self.database.is_some()),
+            (
+                "database_options_file",
+                self.database_options_file.is_some(),
+            ),
+            ("root", self.root.is_some()),
+            ("key_file", self.key_file.is_some()),
+            ("postfix_dir", self.postfix_dir.is_some()),
+            ("template", self.template.is_some()),
+            ("vars", self.vars.is_some()),
+            ("postfix_exec", self.postfix_exec.is_some()),
+            ("postfix_exec_dir", self.postfix_exec_dir.is_some()),
+            ("reload", self.reload.is_some()),
+            (
+                "sasl_security_options",
+                self.sasl_security_options.is_some(),
+            ),
+            (
+                "sasl_tls_security_options",
+                self.sasl_tls_security_options.is_some(),
+            ),
+            ("probe", self.probe.is_some()),
+            ("check_only", self.check_only.is_some()),
+            ("transport_auth", self.transport_auth.is_some()),
+            ("cipher", self.cipher.is_some()),
+            ("rotate_key", self.rotate_key.is_some()),
+            ("new_key_file", self.new_key_file.is_some()),
+            ("new_cipher", self.new_cipher.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, given)| given.then_some(name))
+        .collect()
+    }
+
     /// The relay options given, by name: `state: absent` takes none of the connection ones,
     /// a key rotation none at all.
     pub fn relay_options(&self) -> Vec<&'static str> {
@@ -136,7 +180,7 @@ pub enum State {
 }
 
 /// `wrapper` is implicit TLS (port 465): `encrypt` plus `smtp_tls_wrappermode = yes`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum TlsMode {
     None,
@@ -224,6 +268,8 @@ pub struct RunMode {
 pub struct Input {
     pub args: Args,
     pub mode: RunMode,
+    /// `_ansible_module_name`: which module of the collection Ansible ran this binary as.
+    pub module_name: Option<String>,
     /// `invocation.module_args`: the options given, secrets replaced by [`NO_LOG`].
     pub echo: Map<String, Value>,
 }
@@ -239,11 +285,13 @@ pub fn parse(text: &str) -> Result<Input> {
         ));
     };
     let mut mode = RunMode::default();
+    let mut module_name = None;
     let mut options = Map::new();
     for (key, value) in raw {
         match key.as_str() {
             "_ansible_check_mode" => mode.check = value.as_bool().unwrap_or(false),
             "_ansible_diff" => mode.diff = value.as_bool().unwrap_or(false),
+            "_ansible_module_name" => module_name = value.as_str().map(str::to_string),
             k if k.starts_with("_ansible_") => {}
             _ if value.is_null() => {}
             _ => {
@@ -255,7 +303,12 @@ pub fn parse(text: &str) -> Result<Input> {
     let echo = echo(&options);
     let args = serde_json::from_value(Value::Object(options))
         .map_err(|e| Error::InvalidArgs(format!("arguments: {e}")))?;
-    Ok(Input { args, mode, echo })
+    Ok(Input {
+        args,
+        mode,
+        module_name,
+        echo,
+    })
 }
 
 fn check_schema(options: &Map<String, Value>) -> Result<()> {
@@ -351,6 +404,8 @@ pub fn mask_url_password(url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]
@@ -403,6 +458,34 @@ mod tests {
             parse(r#"{"auth":"maybe"}"#).unwrap_err().code(),
             "invalid_args"
         );
+    }
+
+    #[test]
+    fn given_names_every_option() {
+        let schema = schema();
+        let names: Vec<&String> = schema["properties"].as_object().unwrap().keys().collect();
+        let all: Map<String, Value> = names
+            .iter()
+            .map(|name| {
+                let value = match name.as_str() {
+                    "state" => json!("present"),
+                    "port" => json!(25),
+                    "tls" => json!("may"),
+                    "cipher" | "new_cipher" => json!("ecb"),
+                    "vars" => json!({}),
+                    "postfix_exec" | "transport_auth" => json!([]),
+                    "auth" | "reload" | "probe" | "check_only" | "rotate_key" => json!(true),
+                    _ => json!("x"),
+                };
+                ((*name).clone(), value)
+            })
+            .collect();
+        let args: Args = serde_json::from_value(Value::Object(all)).unwrap();
+        let mut given = args.given();
+        given.sort_unstable();
+        let mut names: Vec<&str> = names.iter().map(|n| n.as_str()).collect();
+        names.sort_unstable();
+        assert_eq!(given, names);
     }
 
     #[test]

@@ -9,11 +9,12 @@ use serde::Serialize;
 use crate::apply::Failure;
 use crate::args::Args;
 use crate::crypto::Key;
+use crate::error::Error;
 use crate::model::{RELAYHOST, SASL_AUTH, Snapshot};
 use crate::plan::{self, Inputs};
 use crate::postfix::Postfix;
-use crate::run::{base_template, read_current};
-use crate::validate::{self, Wanted};
+use crate::run::{base_template, read_files};
+use crate::validate::{self, Desired, Settings, Wanted};
 
 #[derive(Debug, Serialize)]
 pub struct Check {
@@ -34,10 +35,23 @@ impl Checks {
     }
 }
 
+/// What the doctor saw: its checks, and the stored rows and key when they could be read (the
+/// read-only `relay_host_info` reports the relay settings from them).
+pub struct Examination {
+    pub checks: Vec<Check>,
+    pub snapshot: Result<Snapshot, Error>,
+    pub key: Option<Key>,
+}
+
 /// Runs every check it can; a check that cannot run is a failed check, not an abort, so the
 /// report always shows as much as can be known.
 pub fn doctor(args: Args) -> Result<Vec<Check>, Failure> {
     let (desired, settings) = validate::validate_keeping(args)?;
+    Ok(examine(&desired, &settings).checks)
+}
+
+/// The doctor's checks over the settings, reading and never writing (no lock file either).
+pub fn examine(desired: &Desired, settings: &Settings) -> Examination {
     let mut checks = Checks(Vec::new());
     let postfix = Postfix::new(&settings.postfix_exec, &settings.postfix_exec_dir);
     let dir = settings.postfix_dir.as_path();
@@ -56,20 +70,34 @@ pub fn doctor(args: Args) -> Result<Vec<Check>, Failure> {
             None
         }
     };
-    let base = base_template(&settings);
+    let base = base_template(settings);
     if let Err(e) = &base {
         checks.add("template", false, e.to_string());
     }
-    let current = settings
+    let snapshot = settings
         .database
         .open(false)
-        .and_then(|mut store| read_current(store.as_mut(), dir));
-    let (snapshot, files) = match current {
-        Ok(current) => current,
+        .and_then(|mut store| store.load());
+    let (snapshot, files) = match snapshot {
         Err(e) => {
             checks.add("database", false, e.to_string());
-            return Ok(checks.0);
+            return Examination {
+                checks: checks.0,
+                snapshot: Err(e),
+                key,
+            };
         }
+        Ok(snapshot) => match read_files(&snapshot, dir) {
+            Ok(files) => (snapshot, files),
+            Err(e) => {
+                checks.add("database", false, e.to_string());
+                return Examination {
+                    checks: checks.0,
+                    snapshot: Ok(snapshot),
+                    key,
+                };
+            }
+        },
     };
     checks.add("database", true, "the relay rows are readable");
 
@@ -105,7 +133,7 @@ pub fn doctor(args: Args) -> Result<Vec<Check>, Failure> {
             Wanted::Keep => "drift",
             _ => "desired",
         };
-        match plan::plan(&desired, &inputs) {
+        match plan::plan(desired, &inputs) {
             Ok(plan) if plan.is_noop() => {
                 checks.add(name, true, "rows, main.cf, sasl_passwd and its map agree")
             }
@@ -128,7 +156,11 @@ pub fn doctor(args: Args) -> Result<Vec<Check>, Failure> {
             Err(e) => checks.add(name, false, e.to_string()),
         }
     }
-    Ok(checks.0)
+    Examination {
+        checks: checks.0,
+        snapshot: Ok(snapshot),
+        key,
+    }
 }
 
 /// The key must decrypt every stored credential: a rotation gone wrong shows here first.

@@ -9,6 +9,7 @@ pub mod crypto;
 pub mod doctor;
 pub mod error;
 pub mod files;
+pub mod info;
 pub mod init;
 pub mod model;
 pub mod plan;

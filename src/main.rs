@@ -6,7 +6,7 @@ use anyhow::Context;
 use clap::Parser;
 use hermes_relayhost::args::{self, RunMode};
 use hermes_relayhost::cli::{Cli, Command};
-use hermes_relayhost::{doctor, init, protocol, rotate, run};
+use hermes_relayhost::{doctor, info, init, protocol, rotate, run};
 use zeroize::Zeroizing;
 
 fn main() -> ExitCode {
@@ -92,7 +92,17 @@ fn real_main() -> anyhow::Result<ExitCode> {
         (None, Some(path)) => {
             // Ansible reads `failed` from the JSON, not the exit code.
             let result = match read_args(&path) {
-                Ok(text) => module(&text, RunMode::default()).0,
+                Ok(text) => match args::parse(&text) {
+                    Ok(input)
+                        if input
+                            .module_name
+                            .as_deref()
+                            .is_some_and(|n| n.ends_with("relay_host_info")) =>
+                    {
+                        protocol::info_json(&info::info(input.args), Some(&input.echo))
+                    }
+                    _ => module(&text, RunMode::default()).0,
+                },
                 Err(e) => {
                     serde_json::json!({ "failed": true, "changed": false, "msg": format!("{e:#}") })
                 }

@@ -6,6 +6,7 @@ use serde_json::{Map, Value, json};
 use crate::apply::Failure;
 use crate::args::RunMode;
 use crate::doctor::Check;
+use crate::info::InfoReport;
 use crate::rotate::RotationReport;
 use crate::run::Report;
 
@@ -59,6 +60,51 @@ pub fn doctor_json(
                 "failed": !failed.is_empty(),
                 "msg": msg,
                 "checks": checks,
+                "warnings": [],
+            })
+        }
+        Err(failure) => failure_json(failure),
+    };
+    with_invocation(out, echo)
+}
+
+/// `relay_host_info`: the stored relay settings and the doctor's checks; a failed check makes
+/// the host unhealthy, not the task failed.
+pub fn info_json(
+    outcome: &Result<InfoReport, Failure>,
+    echo: Option<&Map<String, Value>>,
+) -> Value {
+    let out = match outcome {
+        Ok(report) => {
+            let relay = &report.relay;
+            let failed: Vec<&str> = report
+                .checks
+                .iter()
+                .filter(|c| !c.ok)
+                .map(|c| c.name)
+                .collect();
+            let relay_msg = match &relay.host {
+                Some(_) => format!(
+                    "relay host {}:{} (tls {}, auth {})",
+                    relay.host.as_deref().unwrap_or_default(),
+                    relay.port.map_or("?".to_string(), |p| p.to_string()),
+                    json!(relay.tls).as_str().unwrap_or_default(),
+                    if relay.auth { "on" } else { "off" }
+                ),
+                None => "no relay host (direct delivery)".to_string(),
+            };
+            let checks_msg = if failed.is_empty() {
+                "all checks passed".to_string()
+            } else {
+                format!("failed checks: {}", failed.join(", "))
+            };
+            json!({
+                "changed": false,
+                "failed": false,
+                "msg": format!("{relay_msg}; {checks_msg}"),
+                "relay": relay,
+                "checks": report.checks,
+                "healthy": report.healthy(),
                 "warnings": [],
             })
         }

@@ -53,9 +53,14 @@ pub(crate) fn read_current(
     dir: &Path,
 ) -> Result<(Snapshot, FileState), Error> {
     let snapshot = store.load()?;
-    let map = snapshot.password_map().unwrap_or_default().to_string();
-    let files = files::read_state(dir, render::map_suffix(&map)?)?;
+    let files = read_files(&snapshot, dir)?;
     Ok((snapshot, files))
+}
+
+/// The files the rows describe: main.cf, sasl_passwd and the map their map type makes.
+pub(crate) fn read_files(snapshot: &Snapshot, dir: &Path) -> Result<FileState, Error> {
+    let map = snapshot.password_map().unwrap_or_default();
+    files::read_state(dir, render::map_suffix(map)?)
 }
 
 pub fn run(args: Args, mode: RunMode) -> Result<Report, Failure> {

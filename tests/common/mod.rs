@@ -272,6 +272,14 @@ impl Hermes {
         }
     }
 
+    /// Runs the binary as Ansible runs `hermes_seg.relay.relay_host_info` (module mode, the
+    /// module name in `_ansible_module_name`) with the base args plus `extra`.
+    pub fn run_info(&self, extra: Value) -> Run {
+        let mut args = self.args(extra);
+        args["_ansible_module_name"] = json!("hermes_seg.relay.relay_host_info");
+        self.run_raw(&args)
+    }
+
     pub fn param(&self, id: i64) -> Row {
         let rows = self.db.rows(&format!(
             "SELECT parameter, name, enabled, applied, action FROM parameters WHERE id = {id}"

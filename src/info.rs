@@ -1,0 +1,166 @@
+//! `relay_host_info`: the stored relay settings (never a password) and the doctor's checks.
+//! Read-only like the doctor: no row, file or lock file is written.
+
+use secrecy::ExposeSecret;
+use serde::Serialize;
+
+use crate::apply::Failure;
+use crate::args::{Args, TlsMode};
+use crate::crypto::Key;
+use crate::doctor::{self, Check};
+use crate::error::Error;
+use crate::model::{PASSWORD_MAPS, RELAYHOST, SASL_AUTH, Snapshot, TLS_LEVEL, WRAPPERMODE};
+use crate::validate;
+
+/// The options that say where the host's state lives; the info module takes no others.
+pub const OPTIONS: [&str; 10] = [
+    "database",
+    "database_options_file",
+    "root",
+    "key_file",
+    "postfix_dir",
+    "template",
+    "vars",
+    "postfix_exec",
+    "postfix_exec_dir",
+    "cipher",
+];
+
+/// The relay settings as the rows hold them, in the module's own terms.
+#[derive(Debug, Serialize)]
+pub struct RelayInfo {
+    /// `present` when relaying through a relay host is enabled.
+    pub state: &'static str,
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub tls: TlsMode,
+    pub auth: bool,
+    /// Shown as Hermes shows it; `None` when none is stored or the key cannot read it.
+    pub username: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct InfoReport {
+    pub relay: RelayInfo,
+    pub checks: Vec<Check>,
+}
+
+impl InfoReport {
+    pub fn healthy(&self) -> bool {
+        self.checks.iter().all(|c| c.ok)
+    }
+}
+
+/// Fails only when the settings cannot be read (bad options, unreadable database); a failed
+/// check is part of the report.
+pub fn info(args: Args) -> Result<InfoReport, Failure> {
+    if let Some(name) = args.given().into_iter().find(|n| !OPTIONS.contains(n)) {
+        return Err(Error::InvalidArgs(format!(
+            "relay_host_info takes no '{name}' option: it only reads ({})",
+            OPTIONS.join(", ")
+        ))
+        .into());
+    }
+    let (desired, settings) = validate::validate_keeping(args)?;
+    let exam = doctor::examine(&desired, &settings);
+    let snapshot = exam.snapshot?;
+    Ok(InfoReport {
+        relay: relay_info(&snapshot, exam.key.as_ref()),
+        checks: exam.checks,
+    })
+}
+
+fn relay_info(snap: &Snapshot, key: Option<&Key>) -> RelayInfo {
+    let value = |name: &str| {
+        snap.parent(name)
+            .filter(|p| p.is_enabled())
+            .and_then(|p| snap.values_of(p).first().copied())
+            .filter(|v| v.is_enabled())
+            .map(|v| v.param().trim().to_string())
+    };
+    let (host, port) = match value(RELAYHOST).filter(|v| !v.is_empty()) {
+        Some(literal) => {
+            let (host, port) = split_relay(&literal);
+            (Some(host), port)
+        }
+        None => (None, None),
+    };
+    let tls = match value(TLS_LEVEL).as_deref() {
+        None | Some("" | "none") => TlsMode::None,
+        Some("may") => TlsMode::May,
+        Some(_) if value(WRAPPERMODE).as_deref() == Some("yes") => TlsMode::Wrapper,
+        Some(_) => TlsMode::Encrypt,
+    };
+    RelayInfo {
+        state: if host.is_some() { "present" } else { "absent" },
+        host,
+        port,
+        tls,
+        auth: value(SASL_AUTH).is_some_and(|v| v.eq_ignore_ascii_case("yes")),
+        username: key.and_then(|key| username(snap, key)),
+    }
+}
+
+/// The stored username, or the user half of Hermes's legacy plaintext pair.
+fn username(snap: &Snapshot, key: &Key) -> Option<String> {
+    let stored = key
+        .decrypt(
+            snap.username.as_deref().unwrap_or(""),
+            "system_settings.relay_host_username",
+        )
+        .ok()?;
+    let stored = stored.expose_secret();
+    if !stored.is_empty() {
+        return Some(stored.to_string());
+    }
+    let legacy = snap.parent(PASSWORD_MAPS)?.name.as_deref()?;
+    legacy
+        .split_once(':')
+        .map(|(user, _)| user.to_string())
+        .filter(|u| !u.is_empty())
+}
+
+/// `[host]:port`, `[ipv6:addr]:port`, `host:port` or a bare host; no port means 25.
+fn split_relay(literal: &str) -> (String, Option<u16>) {
+    let (host, port) = match literal.strip_prefix('[') {
+        Some(rest) => match rest.split_once(']') {
+            Some((host, after)) => (host, after.strip_prefix(':')),
+            None => (rest, None),
+        },
+        None => match literal.rsplit_once(':') {
+            Some((host, port)) if !host.contains(':') => (host, Some(port)),
+            _ => (literal, None),
+        },
+    };
+    let host = match host.get(..5) {
+        Some(prefix) if prefix.eq_ignore_ascii_case("ipv6:") => &host[5..],
+        _ => host,
+    };
+    let port = match port {
+        None => Some(25),
+        Some(p) => p.trim().parse().ok(),
+    };
+    (host.to_string(), port)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relay_literals_split() {
+        let split = |s: &str| split_relay(s);
+        assert_eq!(
+            split("[smtp.example.com]:587"),
+            ("smtp.example.com".into(), Some(587))
+        );
+        assert_eq!(
+            split("[ipv6:2001:db8::1]:25"),
+            ("2001:db8::1".into(), Some(25))
+        );
+        assert_eq!(split("[a.example]"), ("a.example".into(), Some(25)));
+        assert_eq!(split("a.example:2525"), ("a.example".into(), Some(2525)));
+        assert_eq!(split("a.example"), ("a.example".into(), Some(25)));
+        assert_eq!(split("[a.example]:x"), ("a.example".into(), None));
+    }
+}
