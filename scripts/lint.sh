@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Format and lint checks: fast, no root, no test dependencies; run first (scripts/test.sh, CI).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cargo fmt --check
+cargo clippy --locked --all-targets -- -D warnings
