@@ -5,31 +5,12 @@
 use std::path::Path;
 
 use crate::error::Error;
+use crate::failure::Failure;
 use crate::files::{Saved, Staged, stage};
 use crate::model;
 use crate::plan::Plan;
 use crate::postfix::Postfix;
 use crate::store::Store;
-
-/// Why a run failed and what was put back.
-#[derive(Debug)]
-pub struct Failure {
-    pub error: Error,
-    /// What was restored after a failure past the first write.
-    pub restored: Vec<String>,
-    /// Restore steps that failed themselves: the operator must look.
-    pub restore_errors: Vec<String>,
-}
-
-impl From<Error> for Failure {
-    fn from(error: Error) -> Self {
-        Failure {
-            error,
-            restored: Vec::new(),
-            restore_errors: Vec::new(),
-        }
-    }
-}
 
 pub struct Target<'a> {
     pub dir: &'a Path,
@@ -181,24 +162,14 @@ fn roll_back(
 ) -> Failure {
     let mut failure = Failure::from(error);
     for saved in installed.iter().rev() {
-        let name = saved.path().display().to_string();
-        match saved.restore() {
-            Ok(()) => failure.restored.push(name),
-            Err(e) => failure.restore_errors.push(e.to_string()),
-        }
+        failure.restore_step(saved.path().display().to_string(), saved.restore());
     }
-    match store.rollback() {
-        Ok(true) => failure.restored.push("database rows".to_string()),
-        Ok(false) => {}
-        Err(e) => failure.restore_errors.push(e.to_string()),
-    }
+    failure.roll_back_store(store);
     if reloaded && target.postfix.is_running() {
-        match target.postfix.reload() {
-            Ok(()) => failure
-                .restored
-                .push("postfix reloaded with the previous config".into()),
-            Err(e) => failure.restore_errors.push(e.to_string()),
-        }
+        failure.restore_step(
+            "postfix reloaded with the previous config",
+            target.postfix.reload(),
+        );
     }
     failure
 }

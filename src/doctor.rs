@@ -6,14 +6,14 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::apply::Failure;
 use crate::args::Args;
 use crate::crypto::Key;
 use crate::error::Error;
+use crate::failure::Failure;
+use crate::load;
 use crate::model::{RELAYHOST, SASL_AUTH, Snapshot};
 use crate::plan::{self, Inputs};
 use crate::postfix::Postfix;
-use crate::run::{base_template, read_files};
 use crate::validate::{self, Desired, Settings, Wanted};
 
 #[derive(Debug, Serialize)]
@@ -56,7 +56,7 @@ pub fn examine(desired: &Desired, settings: &Settings) -> Examination {
     let postfix = Postfix::new(&settings.postfix_exec, &settings.postfix_exec_dir);
     let dir = settings.postfix_dir.as_path();
 
-    let key = match Key::load(&settings.key_file).map(|k| k.with_cipher(settings.cipher)) {
+    let key = match load::key(settings) {
         Ok(key) => {
             checks.add(
                 "key",
@@ -70,7 +70,7 @@ pub fn examine(desired: &Desired, settings: &Settings) -> Examination {
             None
         }
     };
-    let base = base_template(settings);
+    let base = load::base_template(settings);
     if let Err(e) = &base {
         checks.add("template", false, e.to_string());
     }
@@ -87,7 +87,7 @@ pub fn examine(desired: &Desired, settings: &Settings) -> Examination {
                 key,
             };
         }
-        Ok(snapshot) => match read_files(&snapshot, dir) {
+        Ok(snapshot) => match load::files(&snapshot, dir) {
             Ok(files) => (snapshot, files),
             Err(e) => {
                 checks.add("database", false, e.to_string());

@@ -10,37 +10,11 @@ use tempfile::TempPath;
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
-use crate::plan::FileState;
 
 pub const LOCK_FILE: &str = ".hermes-relayhost.lock";
 
-/// Reads main.cf, sasl_passwd and the modes of sasl_passwd and its map.
-pub fn read_state(dir: &Path, map_suffix: Option<&str>) -> Result<FileState> {
-    let main_cf = read_optional(&dir.join("main.cf"))?
-        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
-    let sasl_path = dir.join("sasl_passwd");
-    let sasl_passwd = read_optional(&sasl_path)?
-        .map(|bytes| Zeroizing::new(String::from_utf8_lossy(&bytes).into_owned()));
-    let map = map_suffix.map(|suffix| dir.join(format!("sasl_passwd{suffix}")));
-    let map_mode = match &map {
-        Some(path) => mode_of(path)?,
-        None => None,
-    };
-    let modified = |path: &Path| fs::metadata(path).and_then(|m| m.modified()).ok();
-    let map_older = match (map.as_deref().and_then(modified), modified(&sasl_path)) {
-        (Some(map), Some(source)) => map < source,
-        _ => false,
-    };
-    Ok(FileState {
-        main_cf,
-        sasl_passwd,
-        sasl_mode: mode_of(&sasl_path)?,
-        map_mode,
-        map_older,
-    })
-}
-
-fn read_optional(path: &Path) -> Result<Option<Zeroizing<Vec<u8>>>> {
+/// A file's bytes; `None` when it does not exist.
+pub(crate) fn read_optional(path: &Path) -> Result<Option<Zeroizing<Vec<u8>>>> {
     match fs::read(path) {
         Ok(bytes) => Ok(Some(Zeroizing::new(bytes))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -48,7 +22,8 @@ fn read_optional(path: &Path) -> Result<Option<Zeroizing<Vec<u8>>>> {
     }
 }
 
-fn mode_of(path: &Path) -> Result<Option<u32>> {
+/// A file's permission bits; `None` when it does not exist.
+pub(crate) fn mode_of(path: &Path) -> Result<Option<u32>> {
     match fs::metadata(path) {
         Ok(meta) => Ok(Some(meta.permissions().mode() & 0o7777)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),

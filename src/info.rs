@@ -4,11 +4,11 @@
 use secrecy::ExposeSecret;
 use serde::Serialize;
 
-use crate::apply::Failure;
 use crate::args::{Args, TlsMode};
 use crate::crypto::Key;
 use crate::doctor::{self, Check};
 use crate::error::Error;
+use crate::failure::Failure;
 use crate::model::{PASSWORD_MAPS, RELAYHOST, SASL_AUTH, Snapshot, TLS_LEVEL, WRAPPERMODE};
 use crate::validate;
 

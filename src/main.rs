@@ -6,7 +6,9 @@ use anyhow::Context;
 use clap::Parser;
 use hermes_relayhost::args::{self, RunMode};
 use hermes_relayhost::cli::{Cli, Command};
-use hermes_relayhost::{doctor, info, init, protocol, rotate, run};
+use hermes_relayhost::init;
+use hermes_relayhost::plan::DiffEntry;
+use hermes_relayhost::request::{self, Entry, Outcome};
 use zeroize::Zeroizing;
 
 fn main() -> ExitCode {
@@ -31,55 +33,28 @@ fn real_main() -> anyhow::Result<ExitCode> {
             }),
             _,
         ) => {
-            let text = read_args(&args_file)?;
-            let (result, changed) = module(&text, RunMode { check, diff });
-            println!("{result}");
-            if diff {
-                print_diff(&result);
-            }
-            Ok(if result["failed"] == true {
+            let outcome = request::handle(
+                Entry::Apply(RunMode { check, diff }),
+                &read_args(&args_file)?,
+            );
+            println!("{}", outcome.json);
+            print_diff(&outcome.diff);
+            Ok(if outcome.failed {
                 ExitCode::FAILURE
-            } else if check && exit_code && changed {
+            } else if check && exit_code && outcome.changed {
                 ExitCode::from(2)
             } else {
                 ExitCode::SUCCESS
             })
         }
-        (Some(Command::Doctor { args_file }), _) => {
-            let text = read_args(&args_file)?;
-            let input = args::parse(&text);
-            let result = match input {
-                Ok(input) => protocol::doctor_json(&doctor::doctor(input.args), Some(&input.echo)),
-                Err(e) => protocol::doctor_json(&Err(e.into()), None),
-            };
-            println!("{result}");
-            Ok(if result["failed"] == true {
-                ExitCode::FAILURE
-            } else {
-                ExitCode::SUCCESS
-            })
-        }
-        (Some(Command::RotateKey { args_file, check }), _) => {
-            let text = read_args(&args_file)?;
-            let mode = RunMode { check, diff: false };
-            let result = match args::parse(&text) {
-                Ok(input) => {
-                    let mode = RunMode {
-                        check: check || input.mode.check,
-                        diff: false,
-                    };
-                    let outcome = rotate::rotate(input.args, mode);
-                    protocol::rotation_json(&outcome, mode, Some(&input.echo))
-                }
-                Err(e) => protocol::rotation_json(&Err(e.into()), mode, None),
-            };
-            println!("{result}");
-            Ok(if result["failed"] == true {
-                ExitCode::FAILURE
-            } else {
-                ExitCode::SUCCESS
-            })
-        }
+        (Some(Command::Doctor { args_file }), _) => Ok(print_failed(request::handle(
+            Entry::Doctor,
+            &read_args(&args_file)?,
+        ))),
+        (Some(Command::RotateKey { args_file, check }), _) => Ok(print_failed(request::handle(
+            Entry::RotateKey { check },
+            &read_args(&args_file)?,
+        ))),
         (Some(Command::Schema), _) => {
             println!("{}", serde_json::to_string_pretty(&args::schema())?);
             Ok(ExitCode::SUCCESS)
@@ -91,28 +66,26 @@ fn real_main() -> anyhow::Result<ExitCode> {
         }
         (None, Some(path)) => {
             // Ansible reads `failed` from the JSON, not the exit code.
-            let result = match read_args(&path) {
-                Ok(text) => match args::parse(&text) {
-                    Ok(input)
-                        if input
-                            .module_name
-                            .as_deref()
-                            .is_some_and(|n| n.ends_with("relay_host_info")) =>
-                    {
-                        protocol::info_json(&info::info(input.args), Some(&input.echo))
-                    }
-                    _ => module(&text, RunMode::default()).0,
-                },
-                Err(e) => {
-                    serde_json::json!({ "failed": true, "changed": false, "msg": format!("{e:#}") })
-                }
+            let outcome = match read_args(&path) {
+                Ok(text) => request::handle(Entry::Module, &text),
+                Err(e) => Outcome::unreadable(format!("{e:#}")),
             };
-            println!("{result}");
+            println!("{}", outcome.json);
             Ok(ExitCode::SUCCESS)
         }
         (None, None) => {
             anyhow::bail!("give a JSON args file (module mode) or a subcommand; see --help")
         }
+    }
+}
+
+/// Prints the result; exit 1 when the request failed.
+fn print_failed(outcome: Outcome) -> ExitCode {
+    println!("{}", outcome.json);
+    if outcome.failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
     }
 }
 
@@ -129,54 +102,14 @@ fn read_args(path: &Path) -> anyhow::Result<Zeroizing<String>> {
     Ok(text)
 }
 
-/// Runs one module invocation; flags given on the command line add to those in the file.
-fn module(text: &str, cli_mode: RunMode) -> (serde_json::Value, bool) {
-    match args::parse(text) {
-        Ok(input) if input.args.rotate_key.as_ref().is_some_and(|f| f.value()) => {
-            let mode = RunMode {
-                check: input.mode.check || cli_mode.check,
-                diff: false,
-            };
-            let outcome = rotate::rotate(input.args, mode);
-            let changed = outcome.as_ref().is_ok_and(|r| r.changed);
-            (
-                protocol::rotation_json(&outcome, mode, Some(&input.echo)),
-                changed,
-            )
-        }
-        Ok(input) if input.args.check_only.as_ref().is_some_and(|f| f.value()) => {
-            let outcome = doctor::doctor(input.args);
-            (protocol::doctor_json(&outcome, Some(&input.echo)), false)
-        }
-        Ok(input) => {
-            let mode = RunMode {
-                check: input.mode.check || cli_mode.check,
-                diff: input.mode.diff || cli_mode.diff,
-            };
-            let outcome = run::run(input.args, mode);
-            let changed = outcome.as_ref().is_ok_and(|r| r.changed);
-            (
-                protocol::result_json(&outcome, mode, Some(&input.echo)),
-                changed,
-            )
-        }
-        Err(e) => (protocol::result_json(&Err(e.into()), cli_mode, None), false),
-    }
-}
-
 /// The masked diff as a unified diff, for people; stdout stays one JSON object.
-fn print_diff(result: &serde_json::Value) {
-    let Some(entries) = result["diff"].as_array() else {
-        return;
-    };
+fn print_diff(entries: &[DiffEntry]) {
     for entry in entries {
-        let text = |k: &str| entry[k].as_str().unwrap_or_default().to_string();
-        let (before, after) = (text("before"), text("after"));
-        let diff = similar::TextDiff::from_lines(&before, &after);
+        let diff = similar::TextDiff::from_lines(&entry.before, &entry.after);
         eprint!(
             "{}",
             diff.unified_diff()
-                .header(&text("before_header"), &text("after_header"))
+                .header(&entry.before_header, &entry.after_header)
         );
     }
 }

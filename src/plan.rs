@@ -12,6 +12,7 @@ use zeroize::Zeroizing;
 use crate::args::TlsMode;
 use crate::crypto::Key;
 use crate::error::{Error, Result};
+use crate::load::FileState;
 use crate::model::{
     Change, PASSWORD_MAPS, PASSWORD_SETTING, ParamRow, RELAYHOST, SASL_AUTH, SASL_SECURITY_OPTIONS,
     SASL_TLS_SECURITY_OPTIONS, Snapshot, TLS_LEVEL, TransportCreds, TransportRow, USERNAME_SETTING,
@@ -19,17 +20,6 @@ use crate::model::{
 };
 use crate::render::{self, MASK, SaslEntry};
 use crate::validate::{Desired, Relay, Wanted};
-
-/// What is on disk now. `None` means the file does not exist.
-#[derive(Default)]
-pub struct FileState {
-    pub main_cf: Option<String>,
-    pub sasl_passwd: Option<Zeroizing<String>>,
-    pub sasl_mode: Option<u32>,
-    pub map_mode: Option<u32>,
-    /// The map is older than sasl_passwd (Postfix warns about it too): rebuild it.
-    pub map_older: bool,
-}
 
 /// Everything besides the desired state that the plan depends on.
 pub struct Inputs<'a> {

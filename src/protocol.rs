@@ -3,9 +3,9 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::apply::Failure;
 use crate::args::RunMode;
 use crate::doctor::Check;
+use crate::failure::Failure;
 use crate::info::InfoReport;
 use crate::rotate::RotationReport;
 use crate::run::Report;
@@ -132,6 +132,20 @@ pub fn rotation_json(
         Err(failure) => failure_json(failure),
     };
     out["check_mode"] = json!(mode.check);
+    with_invocation(out, echo)
+}
+
+/// A request that failed before it could start (unreadable arguments); `check_mode` for the
+/// requests whose results carry it.
+pub fn failed(
+    failure: &Failure,
+    check_mode: Option<bool>,
+    echo: Option<&Map<String, Value>>,
+) -> Value {
+    let mut out = failure_json(failure);
+    if let Some(check) = check_mode {
+        out["check_mode"] = json!(check);
+    }
     with_invocation(out, echo)
 }
 

@@ -12,10 +12,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use secrecy::SecretString;
 
-use crate::apply::Failure;
 use crate::args::{Args, RunMode};
 use crate::crypto::{Cipher, Key};
 use crate::error::{Error, Result};
+use crate::failure::Failure;
 use crate::files::{self, DirLock};
 use crate::model::{
     Change, PASSWORD_SETTING, Snapshot, TransportCreds, TransportRow, USERNAME_SETTING,
@@ -120,11 +120,7 @@ pub fn rotate(args: Args, mode: RunMode) -> Result<RotationReport, Failure> {
         .and_then(|()| store.commit())
         .map_err(|error| {
             let mut failure = Failure::from(error);
-            match store.rollback() {
-                Ok(true) => failure.restored.push("database rows".to_string()),
-                Ok(false) => {}
-                Err(e) => failure.restore_errors.push(e.to_string()),
-            }
+            failure.roll_back_store(store.as_mut());
             failure
         })?;
     let backup = backup_path(&key_file);

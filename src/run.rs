@@ -1,20 +1,15 @@
 //! One module run: validate → load (under the locks) → plan → apply, or stop after the plan in
 //! check mode or when there is nothing to do.
 
-use std::path::Path;
-
-use crate::apply::{self, Failure, Target};
+use crate::apply::{self, Target};
 use crate::args::{Args, RunMode};
-use crate::crypto::Key;
-use crate::error::Error;
-use crate::files::{self, DirLock};
-use crate::model::Snapshot;
-use crate::plan::{self, DiffEntry, FileState, Inputs};
+use crate::failure::Failure;
+use crate::files::DirLock;
+use crate::load;
+use crate::plan::{self, DiffEntry, Inputs};
 use crate::postfix::Postfix;
 use crate::probe;
-use crate::render;
-use crate::store::Store;
-use crate::validate::{self, Settings, Wanted};
+use crate::validate::{self, Wanted};
 
 /// What a successful run did (or, in check mode, would do).
 #[derive(Debug, Default)]
@@ -28,44 +23,9 @@ pub struct Report {
     pub relayhost: Option<String>,
 }
 
-/// The base main.cf rendered with `vars`; also checks that the Postfix dir exists.
-pub(crate) fn base_template(settings: &Settings) -> Result<String, Error> {
-    let template = std::fs::read_to_string(&settings.template).map_err(|e| Error::Template {
-        path: settings.template.clone(),
-        reason: e.to_string(),
-    })?;
-    let dir = settings.postfix_dir.as_path();
-    if !dir.is_dir() {
-        return Err(Error::io(
-            dir,
-            std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                "postfix_dir is not a directory",
-            ),
-        ));
-    }
-    render::base(&settings.template, &template, &settings.vars)
-}
-
-/// The rows and the files they describe, read while the store holds its lock.
-pub(crate) fn read_current(
-    store: &mut dyn Store,
-    dir: &Path,
-) -> Result<(Snapshot, FileState), Error> {
-    let snapshot = store.load()?;
-    let files = read_files(&snapshot, dir)?;
-    Ok((snapshot, files))
-}
-
-/// The files the rows describe: main.cf, sasl_passwd and the map their map type makes.
-pub(crate) fn read_files(snapshot: &Snapshot, dir: &Path) -> Result<FileState, Error> {
-    let map = snapshot.password_map().unwrap_or_default();
-    files::read_state(dir, render::map_suffix(map)?)
-}
-
 pub fn run(args: Args, mode: RunMode) -> Result<Report, Failure> {
     let (desired, settings) = validate::validate(args)?;
-    let base = base_template(&settings)?;
+    let base = load::base_template(&settings)?;
     let dir = settings.postfix_dir.as_path();
     let postfix = Postfix::new(&settings.postfix_exec, &settings.postfix_exec_dir);
     let mut lock = DirLock::existing(dir, !mode.check)?;
@@ -73,8 +33,8 @@ pub fn run(args: Args, mode: RunMode) -> Result<Report, Failure> {
     loop {
         let mut store = settings.database.open(!mode.check)?;
         // Read under the locks: a key rotation may have installed a new key meanwhile.
-        let key = Key::load(&settings.key_file)?.with_cipher(settings.cipher);
-        let (snapshot, file_state) = read_current(store.as_mut(), dir)?;
+        let key = load::key(&settings)?;
+        let (snapshot, file_state) = load::current(store.as_mut(), dir)?;
         let plan = plan::plan(
             &desired,
             &Inputs {

@@ -1,0 +1,84 @@
+//! The "load current state" step every request shares: the rendered base template, the key,
+//! the rows (read under the store's lock) and the files they describe. Reads only.
+
+use std::fs;
+use std::path::Path;
+
+use zeroize::Zeroizing;
+
+use crate::crypto::Key;
+use crate::error::{Error, Result};
+use crate::files::{mode_of, read_optional};
+use crate::model::Snapshot;
+use crate::render;
+use crate::store::Store;
+use crate::validate::Settings;
+
+/// What is on disk now. `None` means the file does not exist.
+#[derive(Default)]
+pub struct FileState {
+    pub main_cf: Option<String>,
+    pub sasl_passwd: Option<Zeroizing<String>>,
+    pub sasl_mode: Option<u32>,
+    pub map_mode: Option<u32>,
+    /// The map is older than sasl_passwd (Postfix warns about it too): rebuild it.
+    pub map_older: bool,
+}
+
+/// The base main.cf rendered with `vars`; also checks that the Postfix dir exists.
+pub fn base_template(settings: &Settings) -> Result<String> {
+    let template = fs::read_to_string(&settings.template).map_err(|e| Error::Template {
+        path: settings.template.clone(),
+        reason: e.to_string(),
+    })?;
+    let dir = settings.postfix_dir.as_path();
+    if !dir.is_dir() {
+        return Err(Error::io(
+            dir,
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "postfix_dir is not a directory",
+            ),
+        ));
+    }
+    render::base(&settings.template, &template, &settings.vars)
+}
+
+/// The key file, used with the configured cipher.
+pub fn key(settings: &Settings) -> Result<Key> {
+    Ok(Key::load(&settings.key_file)?.with_cipher(settings.cipher))
+}
+
+/// The rows and the files they describe, read while the store holds its lock.
+pub fn current(store: &mut dyn Store, dir: &Path) -> Result<(Snapshot, FileState)> {
+    let snapshot = store.load()?;
+    let files = files(&snapshot, dir)?;
+    Ok((snapshot, files))
+}
+
+/// main.cf, sasl_passwd and the modes of sasl_passwd and the map its map type makes.
+pub fn files(snapshot: &Snapshot, dir: &Path) -> Result<FileState> {
+    let map_suffix = render::map_suffix(snapshot.password_map().unwrap_or_default())?;
+    let main_cf = read_optional(&dir.join("main.cf"))?
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
+    let sasl_path = dir.join("sasl_passwd");
+    let sasl_passwd = read_optional(&sasl_path)?
+        .map(|bytes| Zeroizing::new(String::from_utf8_lossy(&bytes).into_owned()));
+    let map = map_suffix.map(|suffix| dir.join(format!("sasl_passwd{suffix}")));
+    let map_mode = match &map {
+        Some(path) => mode_of(path)?,
+        None => None,
+    };
+    let modified = |path: &Path| fs::metadata(path).and_then(|m| m.modified()).ok();
+    let map_older = match (map.as_deref().and_then(modified), modified(&sasl_path)) {
+        (Some(map), Some(source)) => map < source,
+        _ => false,
+    };
+    Ok(FileState {
+        main_cf,
+        sasl_passwd,
+        sasl_mode: mode_of(&sasl_path)?,
+        map_mode,
+        map_older,
+    })
+}

@@ -1,0 +1,152 @@
+//! Which request a run is (apply, doctor, key rotation, info) from how the binary was called and
+//! the options given, and its typed outcome: the JSON result plus what the exit code needs.
+
+use serde_json::{Value, json};
+
+use crate::args::{self, Input, RunMode};
+use crate::plan::DiffEntry;
+use crate::{doctor, info, protocol, rotate, run};
+
+/// How the binary was called.
+#[derive(Debug, Clone, Copy)]
+pub enum Entry {
+    /// `hermes-relayhost ARGS.json`, as Ansible runs a binary module.
+    Module,
+    /// `apply --args-file`, with the flags of the command line.
+    Apply(RunMode),
+    Doctor,
+    RotateKey {
+        check: bool,
+    },
+}
+
+/// What a request did: the result object and the facts the exit code is made of.
+#[derive(Debug)]
+pub struct Outcome {
+    pub json: Value,
+    pub failed: bool,
+    pub changed: bool,
+    /// The masked diff (diff mode), for a unified diff on the terminal.
+    pub diff: Vec<DiffEntry>,
+}
+
+impl Outcome {
+    fn new(json: Value, failed: bool, changed: bool) -> Outcome {
+        Outcome {
+            json,
+            failed,
+            changed,
+            diff: Vec::new(),
+        }
+    }
+
+    /// The args file could not be read: a result object all the same.
+    pub fn unreadable(msg: String) -> Outcome {
+        Outcome::new(
+            json!({ "failed": true, "changed": false, "msg": msg }),
+            true,
+            false,
+        )
+    }
+}
+
+enum Request {
+    Apply(RunMode),
+    Doctor,
+    Rotate(RunMode),
+    Info,
+}
+
+impl Request {
+    /// Flags given on the command line add to those in the args file.
+    fn of(entry: Entry, input: &Input) -> Request {
+        let flag = |f: &Option<args::Flag>| f.as_ref().is_some_and(args::Flag::value);
+        let cli = match entry {
+            Entry::Doctor => return Request::Doctor,
+            Entry::RotateKey { check } => {
+                return Request::Rotate(RunMode {
+                    check: check || input.mode.check,
+                    diff: false,
+                });
+            }
+            Entry::Module
+                if input
+                    .module_name
+                    .as_deref()
+                    .is_some_and(|n| n.ends_with("relay_host_info")) =>
+            {
+                return Request::Info;
+            }
+            Entry::Module => RunMode::default(),
+            Entry::Apply(mode) => mode,
+        };
+        if flag(&input.args.rotate_key) {
+            Request::Rotate(RunMode {
+                check: input.mode.check || cli.check,
+                diff: false,
+            })
+        } else if flag(&input.args.check_only) {
+            Request::Doctor
+        } else {
+            Request::Apply(RunMode {
+                check: input.mode.check || cli.check,
+                diff: input.mode.diff || cli.diff,
+            })
+        }
+    }
+}
+
+/// Runs the request the args file's text and the entry point ask for.
+pub fn handle(entry: Entry, text: &str) -> Outcome {
+    let input = match args::parse(text) {
+        Ok(input) => input,
+        Err(e) => {
+            let check_mode = match entry {
+                Entry::Doctor => None,
+                Entry::RotateKey { check } => Some(check),
+                Entry::Module => Some(false),
+                Entry::Apply(mode) => Some(mode.check),
+            };
+            let json = protocol::failed(&e.into(), check_mode, None);
+            return Outcome::new(json, true, false);
+        }
+    };
+    let echo = Some(&input.echo);
+    match Request::of(entry, &input) {
+        Request::Apply(mode) => {
+            let outcome = run::run(input.args, mode);
+            let json = protocol::result_json(&outcome, mode, echo);
+            match outcome {
+                Ok(report) => Outcome {
+                    json,
+                    failed: false,
+                    changed: report.changed,
+                    diff: if mode.diff && report.changed {
+                        report.diff
+                    } else {
+                        Vec::new()
+                    },
+                },
+                Err(_) => Outcome::new(json, true, false),
+            }
+        }
+        Request::Doctor => {
+            let outcome = doctor::doctor(input.args);
+            let failed = outcome
+                .as_ref()
+                .map_or(true, |checks| checks.iter().any(|c| !c.ok));
+            Outcome::new(protocol::doctor_json(&outcome, echo), failed, false)
+        }
+        Request::Rotate(mode) => {
+            let outcome = rotate::rotate(input.args, mode);
+            let changed = outcome.as_ref().is_ok_and(|r| r.changed);
+            let json = protocol::rotation_json(&outcome, mode, echo);
+            Outcome::new(json, outcome.is_err(), changed)
+        }
+        Request::Info => {
+            let outcome = info::info(input.args);
+            let json = protocol::info_json(&outcome, echo);
+            Outcome::new(json, outcome.is_err(), false)
+        }
+    }
+}
