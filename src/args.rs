@@ -7,11 +7,12 @@ use std::collections::BTreeMap;
 
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use secrecy::SecretString;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::crypto::Cipher;
 use crate::error::{Error, Result};
+use crate::tls::TlsMode;
 
 /// Ansible's marker for a value that must not be shown.
 pub const NO_LOG: &str = "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER";
@@ -177,16 +178,6 @@ impl Args {
 pub enum State {
     Present,
     Absent,
-}
-
-/// `wrapper` is implicit TLS (port 465): `encrypt` plus `smtp_tls_wrappermode = yes`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum TlsMode {
-    None,
-    May,
-    Encrypt,
-    Wrapper,
 }
 
 /// A port as JSON number or digit string: Ansible templating hands over strings.

@@ -4,12 +4,13 @@
 use secrecy::ExposeSecret;
 use serde::Serialize;
 
-use crate::args::{Args, TlsMode};
+use crate::args::Args;
 use crate::crypto::Key;
 use crate::doctor::{self, Check};
 use crate::error::Error;
 use crate::failure::Failure;
 use crate::model::{PASSWORD_MAPS, RELAYHOST, SASL_AUTH, Snapshot, TLS_LEVEL, WRAPPERMODE};
+use crate::tls::TlsMode;
 use crate::validate;
 
 /// The options that say where the host's state lives; the info module takes no others.
@@ -85,12 +86,10 @@ fn relay_info(snap: &Snapshot, key: Option<&Key>) -> RelayInfo {
         }
         None => (None, None),
     };
-    let tls = match value(TLS_LEVEL).as_deref() {
-        None | Some("" | "none") => TlsMode::None,
-        Some("may") => TlsMode::May,
-        Some(_) if value(WRAPPERMODE).as_deref() == Some("yes") => TlsMode::Wrapper,
-        Some(_) => TlsMode::Encrypt,
-    };
+    let tls = TlsMode::from_rows(
+        value(TLS_LEVEL).as_deref(),
+        value(WRAPPERMODE).is_some_and(|v| v.eq_ignore_ascii_case("yes")),
+    );
     RelayInfo {
         state: if host.is_some() { "present" } else { "absent" },
         host,

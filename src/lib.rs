@@ -23,6 +23,7 @@ pub mod request;
 pub mod rotate;
 pub mod run;
 pub mod store;
+pub mod tls;
 pub mod validate;
 
 pub use error::{Error, Result};

@@ -9,7 +9,6 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use zeroize::Zeroizing;
 
-use crate::args::TlsMode;
 use crate::crypto::Key;
 use crate::error::{Error, Result};
 use crate::load::FileState;
@@ -146,14 +145,9 @@ pub fn plan(desired: &Desired, inputs: &Inputs) -> Result<Plan> {
                     v.enabled = 1;
                 },
             );
-            match relay_wanted.tls {
-                TlsMode::None => set(&mut rows, tls, |p| p.enabled = 0, |v| v.enabled = 0),
-                TlsMode::May | TlsMode::Encrypt | TlsMode::Wrapper => {
-                    let level = if relay_wanted.tls == TlsMode::May {
-                        "may"
-                    } else {
-                        "encrypt"
-                    };
+            match relay_wanted.tls.security_level() {
+                None => set(&mut rows, tls, |p| p.enabled = 0, |v| v.enabled = 0),
+                Some(level) => {
                     set(
                         &mut rows,
                         tls,
@@ -206,7 +200,7 @@ pub fn plan(desired: &Desired, inputs: &Inputs) -> Result<Plan> {
     let wrapper = match &desired.relay {
         Wanted::Keep => None,
         Wanted::Absent => Some(None),
-        Wanted::Present(r) => Some((r.tls == TlsMode::Wrapper).then_some("yes")),
+        Wanted::Present(r) => Some(r.tls.wrapper_mode().then_some("yes")),
     };
     let mut plan = Plan::default();
     for (name, wanted) in [

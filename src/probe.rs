@@ -9,8 +9,8 @@ use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::args::TlsMode;
 use crate::error::{Error, Result};
+use crate::tls::TlsMode;
 use crate::validate::Host;
 
 pub struct Target<'a> {

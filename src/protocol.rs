@@ -88,7 +88,7 @@ pub fn info_json(
                     "relay host {}:{} (tls {}, auth {})",
                     relay.host.as_deref().unwrap_or_default(),
                     relay.port.map_or("?".to_string(), |p| p.to_string()),
-                    json!(relay.tls).as_str().unwrap_or_default(),
+                    relay.tls.as_str(),
                     if relay.auth { "on" } else { "off" }
                 ),
                 None => "no relay host (direct delivery)".to_string(),

@@ -9,10 +9,11 @@ use std::path::{Path, PathBuf};
 
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::args::{Args, PortArg, State, TlsMode};
+use crate::args::{Args, PortArg, State};
 use crate::crypto::Cipher;
 use crate::error::{Error, Result};
 use crate::store::Location;
+use crate::tls::TlsMode;
 
 /// `system_settings.value varchar(1024)` holds the relay credentials' ciphertext.
 pub const SETTING_COLUMN: usize = 1024;
