@@ -1,20 +1,28 @@
-//! The Ansible collection `hermes_seg.relay` with the real ansible-core (pinned venv): the
-//! documentation sidecar cannot drift from the JSON schema, the collection builds and installs
-//! with ansible-galaxy, and `ansible-playbook` check mode, diff, idempotency, failures and
-//! verbose output behave as the contract says, passwords never shown.
+//! The Ansible collection `hermes_seg.relay` with the real ansible-core, the newest and the
+//! oldest it claims (pinned venvs): the action plugin brings the binary to each host once, into
+//! a private cache; check mode, diff, no_log, async, module_defaults for the action group,
+//! `relay_host_info` and the `relay_host` role work as the contract says, passwords never
+//! shown; a collection without a binary (the git tree) or for another architecture resolves the
+//! modules and fails with how to build one; the docs cannot drift from the JSON schema.
 
 mod common;
 mod runners;
+mod support;
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::path::PathBuf;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use common::{Hermes, PASSWORD};
-use runners::{Ansible, Output, host_recap, module_binary, run};
+use runners::{Ansible, Output, binary_in, host_recap, module_binary, run};
 use serde_json::{Value, json};
+use support::{PrivatePostfix, WAIT};
 
 const FQCN: &str = "hermes_seg.relay.relay_host";
+const INFO: &str = "hermes_seg.relay.relay_host_info";
+const GROUP: &str = "group/hermes_seg.relay.relay";
 
 /// A distinctive part of the password: even a partial leak must be caught.
 const PASSWORD_PART: &str = "w0rd";
@@ -27,39 +35,83 @@ fn assert_no_password(out: &Output) {
     );
 }
 
-/// A one-task playbook against the fixture's root. The password comes from a vars file, as
-/// from a vault in real use: a failing task makes ansible-core quote the playbook lines
-/// around it, so a secret written inline there would be printed by Ansible itself.
-fn playbook(a: &Ansible, h: &Hermes, name: &str, options: Value) -> PathBuf {
-    let mut args = h.args(options);
+/// A play against the fixture's root: its location options (root, postfix_exec, vars) once
+/// in `module_defaults` for the action group, then `tasks` (JSON objects, which are YAML flow
+/// mappings). A task's `password` comes from a vars file, as from a vault in real use: a
+/// failing task makes ansible-core quote the playbook lines around it, so a secret written
+/// inline there would be printed by Ansible itself.
+fn play(a: &Ansible, h: &Hermes, name: &str, tasks: &[Value]) -> PathBuf {
     let mut vars = json!({});
-    if let Some(password) = args.get("password").cloned() {
-        vars["relay_password"] = password;
-        args["password"] = json!("{{ relay_password }}");
+    let mut lines = String::new();
+    for (i, task) in tasks.iter().enumerate() {
+        let mut task = task.clone();
+        for module in [FQCN, INFO] {
+            if let Some(password) = task[module].get("password").cloned() {
+                vars[format!("relay_password_{i}")] = password;
+                task[module]["password"] = json!(format!("{{{{ relay_password_{i} }}}}"));
+            }
+        }
+        lines.push_str(&format!("    - {task}\n"));
     }
     let secrets = a.path().join(format!("{name}.secrets.yml"));
     fs::write(&secrets, vars.to_string()).unwrap();
-    // JSON is YAML: flow mappings keep the generated playbook exact.
+    let defaults = json!({ GROUP: h.base });
     let yaml = format!(
-        "- hosts: all\n  gather_facts: false\n  vars_files: [{secrets:?}]\n  tasks:\n    \
-         - name: relay host\n      {FQCN}: {args}\n"
+        "- hosts: all\n  gather_facts: false\n  vars_files: [{secrets:?}]\n  \
+         module_defaults: {defaults}\n  tasks:\n{lines}"
     );
     let path = a.path().join(name);
     fs::write(&path, yaml).unwrap();
     path
 }
 
+/// A one-task play of `relay_host` with these options.
+fn playbook(a: &Ansible, h: &Hermes, name: &str, options: Value) -> PathBuf {
+    play(a, h, name, &[json!({"name": "relay host", FQCN: options})])
+}
+
 fn relay_options(password: &str) -> Value {
     json!({"host": "smtp.example.com", "port": 587, "username": "relayuser", "password": password})
 }
 
-#[test]
-fn check_diff_shows_the_masked_diff_and_changes_nothing() {
-    let (a, h) = (Ansible::new(), Hermes::new());
-    let play = playbook(&a, &h, "play.yml", relay_options(PASSWORD));
+/// How often `-vvv` output shows the collection's binary being copied to a host.
+fn binary_transfers(out: &Output) -> usize {
+    out.stdout
+        .lines()
+        .filter(|l| {
+            l.contains("PUT ") && l.contains("/files/") && l.contains("hermes-relayhost TO")
+        })
+        .count()
+}
+
+/// The result object ansible-playbook printed for a task (`-v` and up), found by a key that
+/// only that result has.
+fn task_result(out: &Output, key: &str) -> Value {
+    let start = out
+        .stdout
+        .find(&format!("\"{key}\""))
+        .and_then(|at| out.stdout[..at].rfind("=> {"))
+        .unwrap_or_else(|| panic!("no result with {key:?}:\n{}", out.all()));
+    let text = &out.stdout[start + 3..];
+    serde_json::Deserializer::from_str(text)
+        .into_iter::<Value>()
+        .next()
+        .unwrap()
+        .unwrap()
+}
+
+fn mode(path: &Path) -> u32 {
+    fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+/// Check mode and diff, a real run, its idempotent re-run and a rotation preview, with one
+/// binary transfer in all: the flow every supported ansible-core must run.
+fn core_flow(a: &Ansible) {
+    let h = Hermes::new();
+    let play = playbook(a, &h, "play.yml", relay_options(PASSWORD));
     let before = h.snapshot();
 
-    let out = a.playbook(&play, &["--check", "--diff"]);
+    let out = a.playbook(&play, &["--check", "--diff", "-vvv"]);
     assert_eq!(out.code, 0, "{}", out.all());
     let recap = host_recap(&out, "localhost");
     assert_eq!((recap["changed"], recap["failed"]), (1, 0), "{}", out.all());
@@ -76,12 +128,7 @@ fn check_diff_shows_the_masked_diff_and_changes_nothing() {
     }
     assert_no_password(&out);
     assert_eq!(h.snapshot(), before, "check mode wrote something");
-}
-
-#[test]
-fn real_run_changes_rerun_is_idempotent_and_verbose_output_is_masked() {
-    let (a, h) = (Ansible::new(), Hermes::new());
-    let play = playbook(&a, &h, "play.yml", relay_options(PASSWORD));
+    let mut transfers = binary_transfers(&out);
 
     // -vvv prints the module's whole result, its invocation and the command lines.
     let out = a.playbook(&play, &["-vvv", "--diff"]);
@@ -94,6 +141,7 @@ fn real_run_changes_rerun_is_idempotent_and_verbose_output_is_masked() {
         h.file("sasl_passwd").unwrap(),
         format!("[smtp.example.com]:587\trelayuser:{PASSWORD}\n")
     );
+    transfers += binary_transfers(&out);
 
     let before = h.snapshot();
     let out = a.playbook(&play, &["-vvv"]);
@@ -101,10 +149,11 @@ fn real_run_changes_rerun_is_idempotent_and_verbose_output_is_masked() {
     assert_eq!((recap["ok"], recap["changed"]), (1, 0), "{}", out.all());
     assert_no_password(&out);
     assert_eq!(h.snapshot(), before, "a no-change run wrote something");
+    transfers += binary_transfers(&out);
 
     // A rotation preview names both sides, masked, and still writes nothing.
-    let rotate = playbook(&a, &h, "rotate.yml", relay_options("n3w-secret-Rotated"));
-    let out = a.playbook(&rotate, &["--check", "--diff"]);
+    let rotate = playbook(a, &h, "rotate.yml", relay_options("n3w-secret-Rotated"));
+    let out = a.playbook(&rotate, &["--check", "--diff", "-vvv"]);
     assert_eq!(host_recap(&out, "localhost")["changed"], 1, "{}", out.all());
     assert!(
         out.stdout
@@ -117,6 +166,24 @@ fn real_run_changes_rerun_is_idempotent_and_verbose_output_is_masked() {
     );
     assert!(!out.all().contains("n3w-secret"), "{}", out.all());
     assert_eq!(h.snapshot(), before);
+    transfers += binary_transfers(&out);
+    assert_eq!(
+        transfers, 1,
+        "the binary must reach the host once in four runs"
+    );
+}
+
+#[test]
+fn core_flow_on_the_newest_ansible_core() {
+    core_flow(&Ansible::new());
+}
+
+#[test]
+fn core_flow_on_the_oldest_ansible_core() {
+    let a = Ansible::oldest();
+    let version = run(a.command("ansible").arg("--version"));
+    assert!(version.stdout.contains("core 2.16."), "{}", version.all());
+    core_flow(&a);
 }
 
 #[test]
@@ -146,9 +213,327 @@ fn validation_error_fails_the_task_with_the_clear_message() {
     assert_eq!(h.snapshot(), before);
 }
 
+/// Two hosts (each its own root and cache dir, as two machines would have), two tasks each:
+/// the binary is copied once per host, into a 0700 dir as a 0700 file, and runs on a 0600
+/// args file that is gone afterwards. A new binary in the collection is copied once more and
+/// replaces the old copy.
 #[test]
-fn galaxy_build_and_install_give_a_working_module() {
+fn the_binary_reaches_each_host_once_into_a_private_cache() {
+    let a = Ansible::new();
+    let hosts = [Hermes::new(), Hermes::new()];
+    let mut inventory = String::from("all:\n  hosts:\n");
+    for (i, h) in hosts.iter().enumerate() {
+        // The wrapper records the mode of the args file the binary was given (its argv[1]).
+        let record = h.dir.path().join("args-mode");
+        let exec = h.fault_exec(
+            "postconf",
+            &format!(
+                "stat -c %a \"$(tr '\\0' '\\n' </proc/$PPID/cmdline | sed -n 2p)\" > {}",
+                record.display()
+            ),
+            false,
+        );
+        let vars = json!({
+            "ansible_connection": "local",
+            "hermes_relay_cache_dir": a.path().join(format!("cache-{i}")),
+            "relay_root": h.root,
+            "relay_exec": exec,
+            "relay_exec_dir": h.postfix_dir(),
+        });
+        inventory.push_str(&format!("    host{i}: {vars}\n"));
+    }
+    fs::write(a.path().join("hosts.yml"), inventory).unwrap();
+    let defaults = json!({ GROUP: {
+        "root": "{{ relay_root }}",
+        "postfix_exec": "{{ relay_exec }}",
+        "postfix_exec_dir": "{{ relay_exec_dir }}",
+        "vars": hosts[0].base["vars"],
+    }});
+    let playbook = a.path().join("play.yml");
+    fs::write(
+        &playbook,
+        format!(
+            "- hosts: all\n  gather_facts: false\n  module_defaults: {defaults}\n  tasks:\n    \
+             - {}\n    - {}\n",
+            json!({"name": "relay", FQCN: {"host": "smtp.example.com", "port": 587}}),
+            json!({"name": "info", INFO: {}, "register": "info"}),
+        ),
+    )
+    .unwrap();
+    let ansible = |extra: &[&str]| {
+        run(a
+            .command("ansible-playbook")
+            .args(["-i", "hosts.yml", "-vvv"])
+            .arg(&playbook)
+            .args(extra))
+    };
+
+    let out = ansible(&[]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(binary_transfers(&out), 2, "one per host:\n{}", out.all());
+    for (i, h) in hosts.iter().enumerate() {
+        let counts = host_recap(&out, &format!("host{i}"));
+        assert_eq!((counts["ok"], counts["changed"]), (2, 1), "{}", out.all());
+        assert_eq!(
+            h.param(203).parameter.as_deref(),
+            Some("[smtp.example.com]:587")
+        );
+        let cache = a.path().join(format!("cache-{i}"));
+        assert_eq!(mode(&cache), 0o700);
+        let cached: Vec<_> = fs::read_dir(&cache)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert_eq!(cached.len(), 1, "{cached:?}");
+        assert_eq!(mode(&cached[0]), 0o700);
+        assert_eq!(
+            fs::read(&cached[0]).unwrap(),
+            fs::read(module_binary()).unwrap()
+        );
+        let args_mode = fs::read_to_string(h.dir.path().join("args-mode")).unwrap();
+        assert_eq!(args_mode.trim(), "600", "the args file's mode");
+    }
+    // Ansible's per-task temp dirs, and the args files in them, are gone.
+    let leftovers: Vec<_> = fs::read_dir(a.path().join("tmp-remote"))
+        .map(|d| d.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+
+    let inode = |i: usize| {
+        let cache = a.path().join(format!("cache-{i}"));
+        let file = fs::read_dir(&cache)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        (file.clone(), fs::metadata(&file).unwrap().ino())
+    };
+    let before = [inode(0), inode(1)];
+    let out = ansible(&["--check"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(binary_transfers(&out), 0, "{}", out.all());
+    assert_eq!(
+        [inode(0), inode(1)],
+        before,
+        "the cached copies were rewritten"
+    );
+
+    // A new build of the binary in the collection reaches each host once more.
+    let binary = binary_in(&Ansible::collection_in(&a.collections()));
+    fs::OpenOptions::new()
+        .append(true)
+        .open(&binary)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, b"\0new build"))
+        .unwrap();
+    let out = ansible(&["--check"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(binary_transfers(&out), 2, "{}", out.all());
+    for (i, old) in before.iter().enumerate() {
+        let (now, _) = inode(i);
+        assert_ne!(now, old.0, "the new build has its own name");
+        assert!(!old.0.exists(), "the old build was not removed");
+        assert_eq!(fs::read(&now).unwrap(), fs::read(&binary).unwrap());
+    }
+}
+
+#[test]
+fn async_tasks_run_the_binary_in_the_background() {
     let (a, h) = (Ansible::new(), Hermes::new());
+    let play = play(
+        &a,
+        &h,
+        "play.yml",
+        &[
+            json!({"name": "waited for", FQCN: relay_options(PASSWORD), "async": 120, "poll": 1}),
+            json!({"name": "fire and forget", INFO: {}, "async": 120, "poll": 0,
+                   "register": "job"}),
+            json!({"name": "collect", "ansible.builtin.async_status": {"jid": "{{ job.ansible_job_id }}"},
+                   "register": "done", "until": "done.finished", "retries": 60, "delay": 1}),
+            report(json!({"changed": "{{ done.changed }}", "relay": "{{ done.relay }}"})),
+        ],
+    );
+    let out = a.playbook(&play, &["-v"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    // The relay change, and Ansible's "started" for the `poll: 0` job.
+    assert_eq!(host_recap(&out, "localhost")["changed"], 2, "{}", out.all());
+    assert!(
+        out.stdout.contains("ASYNC OK on localhost"),
+        "{}",
+        out.all()
+    );
+    assert_eq!(h.decrypted("relay_host_password"), PASSWORD);
+    let report = &task_result(&out, "report")["report"];
+    assert_eq!(report["relay"]["host"], "smtp.example.com", "{}", out.all());
+    assert_eq!(report["changed"], false, "{}", out.all());
+    assert_no_password(&out);
+}
+
+/// Were the binary ever to print the password, Ansible would mask it: the module declares it
+/// no_log. The fault (a binary that leaks) is a wrapper around the real one.
+#[test]
+fn ansible_masks_the_password_even_if_the_binary_printed_it() {
+    let (a, h) = (Ansible::new(), Hermes::new());
+    let binary = binary_in(&Ansible::collection_in(&a.collections()));
+    let real = a.path().join("real-hermes-relayhost");
+    fs::rename(&binary, &real).unwrap();
+    let python = runners::tool_in(runners::NEWEST, "python");
+    fs::write(
+        &binary,
+        format!(
+            "#!/bin/sh\n\
+             {real:?} \"$1\" | {python:?} -c 'import json, sys\n\
+             result = json.load(sys.stdin)\n\
+             result[\"msg\"] += \" leaked: \" + json.load(open(sys.argv[1]))[\"password\"]\n\
+             print(json.dumps(result))' \"$1\"\n"
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&binary, fs::Permissions::from_mode(0o755)).unwrap();
+
+    let play = playbook(&a, &h, "play.yml", relay_options(PASSWORD));
+    let out = a.playbook(&play, &["-v"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(
+        out.stdout.contains("leaked: ********"),
+        "the fault did not fire:\n{}",
+        out.all()
+    );
+    assert_no_password(&out);
+    assert_eq!(h.decrypted("relay_host_password"), PASSWORD);
+}
+
+#[test]
+fn relay_host_info_reports_the_settings_and_checks_without_secrets() {
+    let (a, h) = (Ansible::new(), Hermes::new());
+    let playbook = play(
+        &a,
+        &h,
+        "play.yml",
+        &[
+            json!({"name": "before", INFO: {}, "register": "before"}),
+            json!({"name": "relay", FQCN: relay_options(PASSWORD)}),
+            json!({"name": "after", INFO: {}, "register": "after"}),
+            report(json!({"before": "{{ before }}", "after": "{{ after }}"})),
+        ],
+    );
+    let out = a.playbook(&playbook, &["-v"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(host_recap(&out, "localhost")["changed"], 1, "{}", out.all());
+    assert_no_password(&out);
+    let shown = task_result(&out, "report")["report"].clone();
+    assert_eq!(shown["before"]["relay"]["state"], "absent", "{shown}");
+    assert_eq!(shown["before"]["changed"], false);
+    let after = &shown["after"];
+    assert_eq!(
+        after["relay"],
+        json!({"state": "present", "host": "smtp.example.com", "port": 587, "tls": "may",
+               "auth": true, "username": "relayuser"}),
+        "{after}"
+    );
+    assert_eq!(after["changed"], false);
+    let checks = after["checks"].as_array().unwrap();
+    assert!(!checks.is_empty(), "{after}");
+    assert_eq!(
+        after["healthy"],
+        json!(checks.iter().all(|c| c["ok"] == true)),
+        "{after}"
+    );
+
+    // Check mode reads the same and writes nothing.
+    let before = h.snapshot();
+    let info = play(
+        &a,
+        &h,
+        "info.yml",
+        &[
+            json!({"name": "info", INFO: {}, "register": "info"}),
+            report(json!("{{ info }}")),
+        ],
+    );
+    let out = a.playbook(&info, &["--check", "-v"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(
+        task_result(&out, "report")["report"]["relay"],
+        after["relay"]
+    );
+    assert_eq!(h.snapshot(), before);
+
+    // Settings it cannot read fail the task, with the error code.
+    fs::remove_file(h.db_path()).unwrap();
+    let out = a.playbook(&info, &["-v"]);
+    assert_eq!(host_recap(&out, "localhost")["failed"], 1, "{}", out.all());
+    assert!(out.stdout.contains("\"code\""), "{}", out.all());
+}
+
+/// A task that prints `value` as `"report": …` for [`task_result`].
+fn report(value: Value) -> Value {
+    json!({"name": "report", "ansible.builtin.debug": {"var": "report"}, "vars": {"report": value}})
+}
+
+/// The git tree holds no binary: the modules resolve (ansible-doc, a playbook) and fail at run
+/// time saying how to get one, also when built and installed with ansible-galaxy.
+#[test]
+fn a_collection_without_the_binary_fails_saying_how_to_build_it() {
+    let a = Ansible::without_binary(runners::NEWEST);
+    let h = Hermes::new();
+    let out = run(a.command("ansible-doc").arg(FQCN));
+    assert!(
+        out.code == 0 && out.stdout.contains("relay_host") && out.stdout.contains("OPTIONS"),
+        "{}",
+        out.all()
+    );
+    let play = playbook(&a, &h, "play.yml", relay_options(PASSWORD));
+    let expect = |out: &Output| {
+        assert_eq!(host_recap(out, "localhost")["failed"], 1, "{}", out.all());
+        assert!(
+            out.stdout.contains("holds no hermes-relayhost binary")
+                && out.stdout.contains("modules/ansible/build.sh")
+                && out.stdout.contains("ansible-galaxy collection install"),
+            "{}",
+            out.all()
+        );
+        assert!(!out.all().contains("Cannot resolve"), "{}", out.all());
+    };
+    expect(&a.playbook(&play, &[]));
+
+    let installed = galaxy_install(&a);
+    expect(&run(a
+        .command_with("ansible-playbook", &installed)
+        .args(["-i", "localhost,", "-c", "local"])
+        .arg(&play)));
+}
+
+#[test]
+fn a_target_of_another_architecture_fails_saying_how_to_build_for_it() {
+    let (a, h) = (Ansible::new(), Hermes::new());
+    let binary = binary_in(&Ansible::collection_in(&a.collections()));
+    let other = if std::env::consts::ARCH == "aarch64" {
+        "x86_64"
+    } else {
+        "aarch64"
+    };
+    let elsewhere = binary.parent().unwrap().with_file_name(other);
+    fs::rename(binary.parent().unwrap(), &elsewhere).unwrap();
+
+    let play = playbook(&a, &h, "play.yml", relay_options(PASSWORD));
+    let out = a.playbook(&play, &[]);
+    assert_eq!(host_recap(&out, "localhost")["failed"], 1, "{}", out.all());
+    let arch = std::env::consts::ARCH;
+    assert!(
+        out.stdout
+            .contains(&format!("the target runs Linux on {arch}"))
+            && out.stdout.contains(&format!("for Linux on {other} only"))
+            && out
+                .stdout
+                .contains(&format!("modules/ansible/build.sh {arch}")),
+        "{}",
+        out.all()
+    );
+}
+
+/// `ansible-galaxy collection build` of the private copy, installed into `installed/`.
+fn galaxy_install(a: &Ansible) -> PathBuf {
     let src = Ansible::collection_in(&a.collections());
     let out = run(a
         .command("ansible-galaxy")
@@ -172,11 +557,17 @@ fn galaxy_build_and_install_give_a_working_module() {
         .arg(&installed)
         .arg(&tarball));
     assert_eq!(out.code, 0, "{}", out.all());
-    let module = Ansible::collection_in(&installed).join("plugins/modules/relay_host");
+    installed
+}
+
+#[test]
+fn galaxy_build_and_install_give_a_working_module() {
+    let (a, h) = (Ansible::new(), Hermes::new());
+    let installed = galaxy_install(&a);
     assert_eq!(
-        fs::read(&module).unwrap(),
+        fs::read(binary_in(&Ansible::collection_in(&installed))).unwrap(),
         fs::read(module_binary()).unwrap(),
-        "the installed module is not the built binary"
+        "the installed collection does not hold the built binary"
     );
 
     let play = playbook(&a, &h, "play.yml", relay_options(PASSWORD));
@@ -191,17 +582,122 @@ fn galaxy_build_and_install_give_a_working_module() {
     );
 }
 
+/// The role with Oefenweb-style variables; `hermes_relay_reload: false` leaves the reload to
+/// its handler, which reloads a real running Postfix once at the end of the play.
 #[test]
-fn ansible_doc_shows_the_module_and_agrees_with_the_schema() {
+fn the_role_configures_the_relay_and_its_handler_reloads_postfix() {
+    let (a, h) = (Ansible::new(), Hermes::new());
+    let mut postfix = PrivatePostfix::start(&h);
+    let vars = json!({
+        "hermes_relay_host": "smtp.example.com",
+        "hermes_relay_port": 587,
+        "hermes_relay_tls": "encrypt",
+        "hermes_relay_username": "relayuser",
+        "hermes_relay_password": PASSWORD,
+        "hermes_relay_reload": false,
+        "hermes_relay_root": h.root,
+        "hermes_relay_postfix_exec": [],
+        "hermes_relay_postfix_exec_dir": h.postfix_dir(),
+        "hermes_relay_template_vars": h.base["vars"],
+    });
+    let secrets = a.path().join("role-vars.yml");
+    fs::write(&secrets, vars.to_string()).unwrap();
+    let playbook = a.path().join("role.yml");
+    fs::write(
+        &playbook,
+        format!(
+            "- hosts: all\n  gather_facts: false\n  vars_files: [{secrets:?}]\n  roles:\n    \
+             - hermes_seg.relay.relay_host\n"
+        ),
+    )
+    .unwrap();
+
+    let mark = postfix.log_mark();
+    let out = a.playbook(&playbook, &["--diff"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_no_password(&out);
+    assert_eq!(h.decrypted("relay_host_password"), PASSWORD);
+    assert!(
+        h.file("main.cf")
+            .unwrap()
+            .contains("\nsmtp_sasl_security_options = noanonymous\n"),
+        "the role's default sasl_security_options"
+    );
+    let handler = out
+        .stdout
+        .split("RUNNING HANDLER")
+        .filter(|s| s.contains("Reload Postfix"))
+        .count();
+    assert_eq!(handler, 1, "{}", out.all());
+    assert!(
+        postfix.wait_log(mark, "reload", WAIT).is_some(),
+        "Postfix was not reloaded:\n{}",
+        postfix.log_since(mark)
+    );
+    let counts = host_recap(&out, "localhost");
+    assert_eq!(counts["failed"], 0, "{}", out.all());
+
+    // Nothing to change: no handler.
+    let before = h.snapshot();
+    let out = a.playbook(&playbook, &[]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(host_recap(&out, "localhost")["changed"], 0, "{}", out.all());
+    assert!(!out.stdout.contains("RUNNING HANDLER"), "{}", out.all());
+    assert_eq!(h.snapshot(), before);
+
+    // meta/argument_specs.yml checks the variables before anything runs.
+    let out = a.playbook(&playbook, &["-e", "hermes_relay_tls=bogus"]);
+    assert_eq!(host_recap(&out, "localhost")["failed"], 1, "{}", out.all());
+    assert!(
+        out.stdout.contains("hermes_relay_tls") && out.stdout.contains("bogus"),
+        "{}",
+        out.all()
+    );
+    assert_eq!(h.snapshot(), before);
+    postfix.stop();
+}
+
+/// What `python -c` prints for the argument_spec of a module of the private copy.
+fn argument_spec(a: &Ansible, module: &str) -> Value {
+    let python = runners::tool_in(a.venv, "python");
+    let out = run(Command::new(python)
+        .env("PYTHONPATH", a.collections())
+        .arg("-c")
+        .arg(format!(
+            "import json\n\
+             from ansible_collections.hermes_seg.relay.plugins.modules import {module} as m\n\
+             print(json.dumps(m.ARGUMENT_SPEC))"
+        )));
+    assert_eq!(out.code, 0, "{}", out.all());
+    serde_json::from_str(&out.stdout).unwrap()
+}
+
+/// The documented options with `no_log` taken from the argument_spec (Ansible's docs cannot
+/// carry it), recursively.
+fn with_no_log(doc_options: &Value, spec: &Value) -> Value {
+    let mut options = doc_options.clone();
+    for (name, doc) in options.as_object_mut().unwrap() {
+        let spec = &spec[name.as_str()];
+        doc["no_log"] = json!(spec["no_log"] == true);
+        if let Some(sub) = doc.get("suboptions").cloned() {
+            doc["suboptions"] = with_no_log(&sub, &spec["options"]);
+        }
+    }
+    options
+}
+
+#[test]
+fn ansible_doc_shows_the_modules_and_agrees_with_the_schema() {
     let a = Ansible::new();
     let out = run(a.command("ansible-doc").arg(FQCN));
     assert_eq!(out.code, 0, "{}", out.all());
     for section in [
         "OPTIONS",
         "password",
-        "no_log: true",
+        "Never logged",
         "EXAMPLES",
         "RETURN VALUES",
+        "group/hermes_seg.relay.relay",
     ] {
         assert!(
             out.stdout.contains(section),
@@ -210,10 +706,10 @@ fn ansible_doc_shows_the_module_and_agrees_with_the_schema() {
         );
     }
 
-    let out = run(a.command("ansible-doc").args(["--json", FQCN]));
+    let out = run(a.command("ansible-doc").args(["--json", FQCN, INFO]));
     assert_eq!(out.code, 0, "{}", out.all());
-    let doc: Value = serde_json::from_str(&out.stdout).unwrap();
-    let doc = &doc[FQCN];
+    let docs: Value = serde_json::from_str(&out.stdout).unwrap();
+    let doc = &docs[FQCN];
     for key in ["changed", "msg", "diff", "warnings", "changes", "relayhost"] {
         assert!(doc["return"].get(key).is_some(), "RETURN lacks {key}");
     }
@@ -221,14 +717,51 @@ fn ansible_doc_shows_the_module_and_agrees_with_the_schema() {
         assert!(doc["return"].get(key).is_some(), "RETURN lacks {key}");
     }
     assert!(doc["examples"].as_str().unwrap().contains(FQCN));
+    let info = &docs[INFO];
+    for key in ["relay", "checks", "healthy", "error"] {
+        assert!(
+            info["return"].get(key).is_some(),
+            "{INFO} RETURN lacks {key}"
+        );
+    }
 
-    let schema = run(std::process::Command::new(module_binary()).arg("schema"));
+    let schema = run(Command::new(module_binary()).arg("schema"));
     assert_eq!(schema.code, 0, "{}", schema.all());
     let schema: Value = serde_json::from_str(&schema.stdout).unwrap();
-    let problems = disagreements(&schema, &doc["doc"]["options"]);
+    let options = with_no_log(&doc["doc"]["options"], &argument_spec(&a, "relay_host"));
+    let problems = disagreements(&schema, &options);
     assert!(
         problems.is_empty(),
-        "plugins/modules/relay_host.yml disagrees with `hermes-relayhost schema`:\n  {}",
+        "plugins/modules/relay_host.py disagrees with `hermes-relayhost schema`:\n  {}",
+        problems.join("\n  ")
+    );
+
+    // relay_host_info takes exactly the location options, documented as relay_host does.
+    let location = [
+        "database",
+        "database_options_file",
+        "root",
+        "key_file",
+        "postfix_dir",
+        "template",
+        "vars",
+        "postfix_exec",
+        "postfix_exec_dir",
+        "cipher",
+    ];
+    let mut subset = schema.clone();
+    subset["properties"]
+        .as_object_mut()
+        .unwrap()
+        .retain(|name, _| location.contains(&name.as_str()));
+    let options = with_no_log(
+        &info["doc"]["options"],
+        &argument_spec(&a, "relay_host_info"),
+    );
+    let problems = disagreements(&subset, &options);
+    assert!(
+        problems.is_empty(),
+        "plugins/modules/relay_host_info.py disagrees with the schema:\n  {}",
         problems.join("\n  ")
     );
 }
@@ -305,6 +838,23 @@ fn drift_check_reports_every_kind_of_disagreement() {
             "a missing option under {pointer:?} went unnoticed"
         );
     }
+    // no_log comes from the argument_spec, suboptions included.
+    let spec =
+        json!({"secret": {"no_log": true}, "pairs": {"options": {"secret": {"no_log": true}}}});
+    let mut undocumented = good.clone();
+    undocumented["secret"]
+        .as_object_mut()
+        .unwrap()
+        .remove("no_log");
+    undocumented["pairs"]["suboptions"]["secret"]
+        .as_object_mut()
+        .unwrap()
+        .remove("no_log");
+    assert_eq!(
+        disagreements(&schema, &with_no_log(&undocumented, &spec)),
+        Vec::<String>::new()
+    );
+    assert!(!disagreements(&schema, &with_no_log(&undocumented, &json!({}))).is_empty());
 }
 
 /// What the docs must say of one option (its suboptions are compared on their own).
@@ -317,7 +867,7 @@ struct OptionDoc {
     required: bool,
 }
 
-/// Every way the sidecar's options differ from the schema's properties.
+/// Every way the documented options differ from the schema's properties.
 fn disagreements(schema: &Value, doc_options: &Value) -> Vec<String> {
     let mut problems = Vec::new();
     compare(schema, schema, doc_options, "", &mut problems);

@@ -1,5 +1,6 @@
 //! The real runners (ansible-core and salt, pinned in `target/test-venv` by
-//! scripts/install-python-deps.sh) and a private copy of the Ansible collection holding the
+//! scripts/install-python-deps.sh; the oldest ansible-core the collection supports in
+//! `target/ansible-oldest-venv`) and a private copy of the Ansible collection holding the
 //! binary under test. A missing runner fails the test: skipping would let CI pass without
 //! ever running the integration it claims to cover.
 #![allow(dead_code)]
@@ -18,18 +19,37 @@ pub fn collection_src() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("modules/ansible/ansible_collections")
 }
 
+/// The venv of the newest ansible-core the collection is tested with (and salt).
+pub const NEWEST: &str = "target/test-venv";
+/// The venv of the oldest ansible-core the collection claims (`requires_ansible`).
+pub const OLDEST: &str = "target/ansible-oldest-venv";
+
 /// A tool of the pinned venv; panics with the fix when it is missing.
 pub fn venv_tool(name: &str) -> PathBuf {
+    tool_in(NEWEST, name)
+}
+
+/// A tool of one of the pinned venvs; panics with the fix when it is missing.
+pub fn tool_in(venv: &str, name: &str) -> PathBuf {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("target/test-venv/bin")
+        .join(venv)
+        .join("bin")
         .join(name);
     assert!(
         path.exists(),
         "{} is missing: run scripts/install-test-deps.sh (as root) to install the pinned \
-         ansible-core and salt into target/test-venv",
+         ansible-core and salt into {venv}",
         path.display()
     );
     path
+}
+
+/// The collection's binary for this host, as `uname -m` (and Ansible) names the architecture.
+pub fn binary_in(collection: &Path) -> PathBuf {
+    collection
+        .join("files")
+        .join(std::env::consts::ARCH)
+        .join("hermes-relayhost")
 }
 
 /// The binary under test, stripped once per build: the debug build is ~130 MB and Ansible
@@ -99,20 +119,45 @@ pub fn run(cmd: &mut Command) -> Output {
 }
 
 /// A work dir for Ansible with its own copy of the collection (binary included), config,
-/// home and temp dirs, so runs neither read nor write anything outside it.
+/// home (so the binary cache `~/.cache/hermes_seg.relay` too) and temp dirs, so runs neither
+/// read nor write anything outside it.
 pub struct Ansible {
     pub work: TempDir,
+    /// The venv whose ansible-core runs ([`NEWEST`] or [`OLDEST`]).
+    pub venv: &'static str,
 }
 
 impl Ansible {
     pub fn new() -> Ansible {
+        Self::with_venv(NEWEST)
+    }
+
+    /// Runs the oldest ansible-core the collection supports.
+    pub fn oldest() -> Ansible {
+        Self::with_venv(OLDEST)
+    }
+
+    fn with_venv(venv: &'static str) -> Ansible {
+        let a = Self::without_binary(venv);
+        let binary = binary_in(&Self::collection_in(&a.collections()));
+        fs::create_dir_all(binary.parent().unwrap()).unwrap();
+        fs::copy(module_binary(), &binary).unwrap();
+        a
+    }
+
+    /// The collection as the git tree has it: no binary.
+    pub fn without_binary(venv: &'static str) -> Ansible {
         let work = TempDir::new().unwrap();
         let collections = work.path().join("collections");
         copy_tree(&collection_src(), &collections.join("ansible_collections"));
-        let module = Self::collection_in(&collections).join("plugins/modules/relay_host");
-        fs::copy(module_binary(), &module).unwrap();
         fs::write(work.path().join("ansible.cfg"), "[defaults]\n").unwrap();
-        Ansible { work }
+        fs::create_dir_all(work.path().join("home")).unwrap();
+        Ansible { work, venv }
+    }
+
+    /// The per-user binary cache on the (local) target.
+    pub fn cache_dir(&self) -> PathBuf {
+        self.path().join("home/.cache/hermes_seg.relay")
     }
 
     pub fn path(&self) -> &Path {
@@ -136,15 +181,21 @@ impl Ansible {
 
     /// Same, with another collections path (an installed tarball).
     pub fn command_with(&self, tool: &str, collections: &Path) -> Command {
-        let mut cmd = Command::new(venv_tool(tool));
+        let mut cmd = Command::new(tool_in(self.venv, tool));
         let work = self.path();
         cmd.current_dir(work)
+            .env("HOME", work.join("home"))
+            // The managed host is this one: its modules run on the venv's Python, not on
+            // whatever interpreter discovery finds first (a pyenv shim may be broken).
+            .env("ANSIBLE_PYTHON_INTERPRETER", tool_in(self.venv, "python"))
             .env("ANSIBLE_CONFIG", work.join("ansible.cfg"))
             .env("ANSIBLE_COLLECTIONS_PATH", collections)
             .env("ANSIBLE_COLLECTIONS_SCAN_SYS_PATH", "false")
             .env("ANSIBLE_HOME", work.join("home"))
             .env("ANSIBLE_LOCAL_TEMP", work.join("tmp-local"))
             .env("ANSIBLE_REMOTE_TEMP", work.join("tmp-remote"))
+            // Ansible expands its default (`~/.ansible_async`) with the passwd home, not HOME.
+            .env("ANSIBLE_ASYNC_DIR", work.join("async"))
             .env("ANSIBLE_NOCOLOR", "1")
             .env("ANSIBLE_RETRY_FILES_ENABLED", "0")
             // ansible-core refuses to start under a non-UTF-8 locale (CI may have none set).
@@ -189,15 +240,19 @@ pub fn host_recap(out: &Output, host: &str) -> BTreeMap<String, u32> {
         .unwrap_or_else(|| panic!("no PLAY RECAP line for {host}:\n{}", out.all()))
 }
 
-/// Copies a source tree, leaving out a compiled module a local build.sh may have placed.
+/// Copies a source tree, leaving out the binaries a local build.sh may have placed (`files/`)
+/// and Python caches.
 pub fn copy_tree(from: &Path, to: &Path) {
     fs::create_dir_all(to).unwrap();
     for entry in fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();
         let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        if src.ends_with("hermes_seg/relay/files") || src.ends_with("__pycache__") {
+            continue;
+        }
         if entry.file_type().unwrap().is_dir() {
             copy_tree(&src, &dst);
-        } else if !src.ends_with("plugins/modules/relay_host") {
+        } else {
             fs::copy(&src, &dst).unwrap();
         }
     }
