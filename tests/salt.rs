@@ -1,52 +1,76 @@
-//! The Salt state `hermes_relay_host` and its execution module with the real `salt-call
-//! --local` (pinned venv): test mode previews without writing, a real run changes, a re-run
-//! changes nothing, failures carry the binary's message, and neither Salt's output nor its
-//! log (at the most verbose level) holds the password.
+//! The Salt state `hermes_relay_host`, its execution module and the `hermes_relay` formula with
+//! the real `salt-call --local` (pinned venv) and the binary under test: test mode previews
+//! without writing, a real run changes, a re-run changes nothing, failures carry the binary's
+//! message, warnings land in `warnings`, `watch` reloads a real Postfix, and a password kept
+//! in pillar reaches no SLS, log, cache file, argv or return, not even partly.
 
 mod common;
 mod runners;
+mod support;
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::symlink;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 use common::{Hermes, PASSWORD};
-use runners::{Output, run, venv_tool};
+use runners::{Output, module_binary, run, venv_tool};
 use serde_json::{Value, json};
+use support::{PrivatePostfix, WAIT};
 use tempfile::TempDir;
 
-/// A masterless minion: its config, state tree and log in one temp dir. Salt needs no keys
-/// with `--local`, so a config per test is free and keeps the tests independent.
+/// Relay password kept in pillar: distinctive, so that any 6 characters of it in a place it
+/// must not reach are a leak.
+const PILLAR_SECRET: &str = "Qz7!kV9 mPx4-Rw2 hJ8";
+/// Per-domain password kept in pillar, checked the same way.
+const TRANSPORT_SECRET: &str = "Tn5?bW3 yLc6-Gd1 uF0";
+
+fn modules_src() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("modules/salt")
+}
+
+/// A masterless minion: its config, state and pillar trees and log in one temp dir. Salt
+/// needs no keys with `--local`, so a config per test is free and keeps the tests independent.
 struct Minion {
     dir: TempDir,
 }
 
 impl Minion {
-    /// Finds the binary through the minion option `hermes_relay_host.binary`.
+    /// Loads the modules from the repo and finds the binary through the minion option
+    /// `hermes_relay_host.binary`; logs everything (`all`).
     fn new() -> Minion {
-        Minion::with_binary_option(true)
+        Minion::with_config(json!({}))
     }
 
-    fn with_binary_option(option: bool) -> Minion {
+    /// The default config with `extra` merged in; a `null` removes a key.
+    fn with_config(extra: Value) -> Minion {
         let dir = TempDir::new().unwrap();
         let d = dir.path();
-        let modules = Path::new(env!("CARGO_MANIFEST_DIR")).join("modules/salt");
+        let modules = modules_src();
         fs::create_dir(d.join("srv")).unwrap();
+        fs::create_dir(d.join("pillar")).unwrap();
         let mut config = json!({
             "id": "hermes-test",
             "file_client": "local",
-            // Salt puts every path it owns under root_dir; the log is inside it on purpose.
+            // Salt puts every path it owns under root_dir (cachedir included); the log too.
             "root_dir": d.join("salt"),
             "log_file": d.join("salt/minion.log"),
             // The most verbose level: nothing of ours may log a secret at any level.
             "log_level_logfile": "all",
             "file_roots": {"base": [d.join("srv")]},
+            "pillar_roots": {"base": [d.join("pillar")]},
             "module_dirs": [modules.join("_modules")],
             "states_dirs": [modules.join("_states")],
+            "hermes_relay_host.binary": module_binary(),
         });
-        if option {
-            config["hermes_relay_host.binary"] = json!(env!("CARGO_BIN_EXE_hermes-relayhost"));
+        for (k, v) in extra.as_object().unwrap() {
+            if v.is_null() {
+                config.as_object_mut().unwrap().remove(k);
+            } else {
+                config[k] = v.clone();
+            }
         }
         // JSON is YAML.
         fs::write(d.join("minion"), config.to_string()).unwrap();
@@ -55,6 +79,18 @@ impl Minion {
 
     fn path(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// Sets one key of the minion config.
+    fn set_config(&self, key: &str, value: Value) {
+        let file = self.path().join("minion");
+        let mut config: Value = serde_json::from_str(&fs::read_to_string(&file).unwrap()).unwrap();
+        config[key] = value;
+        fs::write(file, config.to_string()).unwrap();
+    }
+
+    fn cachedir(&self) -> PathBuf {
+        self.path().join("salt/var/cache/salt/minion")
     }
 
     fn salt_call(&self) -> Command {
@@ -67,29 +103,60 @@ impl Minion {
         cmd
     }
 
-    /// Writes `NAME.sls` with one state of `fun` taking `options`.
+    /// `salt-call ARGS…` and its `local` return.
+    fn call(&self, args: &[&str]) -> (Output, Value) {
+        let out = run(self.salt_call().args(args));
+        let json: Value = serde_json::from_str(&out.stdout)
+            .unwrap_or_else(|e| panic!("salt-call printed no JSON ({e}):\n{}", out.all()));
+        let ret = json["local"].clone();
+        (out, ret)
+    }
+
+    /// Writes `NAME.sls` from a JSON document (JSON is YAML).
+    fn write_sls(&self, name: &str, sls: &Value) {
+        fs::write(self.path().join(format!("srv/{name}.sls")), sls.to_string()).unwrap();
+    }
+
+    /// Writes `NAME.sls` with one state `relay` of `fun` taking `options`.
     fn sls(&self, name: &str, fun: &str, options: Value) {
-        // An SLS argument list is a list of one-key mappings; JSON is YAML.
-        let args: Vec<Value> = options
-            .as_object()
-            .unwrap()
-            .iter()
-            .map(|(k, v)| json!({ k: v }))
-            .collect();
-        let text = format!("relay:\n  hermes_relay_host.{fun}: {}\n", Value::from(args));
-        fs::write(self.path().join(format!("srv/{name}.sls")), text).unwrap();
+        let state = format!("hermes_relay_host.{fun}");
+        self.write_sls(name, &json!({"relay": {state: arg_list(&options)}}));
+    }
+
+    /// The pillar every state run of this minion sees.
+    fn pillar(&self, data: &Value) {
+        let dir = self.path().join("pillar");
+        fs::write(
+            dir.join("top.sls"),
+            json!({"base": {"*": ["data"]}}).to_string(),
+        )
+        .unwrap();
+        fs::write(dir.join("data.sls"), data.to_string()).unwrap();
     }
 
     /// `state.apply NAME [test=True]`: the output and the one state's return.
     fn apply(&self, name: &str, test: bool, extra: &[&str]) -> (Output, Value) {
+        let (out, states) = self.apply_all(name, test, extra);
+        assert_eq!(states.len(), 1, "{}", out.all());
+        let ret = states.into_values().next().unwrap();
+        (out, ret)
+    }
+
+    /// `state.apply NAME [test=True]`: the output and each state's return by state ID.
+    fn apply_all(
+        &self,
+        name: &str,
+        test: bool,
+        extra: &[&str],
+    ) -> (Output, BTreeMap<String, Value>) {
         let mut cmd = self.salt_call();
         cmd.args(extra).args(["state.apply", name]);
         if test {
             cmd.arg("test=True");
         }
         let out = run(&mut cmd);
-        let ret = state_return(&out);
-        (out, ret)
+        let states = state_returns(&out);
+        (out, states)
     }
 
     fn log(&self) -> String {
@@ -97,15 +164,27 @@ impl Minion {
     }
 }
 
-/// The return of the only state in a `--out=json` state run.
-fn state_return(out: &Output) -> Value {
+/// An SLS argument list: a list of one-key mappings.
+fn arg_list(options: &Value) -> Value {
+    options
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| json!({ k: v }))
+        .collect()
+}
+
+/// The state returns of a `--out=json` state run, by state ID.
+fn state_returns(out: &Output) -> BTreeMap<String, Value> {
     let json: Value = serde_json::from_str(&out.stdout)
         .unwrap_or_else(|e| panic!("salt-call printed no JSON ({e}):\n{}", out.all()));
     let states = json["local"]
         .as_object()
         .unwrap_or_else(|| panic!("no state returns:\n{}", out.all()));
-    assert_eq!(states.len(), 1, "{}", out.all());
-    states.values().next().unwrap().clone()
+    states
+        .values()
+        .map(|ret| (ret["__id__"].as_str().unwrap().to_string(), ret.clone()))
+        .collect()
 }
 
 /// The fixture's root, local Postfix tools and an authenticated relay.
@@ -120,7 +199,7 @@ fn relay(h: &Hermes) -> Value {
 
 /// Log records holding `secret`, except Salt's own debug dump of each rendered SLS
 /// ("Rendered data from file"), which shows whatever the SLS says: Salt's doing, not ours,
-/// and why production minions keep `log_level_logfile` at `info` or above.
+/// and why secrets belong in pillar (`password_pillar`).
 fn leaking_records(log: &str, secret: &str) -> Vec<String> {
     let is_start = |l: &str| {
         l.len() > 24 && l[..4].bytes().all(|b| b.is_ascii_digit()) && l.as_bytes()[4] == b'-'
@@ -169,6 +248,37 @@ fn assert_no_password(m: &Minion, outs: &[&Output]) {
     );
 }
 
+/// Each 6-character piece of each secret found in `hay`: a partial leak counts.
+fn fragments(hay: &[u8], secrets: &[&str]) -> Vec<String> {
+    let mut found = Vec::new();
+    for secret in secrets {
+        let s = secret.as_bytes();
+        for piece in s.windows(6) {
+            if hay.windows(piece.len()).any(|w| w == piece) {
+                found.push(String::from_utf8_lossy(piece).into_owned());
+            }
+        }
+    }
+    found
+}
+
+/// Every file under `dir` (recursively) with the secret pieces it holds.
+fn leaking_files(dir: &Path, secrets: &[&str]) -> Vec<String> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(leaking_files(&path, secrets));
+        } else if let Ok(bytes) = fs::read(&path) {
+            let found = fragments(&bytes, secrets);
+            if !found.is_empty() {
+                out.push(format!("{}: {found:?}", path.display()));
+            }
+        }
+    }
+    out
+}
+
 #[test]
 fn state_apply_previews_then_applies_then_changes_nothing() {
     let (m, h) = (Minion::new(), Hermes::new());
@@ -203,11 +313,13 @@ fn state_apply_previews_then_applies_then_changes_nothing() {
         ret["changes"], *changes,
         "the real run differs from its preview"
     );
-    assert!(
-        ret["comment"]
-            .as_str()
-            .unwrap()
-            .starts_with("changed: rows, main.cf, sasl_passwd")
+    // The binary's warning (this test's Postfix is not running) is a warning, not comment.
+    assert_eq!(ret["comment"], "changed: rows, main.cf, sasl_passwd");
+    assert_eq!(
+        ret["warnings"],
+        json!(["Postfix is not running: reload skipped"]),
+        "{}",
+        applied.all()
     );
     assert_eq!(h.decrypted("relay_host_password"), PASSWORD);
     assert_eq!(
@@ -221,6 +333,7 @@ fn state_apply_previews_then_applies_then_changes_nothing() {
         assert_eq!(ret["result"], true, "{}", again.all());
         assert_eq!(ret["changes"], json!({}));
         assert_eq!(ret["comment"], "no change");
+        assert!(ret.get("warnings").is_none(), "{}", again.all());
     }
     assert_eq!(h.snapshot(), before, "a no-change run wrote something");
     assert_no_password(&m, &[&preview, &applied]);
@@ -276,14 +389,13 @@ fn absent_disables_the_relay() {
 /// directly, as `salt-call hermes_relay_host.apply` would be from a shell.
 #[test]
 fn execution_module_finds_the_binary_on_path() {
-    let (m, h) = (Minion::with_binary_option(false), Hermes::new());
+    let (m, h) = (
+        Minion::with_config(json!({"hermes_relay_host.binary": null})),
+        Hermes::new(),
+    );
     let bin = m.path().join("bin");
     fs::create_dir(&bin).unwrap();
-    symlink(
-        env!("CARGO_BIN_EXE_hermes-relayhost"),
-        bin.join("hermes-relayhost"),
-    )
-    .unwrap();
+    symlink(module_binary(), bin.join("hermes-relayhost")).unwrap();
     let path = format!(
         "{}:{}",
         bin.display(),
@@ -314,17 +426,625 @@ fn execution_module_finds_the_binary_on_path() {
         Some(""),
         "test=True wrote the row"
     );
+}
 
-    // Neither option nor PATH: a clear failure, not a traceback.
-    let mut cmd = m.salt_call();
-    cmd.env("PATH", "/usr/bin:/bin")
-        .arg("hermes_relay_host.apply")
-        .arg("host=smtp.example.com");
-    let out = run(&mut cmd);
-    assert_ne!(out.code, 0, "{}", out.all());
+/// No binary: the execution module does not load and says why (`__virtual__` returns
+/// `(False, reason)`); the state fails with that reason, or in test mode (the binary may be
+/// installed earlier in the same run) reports it as pending.
+#[test]
+fn without_the_binary_the_module_does_not_load_and_says_why() {
+    let h = Hermes::new();
+    for (extra, reason) in [
+        (
+            json!({"hermes_relay_host.binary": null}),
+            "hermes-relayhost not found: install it",
+        ),
+        (
+            json!({"hermes_relay_host.binary": "/nonexistent/hermes-relayhost"}),
+            "hermes-relayhost not found: /nonexistent/hermes-relayhost (the minion option \
+             hermes_relay_host.binary) does not exist",
+        ),
+    ] {
+        let m = Minion::with_config(extra);
+        let out = run(m
+            .salt_call()
+            .env("PATH", "/usr/bin:/bin")
+            .args(["hermes_relay_host.apply", "host=smtp.example.com"]));
+        assert_ne!(out.code, 0, "{}", out.all());
+        assert!(
+            out.all().contains(&format!(
+                "'hermes_relay_host' __virtual__ returned False: {reason}"
+            )),
+            "{}",
+            out.all()
+        );
+        let (out, modules) = m.call(&["sys.list_modules"]);
+        assert!(
+            !modules.to_string().contains("hermes_relay_host"),
+            "{}",
+            out.all()
+        );
+
+        m.sls("relay", "configured", relay(&h));
+        let before = h.snapshot();
+        let (out, ret) = m.apply("relay", false, &[]);
+        assert_eq!(ret["result"], false, "{}", out.all());
+        assert!(
+            ret["comment"].as_str().unwrap().contains(reason),
+            "{}",
+            out.all()
+        );
+        let (out, ret) = m.apply("relay", true, &[]);
+        assert_eq!(ret["result"], Value::Null, "{}", out.all());
+        assert!(
+            ret["comment"].as_str().unwrap().contains(reason),
+            "{}",
+            out.all()
+        );
+        assert_eq!(h.snapshot(), before);
+    }
+}
+
+/// `sys.doc` and `sys.state_doc` document every option the binary takes (but the rotation and
+/// doctor ones, which have their own commands), the pillar options and the functions.
+#[test]
+fn every_option_is_documented_in_sys_doc_and_sys_state_doc() {
+    let m = Minion::new();
+    let schema = run(Command::new(module_binary()).arg("schema"));
+    assert_eq!(schema.code, 0, "{}", schema.all());
+    let schema: Value = serde_json::from_str(&schema.stdout).unwrap();
+    let not_for_salt = [
+        "state",
+        "check_only",
+        "rotate_key",
+        "new_key_file",
+        "new_cipher",
+    ];
+    let options: Vec<&str> = schema["properties"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .filter(|o| !not_for_salt.contains(o))
+        .collect();
+    assert!(options.len() > 15, "{options:?}");
+    let documents = |doc: &Value, fun: &str, param: &str| {
+        doc[fun]
+            .as_str()
+            .unwrap_or_else(|| panic!("no doc for {fun}: {doc}"))
+            .contains(&format!("\n    {param}\n        "))
+    };
+
+    let (out, doc) = m.call(&["sys.state_doc", "hermes_relay_host"]);
+    for option in options
+        .iter()
+        .chain(&["password_pillar", "transport_auth_pillar", "test"])
+    {
+        assert!(
+            documents(&doc, "hermes_relay_host.configured", option),
+            "sys.state_doc: configured does not document {option}:\n{}",
+            out.all()
+        );
+    }
+    for option in ["database", "root", "postfix_dir", "postfix_exec", "reload"] {
+        for fun in ["absent", "mod_watch"] {
+            assert!(
+                documents(&doc, &format!("hermes_relay_host.{fun}"), option),
+                "sys.state_doc: {fun} does not document {option}:\n{}",
+                out.all()
+            );
+        }
+    }
+
+    let (out, doc) = m.call(&["sys.doc", "hermes_relay_host"]);
+    for param in ["test", "password_pillar", "transport_auth_pillar"] {
+        assert!(
+            documents(&doc, "hermes_relay_host.apply", param),
+            "sys.doc: apply does not document {param}:\n{}",
+            out.all()
+        );
+    }
     assert!(
-        out.stdout.contains("hermes-relayhost not found"),
+        documents(&doc, "hermes_relay_host.reload", "test"),
         "{}",
         out.all()
     );
+}
+
+/// The pillar of `pillar_secrets_reach_no_sls_log_cache_argv_or_return`.
+fn secrets_pillar() -> Value {
+    json!({"relay": {
+        "password": PILLAR_SECRET,
+        "transport": [{"domain": "a.example", "username": "ua", "password": TRANSPORT_SECRET}],
+    }})
+}
+
+/// Passwords named by `password_pillar` / `transport_auth_pillar` are resolved on the minion:
+/// the binary gets them, and no SLS, `state.show_sls` output, debug log, console output,
+/// file in Salt's root dir (cachedir with `highstate.cache.p` and `sls.p`), returned
+/// `changes`/comment or command line of any process holds any 6 characters of them.
+#[test]
+fn pillar_secrets_reach_no_sls_log_cache_argv_or_return() {
+    let m = Minion::with_config(json!({"log_level_logfile": "debug"}));
+    let h = Hermes::new();
+    h.sql(
+        "INSERT INTO transport (domain, destination, port, authentication, \
+         authentication_username, authentication_password) \
+         VALUES ('a.example', 'mx.a.example', '', 'YES', '', '')",
+    );
+    m.pillar(&secrets_pillar());
+    let mut options = relay(&h);
+    options.as_object_mut().unwrap().remove("password");
+    options["password_pillar"] = json!("relay:password");
+    options["transport_auth_pillar"] = json!("relay:transport");
+    m.sls("relay", "configured", options);
+    let secrets = [PILLAR_SECRET, TRANSPORT_SECRET];
+    let debug = ["-l", "debug"];
+    let mut outs = Vec::new();
+
+    let (out, shown) = m.call(&["state.show_sls", "relay"]);
+    assert!(
+        shown.to_string().contains("relay:password"),
+        "{}",
+        out.all()
+    );
+    outs.push(out);
+
+    let before = h.snapshot();
+    let (out, ret) = m.apply("relay", true, &debug);
+    assert_eq!(ret["result"], Value::Null, "{}", out.all());
+    assert!(
+        ret["changes"]["rows"]["new"]
+            .as_str()
+            .unwrap()
+            .contains("relay_host_password = ******** (new)"),
+        "{}",
+        out.all()
+    );
+    assert_eq!(h.snapshot(), before, "test=True wrote something");
+    outs.push(out);
+
+    // The real run under strace: every command line Salt and the binary start.
+    let trace = m.path().join("execve.trace");
+    let mut cmd = Command::new("strace");
+    cmd.args(["-f", "-qq", "-e", "trace=execve", "-s", "65535", "-o"])
+        .arg(&trace)
+        .arg(venv_tool("salt-call"))
+        .args(m.salt_call().get_args())
+        .args(debug)
+        .args(["state.apply", "relay"])
+        .env("LC_ALL", "C.UTF-8");
+    let out = run(&mut cmd);
+    let states = state_returns(&out);
+    let ret = &states["relay"];
+    assert_eq!(ret["result"], true, "{}", out.all());
+    assert!(
+        ret["changes"]["sasl_passwd"]["new"]
+            .as_str()
+            .unwrap()
+            .contains("[mx.a.example]:25\tua:********"),
+        "{}",
+        out.all()
+    );
+    outs.push(out);
+    assert_eq!(h.decrypted("relay_host_password"), PILLAR_SECRET);
+    let sasl = h.file("sasl_passwd").unwrap();
+    assert!(
+        sasl.contains(&format!("relayuser:{PILLAR_SECRET}\n"))
+            && sasl.contains(&format!("ua:{TRANSPORT_SECRET}\n")),
+        "the binary did not get the pillar values"
+    );
+    // The detector finds what is there (sasl_passwd holds the secrets by design).
+    assert_eq!(fragments(sasl.as_bytes(), &secrets).len(), 30);
+    let trace = fs::read_to_string(&trace).unwrap();
+    assert!(
+        trace.contains(&format!(
+            "[\"{}\", \"apply\", \"--args-file\", \"-\", \"--diff\"]",
+            module_binary().display()
+        )),
+        "the binary's command line is not in the trace:\n{trace}"
+    );
+    assert_eq!(fragments(trace.as_bytes(), &secrets), Vec::<String>::new());
+
+    let (out, ret) = m.apply("relay", false, &debug);
+    assert_eq!(ret["result"], true, "{}", out.all());
+    assert_eq!(ret["changes"], json!({}), "{}", out.all());
+    outs.push(out);
+
+    for out in &outs {
+        assert_eq!(
+            fragments(out.all().as_bytes(), &secrets),
+            Vec::<String>::new(),
+            "salt-call printed part of a secret:\n{}",
+            out.all()
+        );
+    }
+    let sls = fs::read_to_string(m.path().join("srv/relay.sls")).unwrap();
+    assert_eq!(fragments(sls.as_bytes(), &secrets), Vec::<String>::new());
+    // What is scanned: the debug log and the cache files the state system writes.
+    let log = m.log();
+    assert!(log.contains("[DEBUG   ]"), "the log is not at debug level");
+    for cached in ["highstate.cache.p", "sls.p"] {
+        assert!(m.cachedir().join(cached).exists(), "no {cached}");
+    }
+    assert_eq!(
+        leaking_files(&m.path().join("salt"), &secrets),
+        Vec::<String>::new()
+    );
+}
+
+/// A missing pillar key, or a password given both ways, fails before the binary runs.
+#[test]
+fn missing_pillar_key_or_both_ways_fails_and_writes_nothing() {
+    let (m, h) = (Minion::new(), Hermes::new());
+    m.pillar(&secrets_pillar());
+    let before = h.snapshot();
+    for (options, comment) in [
+        (
+            json!({"password_pillar": "relay:passwrod"}),
+            "pillar key 'relay:passwrod' (option 'password_pillar') is missing on this minion",
+        ),
+        (
+            json!({"transport_auth_pillar": "nope"}),
+            "pillar key 'nope' (option 'transport_auth_pillar') is missing on this minion",
+        ),
+        (
+            json!({"password_pillar": "relay:password", "password": PASSWORD}),
+            "give 'password' or 'password_pillar', not both",
+        ),
+    ] {
+        let mut args = relay(&h);
+        args.as_object_mut().unwrap().remove("password");
+        for (k, v) in options.as_object().unwrap() {
+            args[k] = v.clone();
+        }
+        m.sls("relay", "configured", args);
+        for test in [true, false] {
+            let (out, ret) = m.apply("relay", test, &[]);
+            assert_eq!(ret["result"], false, "{}", out.all());
+            assert!(
+                ret["comment"].as_str().unwrap().starts_with(comment),
+                "{}",
+                out.all()
+            );
+            assert_eq!(ret["changes"], json!({}));
+            assert_eq!(
+                fragments(out.all().as_bytes(), &[PILLAR_SECRET]),
+                Vec::<String>::new()
+            );
+        }
+    }
+    assert_eq!(h.snapshot(), before, "a failed run wrote something");
+}
+
+/// `watch`: when the watched state changes and the relay state itself does not, `mod_watch`
+/// reloads the running Postfix (seen in its log) and writes nothing; with no change nothing
+/// is reloaded; `test=True` only says it would reload; `reload: false` does not reload.
+#[test]
+fn watch_reloads_postfix_when_a_watched_state_changes() {
+    let h = Hermes::new();
+    let pf = PrivatePostfix::start(&h);
+    let m = Minion::new();
+    let watched = m.path().join("watched.cf");
+    let sls = |contents: &str, reload: bool| {
+        let mut relay = arg_list(&relay(&h));
+        let list = relay.as_array_mut().unwrap();
+        list.push(json!({"reload": reload}));
+        list.push(json!({"watch": [{"file": "watched"}]}));
+        json!({
+            "watched": {"file.managed": [{"name": watched}, {"contents": contents}]},
+            "relay": {"hermes_relay_host.configured": relay},
+        })
+    };
+    const RELOAD: &str = "reload -- version";
+
+    // First run: the state itself changes and the binary reloads; mod_watch is not called.
+    m.write_sls("watch", &sls("v1", true));
+    let mark = pf.log_mark();
+    let (out, states) = m.apply_all("watch", false, &[]);
+    assert_eq!(states["watched"]["result"], true, "{}", out.all());
+    let relay = &states["relay"];
+    assert_eq!(relay["result"], true, "{}", out.all());
+    assert_eq!(
+        relay["comment"],
+        "changed: rows, main.cf, sasl_passwd",
+        "{}",
+        out.all()
+    );
+    assert!(relay.get("warnings").is_none(), "{}", out.all());
+    assert!(
+        pf.wait_log(mark, RELOAD, WAIT).is_some(),
+        "no reload:\n{}",
+        pf.log_since(mark)
+    );
+
+    // Nothing changed: no reload.
+    let mark = pf.log_mark();
+    let (out, states) = m.apply_all("watch", false, &[]);
+    assert_eq!(states["relay"]["changes"], json!({}), "{}", out.all());
+    assert_eq!(states["relay"]["comment"], "no change", "{}", out.all());
+    assert!(
+        pf.wait_log(mark, RELOAD, Duration::from_secs(2)).is_none(),
+        "reloaded without a change:\n{}",
+        pf.log_since(mark)
+    );
+
+    // The watched file changes: reload, and no write of the relay's rows or files.
+    let before = h.snapshot();
+    m.write_sls("watch", &sls("v2", true));
+    let (out, states) = m.apply_all("watch", false, &[]);
+    assert!(
+        states["watched"]["changes"]["diff"].is_string(),
+        "{}",
+        out.all()
+    );
+    let relay = &states["relay"];
+    assert_eq!(relay["result"], true, "{}", out.all());
+    assert_eq!(relay["comment"], "Postfix reloaded", "{}", out.all());
+    assert_eq!(
+        relay["changes"],
+        json!({"postfix": {"old": null, "new": "reloaded"}})
+    );
+    assert!(
+        pf.wait_log(mark, RELOAD, WAIT).is_some(),
+        "mod_watch did not reload:\n{}",
+        pf.log_since(mark)
+    );
+    assert_eq!(h.snapshot(), before, "mod_watch wrote something");
+
+    // test=True: would reload, does not.
+    m.write_sls("watch", &sls("v3", true));
+    let mark = pf.log_mark();
+    let (out, states) = m.apply_all("watch", true, &[]);
+    let relay = &states["relay"];
+    assert_eq!(relay["result"], Value::Null, "{}", out.all());
+    assert_eq!(
+        relay["comment"],
+        "Postfix would be reloaded",
+        "{}",
+        out.all()
+    );
+
+    // reload: false: the watch does not reload either.
+    m.write_sls("watch", &sls("v4", false));
+    let (out, states) = m.apply_all("watch", false, &[]);
+    let relay = &states["relay"];
+    assert_eq!(relay["result"], true, "{}", out.all());
+    assert_eq!(relay["changes"], json!({}), "{}", out.all());
+    assert_eq!(
+        relay["comment"],
+        "reload: false: Postfix not reloaded",
+        "{}",
+        out.all()
+    );
+    assert!(
+        pf.wait_log(mark, RELOAD, Duration::from_secs(2)).is_none(),
+        "reloaded in test mode or with reload: false:\n{}",
+        pf.log_since(mark)
+    );
+    assert_eq!(h.snapshot(), before, "a watch run wrote something");
+}
+
+/// A minion set up as the README says for the formula: the repo's `modules/salt` in
+/// `file_roots` (formula, `_modules`, `_states`), `saltutil.sync_all`, the binary and its
+/// .sha256 in the formula's `files/` (as `build.sh` places them, here in a second root), the
+/// relay in pillar `hermes_relay`, the binary installed where `hermes_relay_host.binary` says.
+struct Formula {
+    m: Minion,
+    bin: PathBuf,
+}
+
+impl Formula {
+    fn new() -> Formula {
+        let m = Minion::with_config(json!({"module_dirs": null, "states_dirs": null}));
+        let bin = m.path().join("bin/hermes-relayhost");
+        let srv = m.path().join("srv");
+        m.set_config("hermes_relay_host.binary", json!(bin));
+        m.set_config("file_roots", json!({"base": [srv, modules_src()]}));
+
+        let files = srv.join("hermes_relay/files");
+        fs::create_dir_all(&files).unwrap();
+        fs::copy(module_binary(), files.join("hermes-relayhost")).unwrap();
+        let sum = run(Command::new("sha256sum")
+            .arg("hermes-relayhost")
+            .current_dir(&files));
+        assert_eq!(sum.code, 0, "{}", sum.all());
+        fs::write(files.join("hermes-relayhost.sha256"), &sum.stdout).unwrap();
+
+        let (out, synced) = m.call(&["saltutil.sync_all"]);
+        assert_eq!(
+            synced["modules"],
+            json!(["modules.hermes_relay_host"]),
+            "{}",
+            out.all()
+        );
+        assert_eq!(
+            synced["states"],
+            json!(["states.hermes_relay_host"]),
+            "{}",
+            out.all()
+        );
+        Formula { m, bin }
+    }
+
+    fn pillar(&self, h: &Hermes, host: &str) {
+        let mut options = relay(h);
+        options["host"] = json!(host);
+        options.as_object_mut().unwrap().remove("password");
+        self.m.pillar(&json!({"hermes_relay": {
+            "options": options,
+            "secrets": {"password": PILLAR_SECRET},
+        }}));
+    }
+}
+
+#[test]
+fn formula_installs_the_binary_and_configures_the_relay_from_pillar() {
+    let (f, h) = (Formula::new(), Hermes::new());
+    let m = &f.m;
+    f.pillar(&h, "smtp.example.com");
+    let mut outs = Vec::new();
+
+    let (out, shown) = m.call(&["state.show_sls", "hermes_relay"]);
+    let relay = shown["hermes-relay-host"].to_string();
+    assert!(
+        relay.contains(r#"{"password_pillar":"hermes_relay:secrets:password"}"#),
+        "{}",
+        out.all()
+    );
+    outs.push(out);
+
+    // Fresh minion, test=True: the binary would be installed; without it the relay cannot be
+    // previewed, which the relay state says (result None), and nothing is written.
+    let before = h.snapshot();
+    let (out, states) = m.apply_all("hermes_relay", true, &[]);
+    let binary = &states["hermes-relayhost-binary"];
+    assert_eq!(binary["result"], Value::Null, "{}", out.all());
+    assert!(binary["changes"]["newfile"].is_string(), "{}", out.all());
+    let relay = &states["hermes-relay-host"];
+    assert_eq!(relay["result"], Value::Null, "{}", out.all());
+    assert!(
+        relay["comment"]
+            .as_str()
+            .unwrap()
+            .contains("hermes-relayhost not found"),
+        "{}",
+        out.all()
+    );
+    assert!(!f.bin.exists());
+    assert_eq!(h.snapshot(), before);
+    outs.push(out);
+
+    // Apply: the binary is installed (checksum verified) and, the modules reloaded, used.
+    let (out, states) = m.apply_all("hermes_relay", false, &["--retcode-passthrough"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(states["hermes-relayhost-binary"]["result"], true);
+    assert_eq!(
+        fs::read(&f.bin).unwrap(),
+        fs::read(module_binary()).unwrap()
+    );
+    let relay = &states["hermes-relay-host"];
+    assert_eq!(relay["result"], true, "{}", out.all());
+    assert_eq!(relay["comment"], "changed: rows, main.cf, sasl_passwd");
+    assert_eq!(h.decrypted("relay_host_password"), PILLAR_SECRET);
+    outs.push(out);
+
+    // Again: nothing changes anywhere.
+    let before = h.snapshot();
+    let (out, states) = m.apply_all("hermes_relay", false, &["--retcode-passthrough"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    for (id, ret) in &states {
+        assert_eq!(ret["result"], true, "{id}: {}", out.all());
+        assert_eq!(ret["changes"], json!({}), "{id}: {}", out.all());
+    }
+    assert_eq!(h.snapshot(), before);
+    outs.push(out);
+
+    // A new host in pillar, test=True: the pending change, masked, and nothing written.
+    f.pillar(&h, "smtp2.example.com");
+    let (out, states) = m.apply_all("hermes_relay", true, &[]);
+    assert_eq!(states["hermes-relayhost-binary"]["result"], true);
+    let relay = &states["hermes-relay-host"];
+    assert_eq!(relay["result"], Value::Null, "{}", out.all());
+    assert!(
+        relay["changes"]["sasl_passwd"]["new"]
+            .as_str()
+            .unwrap()
+            .contains("[smtp2.example.com]:587\trelayuser:********"),
+        "{}",
+        out.all()
+    );
+    assert_eq!(h.snapshot(), before);
+    outs.push(out);
+
+    for out in &outs {
+        assert_eq!(
+            fragments(out.all().as_bytes(), &[PILLAR_SECRET]),
+            Vec::<String>::new(),
+            "{}",
+            out.all()
+        );
+    }
+}
+
+/// A password under `hermes_relay:options` would be rendered into the SLS: the formula
+/// refuses to render.
+#[test]
+fn formula_refuses_a_password_in_its_options() {
+    let (f, h) = (Formula::new(), Hermes::new());
+    f.m.pillar(&json!({"hermes_relay": {"options": relay(&h)}}));
+    let out = run(f.m.salt_call().args(["state.show_sls", "hermes_relay"]));
+    assert_ne!(out.code, 0, "{}", out.all());
+    assert!(
+        out.all().contains(
+            "hermes_relay:options:password would be rendered into the SLS: \
+             put it under hermes_relay:secrets:password"
+        ),
+        "{}",
+        out.all()
+    );
+}
+
+/// salt-lint (pinned in target/lint-venv) finds nothing in the formula; it does find the
+/// faults of a bad file, so a clean result means something.
+#[test]
+fn formula_is_salt_lint_clean() {
+    let lint = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/lint-venv/bin/salt-lint");
+    assert!(
+        lint.exists(),
+        "{} is missing: install salt-lint==0.9.2 into target/lint-venv",
+        lint.display()
+    );
+    let formula = modules_src().join("hermes_relay");
+    let out = run(Command::new(&lint)
+        .arg(formula.join("init.sls"))
+        .arg(formula.join("install.sls")));
+    assert_eq!(out.code, 0, "{}", out.all());
+    // Not state files, but Jinja and YAML all the same: every rule but the extension one.
+    let out = run(Command::new(&lint)
+        .args(["-x", "205"])
+        .arg(formula.join("map.jinja"))
+        .arg(formula.join("pillar.example")));
+    assert_eq!(out.code, 0, "{}", out.all());
+
+    let dir = TempDir::new().unwrap();
+    let bad = dir.path().join("bad.sls");
+    fs::write(&bad, "x:\n  file.managed:\n    - mode: 644\n").unwrap();
+    let out = run(Command::new(&lint).arg(&bad));
+    assert_ne!(out.code, 0, "salt-lint passed a bad file:\n{}", out.all());
+    assert!(out.stdout.contains("[207]"), "{}", out.all());
+}
+
+/// A binary whose SHA-256 is not the expected one is not installed (Salt takes a `salt://`
+/// file as the fileserver has it, so the formula checks it), and the relay state does not run.
+#[test]
+fn formula_refuses_a_binary_with_another_checksum() {
+    let (f, h) = (Formula::new(), Hermes::new());
+    f.pillar(&h, "smtp.example.com");
+    let sums =
+        f.m.path()
+            .join("srv/hermes_relay/files/hermes-relayhost.sha256");
+    let other = format!("{}  hermes-relayhost\n", "0".repeat(64));
+    fs::write(&sums, other).unwrap();
+    let before = h.snapshot();
+
+    let (out, states) = f.m.apply_all("hermes_relay", false, &[]);
+    let binary = &states["hermes-relayhost-binary"];
+    assert_eq!(binary["result"], false, "{}", out.all());
+    assert!(
+        binary["comment"]
+            .as_str()
+            .unwrap()
+            .contains("check_cmd execution failed"),
+        "{}",
+        out.all()
+    );
+    assert!(!f.bin.exists(), "installed a binary with another checksum");
+    assert_eq!(
+        states["hermes-relay-host"]["result"],
+        false,
+        "{}",
+        out.all()
+    );
+    assert_eq!(h.snapshot(), before);
 }

@@ -11,7 +11,9 @@ the same name, which runs the ``hermes-relayhost`` binary.
         - port: 587
         - tls: encrypt
         - username: relayuser@example.com
-        - password: {{ pillar['relay']['password'] | json }}
+        - password_pillar: hermes_relay:secrets:password
+        - watch:
+          - file: /etc/postfix/master.cf
 
     no-relay:
       hermes_relay_host.absent
@@ -21,7 +23,10 @@ The options are those of the Ansible module ``hermes_seg.relay.relay_host``
 
 ``changes`` holds, per changed item (``main.cf``, ``sasl_passwd``, ``rows``), the lines removed
 (``old``) and added (``new``), taken from the binary's masked diff: a password shows as
-``********``, never in clear.
+``********``, never in clear. The binary's warnings are in ``warnings``.
+
+``watch``: Salt first runs the state itself; when that changed nothing, ``mod_watch`` reloads
+Postfix (no file is written), so a change elsewhere (master.cf, a certificate) is picked up.
 """
 
 import difflib
@@ -31,46 +36,220 @@ __virtualname__ = "hermes_relay_host"
 
 ROWS_HEADER = "hermes database rows"
 
+# Appended to each state's docstring, so `sys.state_doc` lists every option with each state.
+PATH_OPTIONS_DOC = """
+    database
+        Hermes database URL: ``sqlite:PATH`` (default ``sqlite:<root>/hermes.sqlite``),
+        ``mysql://USER[:PASSWORD]@HOST[:PORT]/DB`` or
+        ``mysql://USER@localhost/DB?socket=PATH``. Hermes hosts pass the MariaDB URL.
+
+    database_options_file
+        MySQL option file whose ``[client]`` group supplies what the URL leaves out (keeps a
+        database password out of the SLS).
+
+    root
+        Prefix for ``key_file``, ``postfix_dir`` and ``template`` (default ``/``).
+
+    key_file
+        Hermes AES key file (default ``/opt/hermes/keys/hermes.key``).
+
+    cipher
+        Format of the stored credentials: ``ecb`` (default, what Hermes reads) or ``cbc``.
+
+    postfix_dir
+        Directory main.cf and sasl_passwd are written into (default ``/etc/postfix``).
+
+    template
+        Base main.cf, a handlebars template (default
+        ``/opt/hermes/conf_files/main.cf.HERMES``).
+
+    vars
+        Mapping of strings, the template's ``{{vars.NAME}}`` (default ``{}``).
+
+    postfix_exec
+        Command prefix for postconf/postmap/postfix (default
+        ``["docker", "exec", "hermes_postfix_dkim"]``; ``[]`` runs them on this host).
+
+    postfix_exec_dir
+        The Postfix config directory as those commands see it (default ``/etc/postfix`` with
+        a prefix, else ``postfix_dir``).
+
+    reload
+        Reload Postfix after a change, and on ``watch`` (default ``True``).
+
+    test
+        ``True``: report the pending changes (result ``None``) and write nothing, as
+        ``state.apply ... test=True`` does.
+"""
+
 
 def __virtual__():
-    if "hermes_relay_host.apply" in __salt__:
-        return __virtualname__
-    return (False, "the hermes_relay_host execution module is not loaded")
+    # Loaded even when the execution module is not (no binary yet): a formula that installs
+    # the binary earlier in the same run (with `reload_modules`) then finds it, and a test
+    # run before that says what is missing instead of "state not found".
+    return __virtualname__
 
 
-def configured(name, **kwargs):
+def configured(
+    name,
+    host=None,
+    port=None,
+    tls=None,
+    auth=None,
+    username=None,
+    password=None,
+    password_pillar=None,
+    transport_auth=None,
+    transport_auth_pillar=None,
+    sasl_security_options=None,
+    sasl_tls_security_options=None,
+    probe=None,
+    **kwargs,
+):
     """
-    The relay host is configured with the given options (``host``, ``port``, ``tls``,
-    ``auth``, ``username``, ``password``, and the path options for a non-default layout).
+    The relay host is configured with the given options; an omitted option keeps what is
+    stored (so a state with only ``transport_auth`` leaves the relay as it is).
 
     name
         The state ID; not an option.
+
+    host
+        Relay host: IPv4, IPv6 or a DNS name (ASCII; the ``xn--`` form for IDNs). Required
+        unless only ``transport_auth`` is given.
+
+    port
+        TCP port of the relay host, 1-65535 (default 25).
+
+    tls
+        Outbound TLS level: ``none``, ``may`` (default), ``encrypt``, or ``wrapper``
+        (implicit TLS, port 465).
+
+    auth
+        SASL authentication on or off; defaults to on when ``username`` is given, else the
+        stored setting. ``False`` clears the stored credentials.
+
+    username
+        SASL username (not secret: shown in changes). Omitted: the stored one is kept.
+
+    password
+        SASL password. Omitted or empty: the stored one is kept. Rendered into the SLS, so
+        ``state.show_sls`` shows it: prefer ``password_pillar``.
+
+    password_pillar
+        Pillar key (``:`` between levels, e.g. ``hermes_relay:secrets:password``) holding the
+        password, read on the minion when the state runs: the password is in no SLS, log,
+        cache or return. A missing key fails the state, nothing written. Not with
+        ``password``.
+
+    transport_auth
+        SASL credentials of per-domain relays (Hermes *Domains* page): a list of
+        ``{domain, username, password}``. Prefer ``transport_auth_pillar``.
+
+    transport_auth_pillar
+        Pillar key holding the ``transport_auth`` list, read on the minion (as
+        ``password_pillar``). Not with ``transport_auth``.
+
+    sasl_security_options
+        ``smtp_sasl_security_options`` (Postfix's default ``noplaintext, noanonymous`` refuses
+        PLAIN/LOGIN; most smarthosts need ``noanonymous``). Omitted: the stored value is kept.
+
+    sasl_tls_security_options
+        ``smtp_sasl_tls_security_options``, the same for TLS sessions.
+
+    probe
+        ``True``: before writing new credentials, log in to the relay host with them (EHLO,
+        STARTTLS or implicit TLS, AUTH); a rejected login fails the state, nothing written.
     """
-    return _run(name, kwargs)
+    options = {
+        "host": host,
+        "port": port,
+        "tls": tls,
+        "auth": auth,
+        "username": username,
+        "password": password,
+        "password_pillar": password_pillar,
+        "transport_auth": transport_auth,
+        "transport_auth_pillar": transport_auth_pillar,
+        "sasl_security_options": sasl_security_options,
+        "sasl_tls_security_options": sasl_tls_security_options,
+        "probe": probe,
+    }
+    return _run(name, {**kwargs, **options})
 
 
 def absent(name, **kwargs):
     """
     Relaying is disabled (direct MX delivery) and the stored relay credentials are cleared.
-    Takes only the path options (``database``, ``root``, ``postfix_dir``, ...).
+    Takes only the options below.
+
+    name
+        The state ID; not an option.
     """
     kwargs["state"] = "absent"
     return _run(name, kwargs)
 
 
-def _run(name, kwargs):
+def mod_watch(name, sfun=None, **kwargs):
+    """
+    Called by Salt for a ``watch`` requisite when a watched state changed and this state
+    itself did not (had it changed something, the binary would already have reloaded):
+    reloads Postfix, as ``service.running`` restarts on ``watch``. Nothing is written and
+    nothing re-applied. Skipped with a warning when Postfix is not running; nothing at all
+    with ``reload: False``. Uses only the path options of the watching state (below).
+
+    name
+        The state ID.
+
+    sfun
+        The watching state's function (``configured`` or ``absent``), set by Salt.
+    """
+    test = _test(kwargs)
+    out = _call("hermes_relay_host.reload", test, kwargs)
+    ret = _ret(name, out)
+    if out.get("changed"):
+        ret["changes"] = {"postfix": {"old": None, "new": "reloaded"}}
+        ret["result"] = None if test else True
+    return ret
+
+
+for _fun in (configured, absent, mod_watch):
+    _fun.__doc__ += PATH_OPTIONS_DOC
+
+
+def _test(kwargs):
     # `test: True` given to the state itself counts as much as `state.apply ... test=True`.
-    test = bool(__opts__.get("test", False)) or bool(kwargs.pop("test", False))
-    out = __salt__["hermes_relay_host.apply"](test=test, **kwargs)
-    ret = {"name": name, "changes": {}, "result": True, "comment": ""}
+    return bool(__opts__.get("test", False)) or bool(kwargs.pop("test", False))
+
+
+def _call(fun, test, kwargs):
+    """The execution module's result, or a failure that says why it is not loaded (no
+    binary): a test run only reports that, as the binary may be installed before this runs."""
+    if fun not in __salt__:
+        # The functions loader itself: the context wrapper's missing_fun_string asks the
+        # states loader, which knows nothing of the execution module's __virtual__.
+        functions = __salt__.value() if hasattr(__salt__, "value") else __salt__
+        reason = functions.missing_fun_string(fun)
+        if test:
+            return {"changed": True, "failed": False, "msg": reason, "warnings": []}
+        return {"changed": False, "failed": True, "msg": reason, "warnings": []}
+    return __salt__[fun](test=test, **kwargs)
+
+
+def _ret(name, out):
+    ret = {"name": name, "changes": {}, "result": True, "comment": out.get("msg") or ""}
+    if out.get("warnings"):
+        ret["warnings"] = list(out["warnings"])
     if out.get("failed"):
         ret["result"] = False
-        ret["comment"] = out.get("msg") or "hermes-relayhost failed"
-        return ret
-    comment = [out.get("msg") or ""]
-    comment += [f"warning: {w}" for w in out.get("warnings") or []]
-    ret["comment"] = "\n".join(c for c in comment if c)
-    if out.get("changed"):
+        ret["comment"] = ret["comment"] or "hermes-relayhost failed"
+    return ret
+
+
+def _run(name, kwargs):
+    test = _test(kwargs)
+    out = _call("hermes_relay_host.apply", test, kwargs)
+    ret = _ret(name, out)
+    if out.get("changed") and not out.get("failed"):
         ret["changes"] = _changes(out)
         ret["result"] = None if test else True
     return ret
@@ -97,6 +276,7 @@ def _changes(out):
         if old or new:
             changes[key] = {"old": "\n".join(old), "new": "\n".join(new)}
     if not changes:
-        # Changed without a diff (should not happen with --diff): still say what changed.
-        changes["changes"] = {"old": None, "new": out.get("changes") or []}
+        # Changed without a diff: the binary's change list, or (binary not installed yet,
+        # test run) the reason no diff could be computed.
+        changes["changes"] = {"old": None, "new": out.get("changes") or out.get("msg")}
     return changes
