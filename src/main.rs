@@ -6,8 +6,8 @@ use anyhow::Context;
 use clap::Parser;
 use hermes_relayhost::args::{self, RunMode};
 use hermes_relayhost::cli::{Cli, Command};
+use hermes_relayhost::diff::DiffEntry;
 use hermes_relayhost::init;
-use hermes_relayhost::plan::DiffEntry;
 use hermes_relayhost::request::{self, Entry, Outcome};
 use zeroize::Zeroizing;
 

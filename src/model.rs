@@ -116,14 +116,17 @@ impl Snapshot {
             .iter()
             .filter(|r| r.child == Some(1) && r.parent.as_deref() == Some(id.as_str()))
             .collect();
-        values.sort_by(|a, b| {
-            a.order1
-                .partial_cmp(&b.order1)
-                .unwrap_or(Ordering::Equal)
-                .then(a.id.cmp(&b.id))
-        });
+        values.sort_by(|a, b| by_order1(a, b));
         values
     }
+}
+
+/// Hermes's order of a directive's value rows: `order1` (NULL first, as MariaDB sorts), then id.
+pub fn by_order1(a: &ParamRow, b: &ParamRow) -> Ordering {
+    a.order1
+        .partial_cmp(&b.order1)
+        .unwrap_or(Ordering::Equal)
+        .then(a.id.cmp(&b.id))
 }
 
 /// A write the store performs; the `before` side is what a rollback puts back.
@@ -148,4 +151,14 @@ pub enum Change {
         before: Option<String>,
         after: String,
     },
+}
+
+impl Change {
+    /// The `parameters` row an update writes.
+    pub fn param_id(&self) -> Option<i64> {
+        match self {
+            Change::Param { after, .. } => Some(after.id),
+            _ => None,
+        }
+    }
 }

@@ -1,23 +1,29 @@
 //! The pure heart: desired state + what is stored and on disk → the exact row writes, file
 //! contents and diff of a Hermes save. No I/O here, so check mode is "plan and report".
+//!
+//! [`plan`] runs the save's phases in order over a working set of rows ([`Rows`]): read the
+//! stored credentials (and Hermes's legacy pair), edit the relay rows, the extra directives,
+//! the credential settings and the per-domain credentials, mark pending rows applied, render
+//! main.cf and sasl_passwd, and (diff mode) present it all masked ([`crate::diff`]).
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::Path;
 
 use secrecy::{ExposeSecret, SecretString};
-use serde::Serialize;
 use zeroize::Zeroizing;
 
 use crate::crypto::Key;
+use crate::diff::{self, DiffEntry};
 use crate::error::{Error, Result};
 use crate::load::FileState;
 use crate::model::{
-    Change, PASSWORD_MAPS, PASSWORD_SETTING, ParamRow, RELAYHOST, SASL_AUTH, SASL_SECURITY_OPTIONS,
+    Change, PASSWORD_SETTING, ParamRow, SASL_AUTH, SASL_SECURITY_OPTIONS,
     SASL_TLS_SECURITY_OPTIONS, Snapshot, TLS_LEVEL, TransportCreds, TransportRow, USERNAME_SETTING,
     WRAPPERMODE,
 };
-use crate::render::{self, MASK, SaslEntry};
+use crate::render::{self, SaslEntry};
+use crate::rows::{RelayRows, Rows};
 use crate::validate::{Desired, Relay, Wanted};
 
 /// Everything besides the desired state that the plan depends on.
@@ -43,12 +49,10 @@ pub struct SaslFile {
     pub relay_entry: Option<(String, Zeroizing<String>)>,
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct DiffEntry {
-    pub before_header: String,
-    pub after_header: String,
-    pub before: String,
-    pub after: String,
+/// The relay login a plan commits, for the live probe.
+pub struct Login {
+    pub user: String,
+    pub password: SecretString,
 }
 
 #[derive(Default)]
@@ -64,7 +68,7 @@ pub struct Plan {
     /// Rows other Hermes pages left pending that this run applies.
     pub pending: Vec<String>,
     /// The relay login this plan commits (auth on), for the live probe.
-    pub login: Option<(String, SecretString)>,
+    pub login: Option<Login>,
 }
 
 impl Plan {
@@ -76,26 +80,54 @@ impl Plan {
     }
 }
 
-/// A relay directive: its parent row and first value row, by index into the working rows.
-#[derive(Clone, Copy)]
-struct Directive {
-    parent: usize,
-    value: usize,
-}
-
-struct Creds {
-    user: SecretString,
-    pass: SecretString,
+/// A relay username and password in the clear, as the key decrypts them.
+#[derive(Clone)]
+pub(crate) struct Creds {
+    pub user: SecretString,
+    pub pass: SecretString,
 }
 
 pub fn plan(desired: &Desired, inputs: &Inputs) -> Result<Plan> {
     let snap = inputs.snapshot;
     let key = inputs.key;
-    let mut rows = snap.params.clone();
-    let index: HashMap<i64, usize> = rows.iter().enumerate().map(|(i, r)| (r.id, i)).collect();
-    let [relay, sasl, maps, tls] = relay_directives(snap, &index)?;
+    let mut rows = Rows::new(&snap.params);
+    let relay = rows.relay_rows(snap)?;
+    let stored = stored_creds(snap, key)?;
+    let current = migrate_legacy(&mut rows, &relay, &stored);
+    let new_creds = edit_relay(&mut rows, &relay, &desired.relay, current)?;
 
-    let stored = Creds {
+    let mut plan = Plan::default();
+    plan.edits.extend(extra_directives(&mut rows, desired)?);
+    plan.edits.extend(rows.edits(&snap.params));
+    plan.edits
+        .extend(credential_settings(key, snap, &stored, new_creds.as_ref()));
+    let transports = domain_credentials(desired, snap, key, &mut plan.edits)?;
+    (plan.marks, plan.pending) = rows.applied_marks(&plan.edits);
+
+    plan.main_cf = main_cf(&rows, inputs)?;
+    plan.sasl = sasl_file(
+        &rows,
+        &relay,
+        new_creds.as_ref(),
+        &transports,
+        inputs,
+        &mut plan.warnings,
+    )?;
+    if let (Wanted::Present(_), true) = (&desired.relay, rows.parent(relay.sasl).is_enabled()) {
+        plan.login = new_creds.as_ref().map(|c| Login {
+            user: c.user.expose_secret().to_string(),
+            password: c.pass.clone(),
+        });
+    }
+    if inputs.want_diff {
+        plan.diff = diff::diff(&plan, inputs, &stored, new_creds.as_ref());
+    }
+    Ok(plan)
+}
+
+/// The relay credentials as stored; a value the key cannot read stops the plan, named.
+fn stored_creds(snap: &Snapshot, key: &Key) -> Result<Creds> {
+    Ok(Creds {
         user: key.decrypt(
             snap.username.as_deref().unwrap_or(""),
             "system_settings.relay_host_username",
@@ -104,22 +136,34 @@ pub fn plan(desired: &Desired, inputs: &Inputs) -> Result<Plan> {
             snap.password.as_deref().unwrap_or(""),
             "system_settings.relay_host_password",
         )?,
-    };
-    let legacy = legacy_creds(&stored, &rows[maps.parent]);
-    if legacy.is_some() {
-        rows[maps.parent].name = Some(String::new());
-    }
-    let current = legacy.unwrap_or(Creds {
-        user: stored.user.clone(),
-        pass: stored.pass.clone(),
-    });
+    })
+}
 
-    let new_creds = match &desired.relay {
-        Wanted::Keep => Some(current),
+/// The current credentials: the stored ones, or Hermes's legacy pair, which this save moves
+/// out of the password_maps row.
+fn migrate_legacy(rows: &mut Rows, relay: &RelayRows, stored: &Creds) -> Creds {
+    match legacy_creds(stored, rows.parent(relay.maps)) {
+        Some(legacy) => {
+            rows.clear_maps_name(relay);
+            legacy
+        }
+        None => stored.clone(),
+    }
+}
+
+/// The Relay Host page's own rows (relayhost, TLS level, SASL switch and map); returns the
+/// credentials sasl_passwd gets (`None`: no relay line).
+fn edit_relay(
+    rows: &mut Rows,
+    relay: &RelayRows,
+    wanted: &Wanted,
+    current: Creds,
+) -> Result<Option<Creds>> {
+    match wanted {
+        Wanted::Keep => Ok(Some(current)),
         Wanted::Absent => {
-            set(
-                &mut rows,
-                relay,
+            rows.set(
+                relay.relay,
                 |p| p.enabled = 0,
                 |v| {
                     v.parameter = Some(String::new());
@@ -127,17 +171,16 @@ pub fn plan(desired: &Desired, inputs: &Inputs) -> Result<Plan> {
                     v.enabled = 0;
                 },
             );
-            disable_auth(&mut rows, sasl, maps);
-            rows[maps.parent].name = Some(String::new());
-            set(&mut rows, tls, |p| p.enabled = 0, |v| v.enabled = 0);
-            None
+            rows.disable_auth(relay);
+            rows.clear_maps_name(relay);
+            rows.disable(relay.tls);
+            Ok(None)
         }
-        Wanted::Present(relay_wanted) => {
-            let literal = relay_wanted.host.relay_literal(relay_wanted.port);
-            let host = relay_wanted.host.to_string();
-            set(
-                &mut rows,
-                relay,
+        Wanted::Present(wanted) => {
+            let literal = wanted.host.relay_literal(wanted.port);
+            let host = wanted.host.to_string();
+            rows.set(
+                relay.relay,
                 |p| p.enabled = 1,
                 |v| {
                     v.parameter = Some(literal);
@@ -145,64 +188,47 @@ pub fn plan(desired: &Desired, inputs: &Inputs) -> Result<Plan> {
                     v.enabled = 1;
                 },
             );
-            match relay_wanted.tls.security_level() {
-                None => set(&mut rows, tls, |p| p.enabled = 0, |v| v.enabled = 0),
-                Some(level) => {
-                    set(
-                        &mut rows,
-                        tls,
-                        |p| p.enabled = 1,
-                        |v| {
-                            v.parameter = Some(level.to_string());
-                            v.enabled = 1;
-                        },
-                    );
-                }
+            match wanted.tls.security_level() {
+                None => rows.disable(relay.tls),
+                Some(level) => rows.enable_with(relay.tls, level),
             }
-            let auth_on = relay_wanted
+            let auth_on = wanted
                 .auth
                 .on
-                .unwrap_or(rows[sasl.parent].is_enabled());
-            if auth_on {
-                let creds = wanted_creds(relay_wanted, &current)?;
-                set(
-                    &mut rows,
-                    sasl,
-                    |p| p.enabled = 1,
-                    |v| {
-                        v.parameter = Some("yes".to_string());
-                        v.enabled = 1;
-                    },
-                );
-                set(
-                    &mut rows,
-                    maps,
-                    |p| {
-                        p.enabled = 1;
-                        p.name = Some(String::new());
-                    },
-                    |v| v.enabled = 1,
-                );
-                Some(creds)
-            } else {
-                if relay_wanted.auth.password.is_some() {
+                .unwrap_or(rows.parent(relay.sasl).is_enabled());
+            if !auth_on {
+                if wanted.auth.password.is_some() {
                     return Err(Error::ConflictingOptions(
                         "a password is given but authentication is off: set auth and username"
                             .to_string(),
                     ));
                 }
-                disable_auth(&mut rows, sasl, maps);
-                None
+                rows.disable_auth(relay);
+                return Ok(None);
             }
+            let creds = wanted_creds(wanted, &current)?;
+            rows.enable_with(relay.sasl, "yes");
+            rows.set(
+                relay.maps,
+                |p| {
+                    p.enabled = 1;
+                    p.name = Some(String::new());
+                },
+                |v| v.enabled = 1,
+            );
+            Ok(Some(creds))
         }
-    };
+    }
+}
 
+/// Directives the page does not have: implicit TLS and the SASL security options.
+fn extra_directives(rows: &mut Rows, desired: &Desired) -> Result<Vec<Change>> {
     let wrapper = match &desired.relay {
         Wanted::Keep => None,
         Wanted::Absent => Some(None),
         Wanted::Present(r) => Some(r.tls.wrapper_mode().then_some("yes")),
     };
-    let mut plan = Plan::default();
+    let mut created = Vec::new();
     for (name, wanted) in [
         (WRAPPERMODE, wrapper),
         (
@@ -215,69 +241,66 @@ pub fn plan(desired: &Desired, inputs: &Inputs) -> Result<Plan> {
         ),
     ] {
         if let Some(wanted) = wanted
-            && let Some(new) = extra_directive(&mut rows, name, wanted)?
+            && let Some(new) = rows.extra_directive(name, wanted)?
         {
-            plan.edits.push(new);
+            created.push(new);
         }
     }
-    for (before, after) in snap.params.iter().zip(rows.iter_mut()) {
-        if before.editable() != after.editable() {
-            after.applied = Some(2);
-            after.action = Some("APPLY".to_string());
-            plan.edits.push(Change::Param {
-                before: before.clone(),
-                after: after.clone(),
-            });
-        }
-    }
-    let (user_cipher, pass_cipher) = match &new_creds {
+    Ok(created)
+}
+
+/// The two `system_settings` credential rows; an unchanged value keeps its ciphertext.
+fn credential_settings(
+    key: &Key,
+    snap: &Snapshot,
+    stored: &Creds,
+    new: Option<&Creds>,
+) -> Vec<Change> {
+    let (user_cipher, pass_cipher) = match new {
         Some(c) => (
             keep_or_encrypt(key, &stored.user, snap.username.as_deref(), &c.user),
             keep_or_encrypt(key, &stored.pass, snap.password.as_deref(), &c.pass),
         ),
         None => (String::new(), String::new()),
     };
+    let mut changes = Vec::new();
     for (parameter, before, after) in [
         (USERNAME_SETTING, &snap.username, user_cipher),
         (PASSWORD_SETTING, &snap.password, pass_cipher),
     ] {
         if before.as_deref() != Some(after.as_str()) {
-            plan.edits.push(Change::Setting {
+            changes.push(Change::Setting {
                 parameter,
                 before: before.clone(),
                 after,
             });
         }
     }
+    changes
+}
 
-    let transports = domain_credentials(desired, snap, key, &mut plan)?;
-
-    let edited: Vec<i64> = plan.edits.iter().filter_map(param_id).collect();
-    for row in rows.iter_mut().filter(|r| r.is_pending()) {
-        if !edited.contains(&row.id) {
-            plan.pending
-                .push(format!("parameters#{} {}", row.id, row.param()));
-        }
-        let before = row.clone();
-        row.applied = Some(1);
-        row.action = Some("NONE".to_string());
-        plan.marks.push(Change::Param {
-            before,
-            after: row.clone(),
-        });
-    }
-
-    let directives = render::directives(&rows, inputs.exec_dir);
+/// main.cf as Hermes's generator writes it from the rows; `None` when the file already is.
+fn main_cf(rows: &Rows, inputs: &Inputs) -> Result<Option<String>> {
+    let directives = render::directives(rows.all(), inputs.exec_dir);
     check_values(&directives)?;
     let main_cf = render::merge(inputs.base, &directives);
-    if inputs.files.main_cf.as_deref() != Some(main_cf.as_str()) {
-        plan.main_cf = Some(main_cf);
-    }
+    Ok((inputs.files.main_cf.as_deref() != Some(main_cf.as_str())).then_some(main_cf))
+}
 
-    let relay_value = &rows[relay.value];
+/// sasl_passwd: the relay line, then the per-domain lines; `None` when the file, its mode and
+/// its map are already right.
+fn sasl_file(
+    rows: &Rows,
+    relay: &RelayRows,
+    creds: Option<&Creds>,
+    transports: &[TransportRow],
+    inputs: &Inputs,
+    warnings: &mut Vec<String>,
+) -> Result<Option<SaslFile>> {
+    let relay_value = rows.value(relay.relay);
     let mut entries = Vec::new();
-    if let Some(c) = &new_creds {
-        let line_wanted = rows[sasl.parent].is_enabled()
+    if let Some(c) = creds {
+        let line_wanted = rows.parent(relay.sasl).is_enabled()
             && relay_value.is_enabled()
             && !relay_value.param().is_empty()
             && !c.user.expose_secret().is_empty()
@@ -295,42 +318,33 @@ pub fn plan(desired: &Desired, inputs: &Inputs) -> Result<Plan> {
             });
         }
     }
-    transport_entries(&transports, key, &mut entries, &mut plan.warnings)?;
+    transport_entries(transports, inputs.key, &mut entries, warnings)?;
     let text = render::sasl_passwd(&entries);
-    let map_type = rows[maps.value].param().to_string();
+    let map_type = rows.value(relay.maps).param().to_string();
     let map_suffix = render::map_suffix(&map_type)?;
     let files = inputs.files;
     let unsafe_mode = |m: Option<u32>| m.is_some_and(|m| m & 0o077 != 0);
     let map_stale = map_suffix.is_some()
         && (files.map_mode.is_none() || unsafe_mode(files.map_mode) || files.map_older);
-    if files.sasl_passwd.as_deref().map(String::as_str) != Some(text.as_str())
-        || unsafe_mode(files.sasl_mode)
-        || map_stale
+    if files.sasl_passwd.as_deref().map(String::as_str) == Some(text.as_str())
+        && !unsafe_mode(files.sasl_mode)
+        && !map_stale
     {
-        let relay_entry = entries
-            .first()
-            .filter(|e| e.key == relay_value.param())
-            .map(|e| {
-                let value = format!("{}:{}", e.user, e.password.expose_secret());
-                (e.key.clone(), Zeroizing::new(value))
-            });
-        plan.sasl = Some(SaslFile {
-            text,
-            map_type: map_type.split(':').next().unwrap_or("hash").to_string(),
-            map_suffix,
-            relay_entry,
+        return Ok(None);
+    }
+    let relay_entry = entries
+        .first()
+        .filter(|e| e.key == relay_value.param())
+        .map(|e| {
+            let value = format!("{}:{}", e.user, e.password.expose_secret());
+            (e.key.clone(), Zeroizing::new(value))
         });
-    }
-
-    if let (Wanted::Present(_), true) = (&desired.relay, rows[sasl.parent].is_enabled()) {
-        plan.login = new_creds
-            .as_ref()
-            .map(|c| (c.user.expose_secret().to_string(), c.pass.clone()));
-    }
-    if inputs.want_diff {
-        plan.diff = diff(&plan, inputs, &stored, new_creds.as_ref());
-    }
-    Ok(plan)
+    Ok(Some(SaslFile {
+        text,
+        map_type: map_type.split(':').next().unwrap_or("hash").to_string(),
+        map_suffix,
+        relay_entry,
+    }))
 }
 
 /// Values Postfix checks only when a daemon uses them: a bad one would pass `postconf -n` and
@@ -362,20 +376,13 @@ fn check_values(directives: &[(String, String)]) -> Result<()> {
     Ok(())
 }
 
-fn param_id(change: &Change) -> Option<i64> {
-    match change {
-        Change::Param { after, .. } => Some(after.id),
-        _ => None,
-    }
-}
-
 /// `transport_auth`: new credentials on every `transport` row of each domain (the Domains
 /// page's per-domain relay). Returns the rows as they will be, for sasl_passwd.
 fn domain_credentials<'a>(
     desired: &Desired,
     snap: &'a Snapshot,
     key: &Key,
-    plan: &mut Plan,
+    edits: &mut Vec<Change>,
 ) -> Result<Cow<'a, [TransportRow]>> {
     if desired.transport_auth.is_empty() {
         return Ok(Cow::Borrowed(&snap.transports));
@@ -422,7 +429,7 @@ fn domain_credentials<'a>(
                 t.authentication = after.authentication.clone();
                 t.username = after.username.clone();
                 t.password = after.password.clone();
-                plan.edits.push(Change::Transport {
+                edits.push(Change::Transport {
                     id: t.id,
                     before,
                     after,
@@ -437,111 +444,6 @@ fn domain_credentials<'a>(
         }
     }
     Ok(Cow::Owned(transports))
-}
-
-/// The four directives the page edits; a layout without them is not a Hermes database.
-fn relay_directives(snap: &Snapshot, index: &HashMap<i64, usize>) -> Result<[Directive; 4]> {
-    let mut missing = Vec::new();
-    let mut found = Vec::new();
-    for name in [RELAYHOST, SASL_AUTH, PASSWORD_MAPS, TLS_LEVEL] {
-        match snap.parent(name) {
-            None => missing.push(format!("{name} (parent row, child = 2)")),
-            Some(parent) => match snap.values_of(parent).first() {
-                None => missing.push(format!(
-                    "{name} (value row, child = 1, parent = {})",
-                    parent.id
-                )),
-                Some(value) => found.push(Directive {
-                    parent: index[&parent.id],
-                    value: index[&value.id],
-                }),
-            },
-        }
-    }
-    if !missing.is_empty() {
-        return Err(Error::DatabaseLayout(format!(
-            "parameters lacks the relay rows: {}",
-            missing.join(", ")
-        )));
-    }
-    Ok([found[0], found[1], found[2], found[3]])
-}
-
-/// A directive the page does not have (implicit TLS, SASL security options), in the same
-/// dual-row form so Hermes's own generator applies it too. `wanted: None` disables it where it
-/// exists; a missing one is created (rows appended for rendering, inserted by the store).
-fn extra_directive(
-    rows: &mut Vec<ParamRow>,
-    name: &str,
-    wanted: Option<&str>,
-) -> Result<Option<Change>> {
-    let Some(parent) = rows.iter().position(|r| r.is_parent() && r.param() == name) else {
-        let Some(value) = wanted else { return Ok(None) };
-        let id = rows.iter().map(|r| r.id).max().unwrap_or(0) + 1;
-        let row = |id, parameter: &str, parent: Option<String>, child| ParamRow {
-            id,
-            parameter: Some(parameter.to_string()),
-            name: None,
-            parent,
-            child: Some(child),
-            order1: (child == 1).then_some(1.0),
-            enabled: 1,
-            applied: Some(1),
-            action: Some("NONE".to_string()),
-        };
-        rows.push(row(id, name, None, 2));
-        rows.push(row(id + 1, value, Some(id.to_string()), 1));
-        return Ok(Some(Change::NewDirective {
-            name: name.to_string(),
-            value: value.to_string(),
-        }));
-    };
-    let parent_id = rows[parent].id.to_string();
-    let value = rows
-        .iter()
-        .position(|r| r.child == Some(1) && r.parent.as_deref() == Some(parent_id.as_str()))
-        .ok_or_else(|| {
-            Error::DatabaseLayout(format!(
-                "parameters lacks the rows: {name} (value row, child = 1, parent = {parent_id})"
-            ))
-        })?;
-    let d = Directive { parent, value };
-    match wanted {
-        Some(v) => set(
-            rows,
-            d,
-            |p| p.enabled = 1,
-            |r| {
-                r.parameter = Some(v.to_string());
-                r.enabled = 1;
-            },
-        ),
-        None => set(rows, d, |p| p.enabled = 0, |r| r.enabled = 0),
-    }
-    Ok(None)
-}
-
-fn set(
-    rows: &mut [ParamRow],
-    d: Directive,
-    parent: impl FnOnce(&mut ParamRow),
-    value: impl FnOnce(&mut ParamRow),
-) {
-    parent(&mut rows[d.parent]);
-    value(&mut rows[d.value]);
-}
-
-fn disable_auth(rows: &mut [ParamRow], sasl: Directive, maps: Directive) {
-    set(
-        rows,
-        sasl,
-        |p| p.enabled = 0,
-        |v| {
-            v.parameter = Some("no".to_string());
-            v.enabled = 0;
-        },
-    );
-    set(rows, maps, |p| p.enabled = 0, |v| v.enabled = 0);
 }
 
 /// Hermes's one-shot migration of the plaintext `user:pass` once kept in the password_maps
@@ -680,172 +582,10 @@ fn transport_entries(
     Ok(())
 }
 
-/// The diff as Ansible shows it: main.cf, sasl_passwd and the rows, secrets masked.
-fn diff(plan: &Plan, inputs: &Inputs, stored: &Creds, new: Option<&Creds>) -> Vec<DiffEntry> {
-    let mut out = Vec::new();
-    let dir = inputs.postfix_dir;
-    if let Some(after) = &plan.main_cf {
-        let path = dir.join("main.cf").display().to_string();
-        out.push(DiffEntry {
-            before_header: path.clone(),
-            after_header: path,
-            before: inputs.files.main_cf.clone().unwrap_or_default(),
-            after: after.clone(),
-        });
-    }
-    if let Some(sasl) = &plan.sasl {
-        let path = dir.join("sasl_passwd").display().to_string();
-        let before = inputs
-            .files
-            .sasl_passwd
-            .as_deref()
-            .map_or("", String::as_str);
-        out.push(DiffEntry {
-            before_header: path.clone(),
-            after_header: path,
-            before: render::mask_sasl(before, &sasl.text, "(old)"),
-            after: render::mask_sasl(&sasl.text, before, "(new)"),
-        });
-    }
-    if !plan.edits.is_empty() {
-        let mut before = String::new();
-        let mut after = String::new();
-        for change in &plan.edits {
-            match change {
-                Change::Param {
-                    before: b,
-                    after: a,
-                } => {
-                    before.push_str(&row_line(b));
-                    after.push_str(&row_line(a));
-                }
-                Change::Transport {
-                    id,
-                    before: b,
-                    after: a,
-                } => {
-                    let (old, new) = transport_lines(*id, b, a, inputs);
-                    before.push_str(&old);
-                    after.push_str(&new);
-                }
-                Change::NewDirective { name, value } => {
-                    before.push_str(&format!("parameters (no {name} rows)\n"));
-                    after.push_str(&format!(
-                        "parameters#new (directive) parameter={name:?} enabled=1, value {value:?} enabled=1\n"
-                    ));
-                }
-                Change::Setting {
-                    parameter,
-                    before: b,
-                    ..
-                } => {
-                    let (old, new) = setting_lines(parameter, b.is_some(), stored, new);
-                    before.push_str(&old);
-                    after.push_str(&new);
-                }
-            }
-        }
-        out.push(DiffEntry {
-            before_header: "hermes database rows".to_string(),
-            after_header: "hermes database rows".to_string(),
-            before,
-            after,
-        });
-    }
-    out
-}
-
-/// A per-domain credential change: the username in clear, the password only as the mask.
-fn transport_lines(
-    id: i64,
-    before: &TransportCreds,
-    after: &TransportCreds,
-    inputs: &Inputs,
-) -> (String, String) {
-    let domain = inputs
-        .snapshot
-        .transports
-        .iter()
-        .find(|t| t.id == id)
-        .and_then(|t| t.domain.clone())
-        .unwrap_or_default();
-    let user = |c: &TransportCreds| {
-        inputs
-            .key
-            .decrypt(c.username.as_deref().unwrap_or(""), "transport")
-            .map(|u| format!("{:?}", u.expose_secret()))
-            .unwrap_or_else(|_| "(unreadable)".to_string())
-    };
-    let pass = |c: &TransportCreds, tag: &str| match c.password.as_deref() {
-        None | Some("") => "''".to_string(),
-        Some(_) if before.password == after.password => MASK.to_string(),
-        Some(_) => format!("{MASK} {tag}"),
-    };
-    let line = |c: &TransportCreds, tag: &str| {
-        format!(
-            "transport#{id} ({domain}) authentication={:?} username={} password={}\n",
-            c.authentication.as_deref().unwrap_or(""),
-            user(c),
-            pass(c, tag)
-        )
-    };
-    (line(before, "(old)"), line(after, "(new)"))
-}
-
-fn row_line(r: &ParamRow) -> String {
-    let kind = if r.is_parent() { "directive" } else { "value" };
-    let name = r.name.as_deref().unwrap_or("");
-    // The password_maps directive's name once held the plaintext `user:pass` (legacy).
-    let name = if r.is_parent() && r.param() == PASSWORD_MAPS && !name.is_empty() {
-        format!("{MASK} (legacy credentials)")
-    } else {
-        format!("{name:?}")
-    };
-    format!(
-        "parameters#{} ({kind}) parameter={:?} name={name} enabled={}\n",
-        r.id,
-        r.param(),
-        r.enabled
-    )
-}
-
-/// Username shown in clear (Hermes shows it too); passwords only as the mask.
-fn setting_lines(
-    parameter: &str,
-    existed: bool,
-    stored: &Creds,
-    new: Option<&Creds>,
-) -> (String, String) {
-    let empty = SecretString::from(String::new());
-    let (old, new) = match (parameter, new) {
-        (USERNAME_SETTING, n) => (&stored.user, n.map_or(&empty, |c| &c.user)),
-        (_, n) => (&stored.pass, n.map_or(&empty, |c| &c.pass)),
-    };
-    let show = |v: &SecretString, tag: &str| -> String {
-        if v.expose_secret().is_empty() {
-            "''".to_string()
-        } else if parameter == USERNAME_SETTING {
-            format!("{:?}", v.expose_secret())
-        } else if old.expose_secret() != new.expose_secret() {
-            format!("{MASK} {tag}")
-        } else {
-            MASK.to_string()
-        }
-    };
-    let before = if existed {
-        format!("system_settings.{parameter} = {}\n", show(old, "(old)"))
-    } else {
-        format!("system_settings.{parameter} (no row)\n")
-    };
-    (
-        before,
-        format!("system_settings.{parameter} = {}\n", show(new, "(new)")),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::PASSWORD_MAPS;
 
     fn parent(id: i64, name: &str) -> ParamRow {
         ParamRow {
@@ -869,26 +609,6 @@ mod tests {
         assert!(ok(SASL_AUTH, "yes") && ok(WRAPPERMODE, "no"));
         assert!(!ok(SASL_AUTH, "true") && !ok(WRAPPERMODE, "1"));
         assert!(ok("myhostname", "anything"));
-    }
-
-    #[test]
-    fn extra_directives_are_created_once_then_toggled() {
-        let mut rows = vec![parent(10, "myhostname")];
-        let created = extra_directive(&mut rows, WRAPPERMODE, Some("yes")).unwrap();
-        assert_eq!(
-            created,
-            Some(Change::NewDirective {
-                name: WRAPPERMODE.to_string(),
-                value: "yes".to_string()
-            })
-        );
-        assert_eq!(rows.len(), 3);
-        assert_eq!(rows[2].parent.as_deref(), Some("11"));
-        assert_eq!(extra_directive(&mut rows, WRAPPERMODE, None).unwrap(), None);
-        assert_eq!((rows[1].enabled, rows[2].enabled), (0, 0));
-        let mut none = vec![parent(10, "myhostname")];
-        assert_eq!(extra_directive(&mut none, WRAPPERMODE, None).unwrap(), None);
-        assert_eq!(none.len(), 1, "nothing to disable, nothing created");
     }
 
     #[test]

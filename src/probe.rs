@@ -7,25 +7,18 @@ use std::time::Duration;
 use lettre::SmtpTransport;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{Tls, TlsParameters};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 
 use crate::error::{Error, Result};
+use crate::plan::Login;
 use crate::tls::TlsMode;
-use crate::validate::Host;
-
-pub struct Target<'a> {
-    pub host: &'a Host,
-    pub port: u16,
-    pub tls: TlsMode,
-    pub user: &'a str,
-    pub password: &'a SecretString,
-}
+use crate::validate::Relay;
 
 /// Succeeds only when the server accepts the login. Certificates are not verified, as Postfix
 /// does not verify them at the `may`/`encrypt` levels either.
-pub fn probe(target: &Target) -> Result<()> {
-    let host = target.host.to_string();
-    let fail = |why: String| Error::Probe(format!("{host}:{}: {why}", target.port));
+pub fn probe(relay: &Relay, login: &Login) -> Result<()> {
+    let host = relay.host.to_string();
+    let fail = |why: String| Error::Probe(format!("{host}:{}: {why}", relay.port));
     let tls_params = || {
         TlsParameters::builder(host.clone())
             .dangerous_accept_invalid_certs(true)
@@ -33,19 +26,19 @@ pub fn probe(target: &Target) -> Result<()> {
             .build_rustls()
             .map_err(|e| fail(format!("TLS setup: {e}")))
     };
-    let tls = match target.tls {
+    let tls = match relay.tls {
         TlsMode::None => Tls::None,
         TlsMode::May => Tls::Opportunistic(tls_params()?),
         TlsMode::Encrypt => Tls::Required(tls_params()?),
         TlsMode::Wrapper => Tls::Wrapper(tls_params()?),
     };
     let transport = SmtpTransport::builder_dangerous(host.as_str())
-        .port(target.port)
+        .port(relay.port)
         .tls(tls)
         .timeout(Some(Duration::from_secs(15)))
         .credentials(Credentials::new(
-            target.user.to_string(),
-            target.password.expose_secret().to_string(),
+            login.user.clone(),
+            login.password.expose_secret().to_string(),
         ))
         .authentication(vec![Mechanism::Plain, Mechanism::Login])
         .build();

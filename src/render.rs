@@ -9,7 +9,7 @@ use secrecy::{ExposeSecret, SecretString};
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
-use crate::model::ParamRow;
+use crate::model::{ParamRow, by_order1};
 
 pub const MASK: &str = "********";
 
@@ -53,12 +53,7 @@ pub fn directives(rows: &[ParamRow], exec_dir: &str) -> Vec<(String, String)> {
             let mut vals = values
                 .remove(parent.id.to_string().as_str())
                 .unwrap_or_default();
-            vals.sort_by(|a, b| {
-                a.order1
-                    .partial_cmp(&b.order1)
-                    .unwrap_or(std::cmp::Ordering::Equal)
-                    .then(a.id.cmp(&b.id))
-            });
+            vals.sort_by(|a, b| by_order1(a, b));
             let joined = vals
                 .iter()
                 .map(|v| {

@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use crate::args::{self, Input, RunMode};
-use crate::plan::DiffEntry;
+use crate::diff::DiffEntry;
 use crate::{doctor, info, protocol, rotate, run};
 
 /// How the binary was called.

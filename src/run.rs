@@ -3,10 +3,11 @@
 
 use crate::apply::{self, Target};
 use crate::args::{Args, RunMode};
+use crate::diff::DiffEntry;
 use crate::failure::Failure;
 use crate::files::DirLock;
 use crate::load;
-use crate::plan::{self, DiffEntry, Inputs};
+use crate::plan::{self, Inputs};
 use crate::postfix::Postfix;
 use crate::probe;
 use crate::validate::{self, Wanted};
@@ -61,18 +62,11 @@ pub fn run(args: Args, mode: RunMode) -> Result<Report, Failure> {
         }
         if settings.probe
             && !probed
-            && let (Wanted::Present(relay), Some((user, password))) = (&desired.relay, &plan.login)
+            && let (Wanted::Present(relay), Some(login)) = (&desired.relay, &plan.login)
         {
-            let target = probe::Target {
-                host: &relay.host,
-                port: relay.port,
-                tls: relay.tls,
-                user,
-                password,
-            };
             // No database lock is held while talking to the network; plan again after.
             drop(store);
-            probe::probe(&target)?;
+            probe::probe(relay, login)?;
             probed = true;
             continue;
         }
