@@ -22,15 +22,12 @@ CLI example (a CLI argument is logged by Salt: name a pillar key rather than a p
 """
 
 import json
-import logging
 import os
 
 import salt.utils.path
 from salt.exceptions import CommandExecutionError
 
 __virtualname__ = "hermes_relay_host"
-
-log = logging.getLogger(__name__)
 
 BINARY = "hermes-relayhost"
 
@@ -49,18 +46,20 @@ PILLAR_OPTIONS = {
 def __virtual__():
     if _binary():
         return __virtualname__
+    return (False, _not_found())
+
+
+def _not_found():
     configured = _configured_binary()
     if configured:
         what = "is not an executable file" if os.path.exists(configured) else "does not exist"
         return (
-            False,
             f"{BINARY} not found: {configured} (the minion option "
-            f"hermes_relay_host.binary) {what}",
+            f"hermes_relay_host.binary) {what}"
         )
     return (
-        False,
         f"{BINARY} not found: install it (the hermes_relay formula does) and set the "
-        "minion option hermes_relay_host.binary to its path, or put it on the minion's PATH",
+        "minion option hermes_relay_host.binary to its path, or put it on the minion's PATH"
     )
 
 
@@ -193,7 +192,7 @@ def apply(test=None, password_pillar=None, transport_auth_pillar=None, **kwargs)
         test = bool(__opts__.get("test", False))
     binary = _binary()
     if not binary:
-        return _failed(__virtual__()[1], "binary_not_found")
+        return _failed(_not_found(), "binary_not_found")
     options = _options(kwargs)
     error = _resolve_pillar(
         options,
