@@ -195,7 +195,8 @@ def mod_watch(name, sfun=None, **kwargs):
     itself did not (had it changed something, the binary would already have reloaded):
     reloads Postfix, as ``service.running`` restarts on ``watch``. Nothing is written and
     nothing re-applied. Skipped with a warning when Postfix is not running; nothing at all
-    with ``reload: False``. Uses only the path options of the watching state (below).
+    with ``reload: False``. Of the watching state's options it uses ``postfix_exec``,
+    ``postfix_exec_dir``, ``postfix_dir``, ``root`` and ``reload`` (below).
 
     name
         The state ID.
