@@ -4,7 +4,9 @@
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 
-use crate::model::{Change, PASSWORD_MAPS, ParamRow, TransportCreds, USERNAME_SETTING};
+use crate::model::{
+    Change, PASSWORD_MAPS, ParamRow, TransportCreds, TransportRow, USERNAME_SETTING, setting_label,
+};
 use crate::plan::{Creds, Inputs, Plan};
 use crate::render::{self, MASK};
 
@@ -103,28 +105,27 @@ fn transport_lines(
     after: &TransportCreds,
     inputs: &Inputs,
 ) -> (String, String) {
-    let domain = inputs
+    let label = inputs
         .snapshot
         .transports
         .iter()
         .find(|t| t.id == id)
-        .and_then(|t| t.domain.clone())
-        .unwrap_or_default();
+        .map_or_else(|| format!("transport#{id}"), TransportRow::label);
     let user = |c: &TransportCreds| {
         inputs
             .key
-            .decrypt(c.username.as_deref().unwrap_or(""), "transport")
+            .decrypt(c.username_cipher.as_deref().unwrap_or(""), "transport")
             .map(|u| format!("{:?}", u.expose_secret()))
             .unwrap_or_else(|_| "(unreadable)".to_string())
     };
-    let pass = |c: &TransportCreds, tag: &str| match c.password.as_deref() {
+    let pass = |c: &TransportCreds, tag: &str| match c.password_cipher.as_deref() {
         None | Some("") => "''".to_string(),
-        Some(_) if before.password == after.password => MASK.to_string(),
+        Some(_) if before.password_cipher == after.password_cipher => MASK.to_string(),
         Some(_) => format!("{MASK} {tag}"),
     };
     let line = |c: &TransportCreds, tag: &str| {
         format!(
-            "transport#{id} ({domain}) authentication={:?} username={} password={}\n",
+            "{label} authentication={:?} username={} password={}\n",
             c.authentication.as_deref().unwrap_or(""),
             user(c),
             pass(c, tag)
@@ -174,12 +175,12 @@ fn setting_lines(
         }
     };
     let before = if existed {
-        format!("system_settings.{parameter} = {}\n", show(old, "(old)"))
+        format!("{} = {}\n", setting_label(parameter), show(old, "(old)"))
     } else {
-        format!("system_settings.{parameter} (no row)\n")
+        format!("{} (no row)\n", setting_label(parameter))
     };
     (
         before,
-        format!("system_settings.{parameter} = {}\n", show(new, "(new)")),
+        format!("{} = {}\n", setting_label(parameter), show(new, "(new)")),
     )
 }

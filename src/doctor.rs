@@ -11,7 +11,10 @@ use crate::crypto::Key;
 use crate::error::Error;
 use crate::failure::Failure;
 use crate::load;
-use crate::model::{RELAYHOST, SASL_AUTH, Snapshot};
+use crate::model::{
+    PASSWORD_SETTING, RELAYHOST, SASL_AUTH, Snapshot, TRANSPORT_PASSWORD, TRANSPORT_USERNAME,
+    USERNAME_SETTING, setting_label,
+};
 use crate::plan::{self, Inputs};
 use crate::postfix::Postfix;
 use crate::validate::{self, Desired, Settings, Wanted};
@@ -167,23 +170,22 @@ pub fn examine(desired: &Desired, settings: &Settings) -> Examination {
 fn credentials(checks: &mut Checks, snapshot: &Snapshot, key: &Key) {
     let mut values: Vec<(String, &str)> = vec![
         (
-            "system_settings.relay_host_username".into(),
-            snapshot.username.as_deref().unwrap_or(""),
+            setting_label(USERNAME_SETTING),
+            snapshot.username_cipher.as_deref().unwrap_or(""),
         ),
         (
-            "system_settings.relay_host_password".into(),
-            snapshot.password.as_deref().unwrap_or(""),
+            setting_label(PASSWORD_SETTING),
+            snapshot.password_cipher.as_deref().unwrap_or(""),
         ),
     ];
     for t in &snapshot.transports {
-        let label = format!("transport#{}", t.id);
         values.push((
-            format!("{label}.authentication_username"),
-            t.username.as_deref().unwrap_or(""),
+            t.column_label(TRANSPORT_USERNAME),
+            t.username_cipher.as_deref().unwrap_or(""),
         ));
         values.push((
-            format!("{label}.authentication_password"),
-            t.password.as_deref().unwrap_or(""),
+            t.column_label(TRANSPORT_PASSWORD),
+            t.password_cipher.as_deref().unwrap_or(""),
         ));
     }
     let bad: Vec<String> = values

@@ -9,7 +9,10 @@ use crate::crypto::Key;
 use crate::doctor::{self, Check};
 use crate::error::Error;
 use crate::failure::Failure;
-use crate::model::{PASSWORD_MAPS, RELAYHOST, SASL_AUTH, Snapshot, TLS_LEVEL, WRAPPERMODE};
+use crate::model::{
+    PASSWORD_MAPS, RELAYHOST, SASL_AUTH, Snapshot, TLS_LEVEL, USERNAME_SETTING, WRAPPERMODE,
+    setting_label,
+};
 use crate::tls::TlsMode;
 use crate::validate;
 
@@ -104,8 +107,8 @@ fn relay_info(snap: &Snapshot, key: Option<&Key>) -> RelayInfo {
 fn username(snap: &Snapshot, key: &Key) -> Option<String> {
     let stored = key
         .decrypt(
-            snap.username.as_deref().unwrap_or(""),
-            "system_settings.relay_host_username",
+            snap.username_cipher.as_deref().unwrap_or(""),
+            &setting_label(USERNAME_SETTING),
         )
         .ok()?;
     let stored = stored.expose_secret();

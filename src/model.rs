@@ -12,6 +12,14 @@ pub const SASL_SECURITY_OPTIONS: &str = "smtp_sasl_security_options";
 pub const SASL_TLS_SECURITY_OPTIONS: &str = "smtp_sasl_tls_security_options";
 pub const USERNAME_SETTING: &str = "relay_host_username";
 pub const PASSWORD_SETTING: &str = "relay_host_password";
+/// The `transport` columns of the per-domain credentials (ciphertext, like the settings).
+pub const TRANSPORT_USERNAME: &str = "authentication_username";
+pub const TRANSPORT_PASSWORD: &str = "authentication_password";
+
+/// Where a `system_settings` credential lives, for messages.
+pub fn setting_label(parameter: &str) -> String {
+    format!("system_settings.{parameter}")
+}
 
 /// One `parameters` row (module `postfix`, conf_file `main.cf`). `child` 2 is a directive,
 /// 1 a value of the directive whose id is in `parent` (as text).
@@ -63,24 +71,38 @@ pub struct TransportRow {
     pub destination: Option<String>,
     pub port: Option<String>,
     pub authentication: Option<String>,
-    pub username: Option<String>,
-    pub password: Option<String>,
+    pub username_cipher: Option<String>,
+    pub password_cipher: Option<String>,
 }
 
 /// The credential columns of one `transport` row.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TransportCreds {
     pub authentication: Option<String>,
-    pub username: Option<String>,
-    pub password: Option<String>,
+    pub username_cipher: Option<String>,
+    pub password_cipher: Option<String>,
 }
 
 impl TransportRow {
+    /// `transport#ID (domain)`, how messages name the row.
+    pub fn label(&self) -> String {
+        format!(
+            "transport#{} ({})",
+            self.id,
+            self.domain.as_deref().map_or("no domain", str::trim)
+        )
+    }
+
+    /// `transport#ID (domain).column`, how messages name one of its credentials.
+    pub fn column_label(&self, column: &str) -> String {
+        format!("{}.{column}", self.label())
+    }
+
     pub fn creds(&self) -> TransportCreds {
         TransportCreds {
             authentication: self.authentication.clone(),
-            username: self.username.clone(),
-            password: self.password.clone(),
+            username_cipher: self.username_cipher.clone(),
+            password_cipher: self.password_cipher.clone(),
         }
     }
 }
@@ -90,8 +112,8 @@ impl TransportRow {
 pub struct Snapshot {
     pub params: Vec<ParamRow>,
     /// `relay_host_username` / `relay_host_password`; `None` when the row does not exist.
-    pub username: Option<String>,
-    pub password: Option<String>,
+    pub username_cipher: Option<String>,
+    pub password_cipher: Option<String>,
     pub transports: Vec<TransportRow>,
 }
 

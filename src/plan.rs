@@ -11,6 +11,7 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use secrecy::{ExposeSecret, SecretString};
+use serde::Serialize;
 use zeroize::Zeroizing;
 
 use crate::crypto::Key;
@@ -19,10 +20,10 @@ use crate::error::{Error, Result};
 use crate::load::FileState;
 use crate::model::{
     Change, PASSWORD_SETTING, ParamRow, SASL_AUTH, SASL_SECURITY_OPTIONS,
-    SASL_TLS_SECURITY_OPTIONS, Snapshot, TLS_LEVEL, TransportCreds, TransportRow, USERNAME_SETTING,
-    WRAPPERMODE,
+    SASL_TLS_SECURITY_OPTIONS, Snapshot, TLS_LEVEL, TRANSPORT_PASSWORD, TRANSPORT_USERNAME,
+    TransportCreds, TransportRow, USERNAME_SETTING, WRAPPERMODE, setting_label,
 };
-use crate::render::{self, SaslEntry};
+use crate::render::{self, LineUnsafe, SaslEntry};
 use crate::rows::{RelayRows, Rows};
 use crate::validate::{Desired, Relay, Wanted};
 
@@ -71,12 +72,47 @@ pub struct Plan {
     pub login: Option<Login>,
 }
 
+/// What a plan changes, by the name the result's `changes` uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Changed {
+    Rows,
+    MainCf,
+    SaslPasswd,
+}
+
+impl Serialize for Changed {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl Changed {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Changed::Rows => "rows",
+            Changed::MainCf => "main.cf",
+            Changed::SaslPasswd => "sasl_passwd",
+        }
+    }
+}
+
 impl Plan {
     pub fn is_noop(&self) -> bool {
-        self.edits.is_empty()
-            && self.marks.is_empty()
-            && self.main_cf.is_none()
-            && self.sasl.is_none()
+        self.changes().is_empty()
+    }
+
+    pub fn changes(&self) -> Vec<Changed> {
+        [
+            (
+                Changed::Rows,
+                !self.edits.is_empty() || !self.marks.is_empty(),
+            ),
+            (Changed::MainCf, self.main_cf.is_some()),
+            (Changed::SaslPasswd, self.sasl.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(what, yes)| yes.then_some(what))
+        .collect()
     }
 }
 
@@ -129,12 +165,12 @@ pub fn plan(desired: &Desired, inputs: &Inputs) -> Result<Plan> {
 fn stored_creds(snap: &Snapshot, key: &Key) -> Result<Creds> {
     Ok(Creds {
         user: key.decrypt(
-            snap.username.as_deref().unwrap_or(""),
-            "system_settings.relay_host_username",
+            snap.username_cipher.as_deref().unwrap_or(""),
+            &setting_label(USERNAME_SETTING),
         )?,
         pass: key.decrypt(
-            snap.password.as_deref().unwrap_or(""),
-            "system_settings.relay_host_password",
+            snap.password_cipher.as_deref().unwrap_or(""),
+            &setting_label(PASSWORD_SETTING),
         )?,
     })
 }
@@ -258,15 +294,15 @@ fn credential_settings(
 ) -> Vec<Change> {
     let (user_cipher, pass_cipher) = match new {
         Some(c) => (
-            keep_or_encrypt(key, &stored.user, snap.username.as_deref(), &c.user),
-            keep_or_encrypt(key, &stored.pass, snap.password.as_deref(), &c.pass),
+            keep_or_encrypt(key, &stored.user, snap.username_cipher.as_deref(), &c.user),
+            keep_or_encrypt(key, &stored.pass, snap.password_cipher.as_deref(), &c.pass),
         ),
         None => (String::new(), String::new()),
     };
     let mut changes = Vec::new();
     for (parameter, before, after) in [
-        (USERNAME_SETTING, &snap.username, user_cipher),
-        (PASSWORD_SETTING, &snap.password, pass_cipher),
+        (USERNAME_SETTING, &snap.username_cipher, user_cipher),
+        (PASSWORD_SETTING, &snap.password_cipher, pass_cipher),
     ] {
         if before.as_deref() != Some(after.as_str()) {
             changes.push(Change::Setting {
@@ -396,14 +432,10 @@ fn domain_credentials<'a>(
                 .is_some_and(|d| d.trim().eq_ignore_ascii_case(&wanted.domain))
         }) {
             found = true;
-            let label = format!("transport#{} ({})", t.id, wanted.domain);
             // A stored value the key cannot read is simply replaced.
             let plain = |stored: &Option<String>, column: &str| {
-                key.decrypt(
-                    stored.as_deref().unwrap_or(""),
-                    &format!("{label}.{column}"),
-                )
-                .unwrap_or_else(|_| SecretString::from(String::new()))
+                key.decrypt_as(stored.as_deref().unwrap_or(""), || t.column_label(column))
+                    .unwrap_or_else(|_| SecretString::from(String::new()))
             };
             let before = t.creds();
             let authentication = match &t.authentication {
@@ -412,23 +444,23 @@ fn domain_credentials<'a>(
             };
             let after = TransportCreds {
                 authentication: Some(authentication),
-                username: Some(keep_or_encrypt(
+                username_cipher: Some(keep_or_encrypt(
                     key,
-                    &plain(&t.username, "authentication_username"),
-                    t.username.as_deref(),
+                    &plain(&t.username_cipher, TRANSPORT_USERNAME),
+                    t.username_cipher.as_deref(),
                     &SecretString::from(wanted.username.clone()),
                 )),
-                password: Some(keep_or_encrypt(
+                password_cipher: Some(keep_or_encrypt(
                     key,
-                    &plain(&t.password, "authentication_password"),
-                    t.password.as_deref(),
+                    &plain(&t.password_cipher, TRANSPORT_PASSWORD),
+                    t.password_cipher.as_deref(),
                     &wanted.password,
                 )),
             };
             if after != before {
                 t.authentication = after.authentication.clone();
-                t.username = after.username.clone();
-                t.password = after.password.clone();
+                t.username_cipher = after.username_cipher.clone();
+                t.password_cipher = after.password_cipher.clone();
                 edits.push(Change::Transport {
                     id: t.id,
                     before,
@@ -497,19 +529,10 @@ fn keep_or_encrypt(
 }
 
 /// Stored credentials (written by the Hermes UI or an older tool) must fit one sasl_passwd
-/// line: a line break would add map entries and a `:` or blank in the user would split it
-/// wrongly. The reason never quotes the value.
-fn sasl_safe(user: &str, pass: &str) -> std::result::Result<(), &'static str> {
-    if user.contains(|c: char| c.is_whitespace() || c.is_control() || c == ':') {
-        return Err("the username holds whitespace, a control character or ':'");
-    }
-    if pass.contains(['\r', '\n', '\0']) {
-        return Err("the password holds a line break or NUL");
-    }
-    if pass.ends_with(char::is_whitespace) {
-        return Err("the password ends with whitespace, which postmap strips");
-    }
-    Ok(())
+/// line too.
+fn sasl_safe(user: &str, pass: &str) -> std::result::Result<(), LineUnsafe> {
+    render::user_line_safe(user)?;
+    render::password_line_safe(pass)
 }
 
 /// Per-domain lines from the Domains page: `[destination]:port` (empty port → 25).
@@ -529,13 +552,7 @@ fn transport_entries(
         {
             continue;
         }
-        let label = || {
-            format!(
-                "transport#{} ({})",
-                t.id,
-                t.domain.as_deref().unwrap_or("no domain")
-            )
-        };
+        let label = || t.label();
         let destination = t.destination.as_deref().unwrap_or("").trim();
         if destination.is_empty() {
             warnings.push(format!(
@@ -556,11 +573,11 @@ fn transport_entries(
             ));
             continue;
         }
-        let user = key.decrypt_as(t.username.as_deref().unwrap_or(""), || {
-            format!("{}.authentication_username", label())
+        let user = key.decrypt_as(t.username_cipher.as_deref().unwrap_or(""), || {
+            t.column_label(TRANSPORT_USERNAME)
         })?;
-        let password = key.decrypt_as(t.password.as_deref().unwrap_or(""), || {
-            format!("{}.authentication_password", label())
+        let password = key.decrypt_as(t.password_cipher.as_deref().unwrap_or(""), || {
+            t.column_label(TRANSPORT_PASSWORD)
         })?;
         if user.expose_secret().is_empty() || password.expose_secret().is_empty() {
             warnings.push(format!(

@@ -26,14 +26,23 @@ impl Postfix {
         format!("{}/{file_name}", self.config_dir)
     }
 
+    /// The one place a command line is built: the exec prefix, then `argv`, no stdin.
+    fn command(&self, argv: &[&str]) -> Command {
+        let mut words = self
+            .exec
+            .iter()
+            .map(String::as_str)
+            .chain(argv.iter().copied());
+        let mut command = Command::new(words.next().unwrap_or_default());
+        command.args(words).stdin(std::process::Stdio::null());
+        command
+    }
+
+    /// A Postfix tool on the managed config directory.
     fn run(&self, tool: &str, args: &[&str]) -> std::io::Result<Output> {
-        let mut argv: Vec<&str> = self.exec.iter().map(String::as_str).collect();
-        argv.extend([tool, "-c", &self.config_dir]);
+        let mut argv = vec![tool, "-c", &self.config_dir];
         argv.extend(args);
-        Command::new(argv[0])
-            .args(&argv[1..])
-            .stdin(std::process::Stdio::null())
-            .output()
+        self.command(&argv).output()
     }
 
     /// Builds `<file>.<suffix>` from `file` (a name inside the config directory).
@@ -54,11 +63,8 @@ impl Postfix {
     /// rejects the config before anything is installed.
     pub fn check_config(&self, staged_dir_name: &str, managed: &[&str]) -> Result<()> {
         let dir = self.path_of(staged_dir_name);
-        let mut argv: Vec<&str> = self.exec.iter().map(String::as_str).collect();
-        argv.extend(["postconf", "-c", &dir, "-n"]);
-        let out = Command::new(argv[0])
-            .args(&argv[1..])
-            .stdin(std::process::Stdio::null())
+        let out = self
+            .command(&["postconf", "-c", &dir, "-n"])
             .output()
             .map_err(|e| Error::Postfix(self.spawn_error(e)))?;
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -108,11 +114,8 @@ impl Postfix {
 
     /// A shell command where Postfix runs (inside the container with a prefix); its stdout.
     pub fn shell(&self, script: &str) -> Result<String> {
-        let mut argv: Vec<&str> = self.exec.iter().map(String::as_str).collect();
-        argv.extend(["sh", "-c", script]);
-        let out = Command::new(argv[0])
-            .args(&argv[1..])
-            .stdin(std::process::Stdio::null())
+        let out = self
+            .command(&["sh", "-c", script])
             .output()
             .map_err(|e| Error::Postfix(self.spawn_error(e)))?;
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())

@@ -17,10 +17,11 @@ pub fn result_json(
 ) -> Value {
     let mut out = match outcome {
         Ok(report) => {
+            let changes: Vec<&str> = report.changes.iter().map(|c| c.as_str()).collect();
             let msg = match (report.changed, mode.check) {
                 (false, _) => "no change".to_string(),
-                (true, true) => format!("would change: {}", report.changes.join(", ")),
-                (true, false) => format!("changed: {}", report.changes.join(", ")),
+                (true, true) => format!("would change: {}", changes.join(", ")),
+                (true, false) => format!("changed: {}", changes.join(", ")),
             };
             let mut out = json!({
                 "changed": report.changed,

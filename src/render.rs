@@ -148,6 +148,43 @@ pub fn merge(base: &str, directives: &[(String, String)]) -> String {
     out
 }
 
+/// Why a credential pair cannot be one sasl_passwd line `key<TAB>user:password`: a line break
+/// would add map entries, a `:` or blank in the user would split it wrongly, and postmap strips
+/// trailing whitespace. Never quotes the value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum LineUnsafe {
+    #[error("the username holds whitespace or a control character")]
+    UserBlank,
+    #[error("the username holds ':', which separates user and password in sasl_passwd")]
+    UserColon,
+    #[error("the password holds a line break (CR or LF) or NUL")]
+    PasswordBreak,
+    #[error("the password ends with whitespace, which postmap strips")]
+    PasswordTrailingBlank,
+}
+
+/// The sasl_passwd line-safety rule for a username.
+pub fn user_line_safe(user: &str) -> Result<(), LineUnsafe> {
+    if user.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(LineUnsafe::UserBlank);
+    }
+    if user.contains(':') {
+        return Err(LineUnsafe::UserColon);
+    }
+    Ok(())
+}
+
+/// The sasl_passwd line-safety rule for a password.
+pub fn password_line_safe(pass: &str) -> Result<(), LineUnsafe> {
+    if pass.contains(['\r', '\n', '\0']) {
+        return Err(LineUnsafe::PasswordBreak);
+    }
+    if pass.ends_with(char::is_whitespace) {
+        return Err(LineUnsafe::PasswordTrailingBlank);
+    }
+    Ok(())
+}
+
 /// One sasl_passwd line: `key<TAB>user:password`.
 pub struct SaslEntry {
     pub key: String,

@@ -18,7 +18,8 @@ use crate::error::{Error, Result};
 use crate::failure::Failure;
 use crate::files::{self, DirLock};
 use crate::model::{
-    Change, PASSWORD_SETTING, Snapshot, TransportCreds, TransportRow, USERNAME_SETTING,
+    Change, PASSWORD_SETTING, Snapshot, TRANSPORT_PASSWORD, TRANSPORT_USERNAME, TransportCreds,
+    TransportRow, USERNAME_SETTING, setting_label,
 };
 use crate::validate::{self, SETTING_COLUMN, TRANSPORT_COLUMN};
 
@@ -42,12 +43,8 @@ enum Row<'a> {
 impl Row<'_> {
     fn name(&self) -> String {
         match self {
-            Row::Setting(parameter) => format!("system_settings.{parameter}"),
-            Row::Transport(t, column) => format!(
-                "transport#{} ({}).{column}",
-                t.id,
-                t.domain.as_deref().unwrap_or("")
-            ),
+            Row::Setting(parameter) => setting_label(parameter),
+            Row::Transport(t, column) => t.column_label(column),
         }
     }
 }
@@ -180,8 +177,8 @@ fn count(change: &Change) -> usize {
     match change {
         Change::Setting { .. } => 1,
         Change::Transport { before, after, .. } => {
-            usize::from(before.username != after.username)
-                + usize::from(before.password != after.password)
+            usize::from(before.username_cipher != after.username_cipher)
+                + usize::from(before.password_cipher != after.password_cipher)
         }
         _ => 0,
     }
@@ -193,27 +190,27 @@ fn reencrypt(snap: &Snapshot, old: &Key, new: &Key) -> Result<(Vec<Change>, usiz
     let mut values = vec![
         Value {
             row: Row::Setting(USERNAME_SETTING),
-            stored: snap.username.as_deref().unwrap_or(""),
+            stored: snap.username_cipher.as_deref().unwrap_or(""),
             column: SETTING_COLUMN,
             slot: Slot::Setting(USERNAME_SETTING),
         },
         Value {
             row: Row::Setting(PASSWORD_SETTING),
-            stored: snap.password.as_deref().unwrap_or(""),
+            stored: snap.password_cipher.as_deref().unwrap_or(""),
             column: SETTING_COLUMN,
             slot: Slot::Setting(PASSWORD_SETTING),
         },
     ];
     for (i, t) in snap.transports.iter().enumerate() {
         values.push(Value {
-            row: Row::Transport(t, "authentication_username"),
-            stored: t.username.as_deref().unwrap_or(""),
+            row: Row::Transport(t, TRANSPORT_USERNAME),
+            stored: t.username_cipher.as_deref().unwrap_or(""),
             column: TRANSPORT_COLUMN,
             slot: Slot::TransportUser(i),
         });
         values.push(Value {
-            row: Row::Transport(t, "authentication_password"),
-            stored: t.password.as_deref().unwrap_or(""),
+            row: Row::Transport(t, TRANSPORT_PASSWORD),
+            stored: t.password_cipher.as_deref().unwrap_or(""),
             column: TRANSPORT_COLUMN,
             slot: Slot::TransportPass(i),
         });
@@ -254,8 +251,8 @@ fn reencrypt(snap: &Snapshot, old: &Key, new: &Key) -> Result<(Vec<Change>, usiz
                 let t = &snap.transports[i];
                 let creds = transports[i].get_or_insert_with(|| t.creds());
                 match v.slot {
-                    Slot::TransportUser(_) => creds.username = Some(cipher),
-                    _ => creds.password = Some(cipher),
+                    Slot::TransportUser(_) => creds.username_cipher = Some(cipher),
+                    _ => creds.password_cipher = Some(cipher),
                 }
             }
         }

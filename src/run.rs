@@ -7,7 +7,7 @@ use crate::diff::DiffEntry;
 use crate::failure::Failure;
 use crate::files::DirLock;
 use crate::load;
-use crate::plan::{self, Inputs};
+use crate::plan::{self, Changed, Inputs};
 use crate::postfix::Postfix;
 use crate::probe;
 use crate::validate::{self, Wanted};
@@ -16,8 +16,7 @@ use crate::validate::{self, Wanted};
 #[derive(Debug, Default)]
 pub struct Report {
     pub changed: bool,
-    /// Short names of what changed: `rows`, `main.cf`, `sasl_passwd`.
-    pub changes: Vec<&'static str>,
+    pub changes: Vec<Changed>,
     pub diff: Vec<DiffEntry>,
     pub warnings: Vec<String>,
     pub pending_applied: Vec<String>,
@@ -76,14 +75,7 @@ pub fn run(args: Args, mode: RunMode) -> Result<Report, Failure> {
             lock = Some(DirLock::create(dir)?);
             continue;
         }
-        report.changes = [
-            ("rows", !plan.edits.is_empty() || !plan.marks.is_empty()),
-            ("main.cf", plan.main_cf.is_some()),
-            ("sasl_passwd", plan.sasl.is_some()),
-        ]
-        .into_iter()
-        .filter_map(|(name, yes)| yes.then_some(name))
-        .collect();
+        report.changes = plan.changes();
         if !mode.check {
             let target = Target {
                 dir,

@@ -12,6 +12,7 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::args::{Args, PortArg, State};
 use crate::crypto::Cipher;
 use crate::error::{Error, Result};
+use crate::render;
 use crate::store::Location;
 use crate::tls::TlsMode;
 
@@ -371,32 +372,24 @@ fn auth_intent(
     })
 }
 
-/// sasl_passwd is `key<TAB>user:pass`: a `:` or blank in the user would split it wrongly.
+/// The username must fit one sasl_passwd line and its column.
 fn check_username(user: &str, limit: usize) -> Result<()> {
-    let bad = |why: &str| Err(Error::InvalidUsername(why.to_string()));
-    if user.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return bad("must not contain whitespace or control characters");
-    }
-    if user.contains(':') {
-        return bad("must not contain ':' (sasl_passwd separates user and password with it)");
-    }
+    render::user_line_safe(user).map_err(|why| Error::InvalidUsername(why.to_string()))?;
     if user.len() > limit {
-        return bad(&format!("is longer than {limit} bytes"));
+        return Err(Error::InvalidUsername(format!(
+            "is longer than {limit} bytes"
+        )));
     }
     Ok(())
 }
 
-/// postmap strips trailing whitespace and a line break would start a new map entry.
+/// The password must fit one sasl_passwd line and its column.
 fn check_password(pass: &str, limit: usize) -> Result<()> {
-    let bad = |why: &str| Err(Error::InvalidPassword(why.to_string()));
-    if pass.contains(['\r', '\n', '\0']) {
-        return bad("must not contain CR, LF or NUL");
-    }
-    if pass.ends_with(|c: char| c.is_whitespace()) {
-        return bad("must not end with whitespace (postmap would strip it)");
-    }
+    render::password_line_safe(pass).map_err(|why| Error::InvalidPassword(why.to_string()))?;
     if pass.len() > limit {
-        return bad(&format!("is longer than {limit} bytes"));
+        return Err(Error::InvalidPassword(format!(
+            "is longer than {limit} bytes"
+        )));
     }
     Ok(())
 }

@@ -300,8 +300,8 @@ fn write_transports(conn: &mut Conn, rows: &[(i64, &TransportCreds)]) -> mysql::
             [
                 mysql::Value::from(id),
                 mysql::Value::from(c.authentication.clone()),
-                mysql::Value::from(c.username.clone()),
-                mysql::Value::from(c.password.clone()),
+                mysql::Value::from(c.username_cipher.clone()),
+                mysql::Value::from(c.password_cipher.clone()),
             ]
         })
         .collect();
@@ -346,24 +346,32 @@ impl Store for MariaStore {
             .query_map(
                 "SELECT id, domain, destination, port, authentication, authentication_username, \
                  authentication_password FROM transport ORDER BY id",
-                |(id, domain, destination, port, authentication, username, password)| {
+                |(
+                    id,
+                    domain,
+                    destination,
+                    port,
+                    authentication,
+                    username_cipher,
+                    password_cipher,
+                )| {
                     TransportRow {
                         id,
                         domain,
                         destination,
                         port,
                         authentication,
-                        username,
-                        password,
+                        username_cipher,
+                        password_cipher,
                     }
                 },
             )
             .map_err(|e| self.db_err(e))?;
-        let (username, password) = self.settings()?;
+        let (username_cipher, password_cipher) = self.settings()?;
         Ok(Snapshot {
             params,
-            username,
-            password,
+            username_cipher,
+            password_cipher,
             transports,
         })
     }

@@ -80,8 +80,8 @@ impl SqliteStore {
                 .and_then(|mut stmt| {
                     stmt.execute(params![
                         after.authentication,
-                        after.username,
-                        after.password,
+                        after.username_cipher,
+                        after.password_cipher,
                         id
                     ])
                 }),
@@ -168,8 +168,8 @@ impl Store for SqliteStore {
                     destination: r.get(2)?,
                     port: r.get(3)?,
                     authentication: r.get(4)?,
-                    username: r.get(5)?,
-                    password: r.get(6)?,
+                    username_cipher: r.get(5)?,
+                    password_cipher: r.get(6)?,
                 })
             })
             .map_err(db_err)?
@@ -177,8 +177,8 @@ impl Store for SqliteStore {
             .map_err(db_err)?;
         Ok(Snapshot {
             params,
-            username: self.setting(USERNAME_SETTING)?,
-            password: self.setting(PASSWORD_SETTING)?,
+            username_cipher: self.setting(USERNAME_SETTING)?,
+            password_cipher: self.setting(PASSWORD_SETTING)?,
             transports,
         })
     }
