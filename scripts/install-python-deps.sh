@@ -1,22 +1,23 @@
 #!/usr/bin/env bash
-# Installs the Python runners the integration tests drive for real (ansible-core, salt) and the
-# test smarthost (aiosmtpd) into one venv, target/test-venv, at pinned versions. Tests look for
-# the runners there and fail (not skip) when they are missing. A re-run with the pins already
-# installed only checks them (well under a second); a venv with other versions is rebuilt.
+# Installs the Python tools the tests and checks run for real, each venv at pinned versions,
+# dependencies included (a `pip freeze` of a working install: the mirror may lag PyPI, e.g.
+# salt 3008.5 needs a certifi it lacks, and pins spare the resolver's backtracking):
+#   target/test-venv            ansible-core (the newest supported), salt, aiosmtpd (smarthost)
+#   target/ansible-oldest-venv  the oldest ansible-core the collection claims (requires_ansible)
+#   target/lint-venv            ansible-lint, antsibull-changelog and ansible-test (the tests'
+#                               ansible-core), salt-lint
+# Tests look for them there and fail (not skip) when they are missing. A re-run with the pins
+# already installed only checks them (well under a second); a venv with other versions is
+# rebuilt, and only that one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-VENV=target/test-venv
-PINS=(
-  "ansible-core==2.19.14"
-  "salt==3008.4"
-  "aiosmtpd==1.4.6"
-)
-
-# Exit 0 when every pin is installed in the venv, exactly.
+# Exit 0 when every pin (NAME==VERSION) is installed in venv $1, exactly.
 pins_ok() {
-  [ -x "$VENV/bin/python" ] || return 1
-  "$VENV/bin/python" - "${PINS[@]}" <<'EOF' 2>/dev/null
+  local venv=$1
+  shift
+  [ -x "$venv/bin/python" ] || return 1
+  "$venv/bin/python" - "$@" <<'EOF' 2>/dev/null
 import sys
 from importlib.metadata import version, PackageNotFoundError
 for pin in sys.argv[1:]:
@@ -29,23 +30,43 @@ for pin in sys.argv[1:]:
 EOF
 }
 
-if ! pins_ok; then
+# A python3 that can make venvs (a bare Debian has python3 without venv/ensurepip).
+python=
+base_python() {
+  [ -n "$python" ] && return
   python=$(command -v python3 || true)
   if [ -z "$python" ] || ! "$python" -c 'import venv, ensurepip' 2>/dev/null; then
-    # A bare Debian has python3 without venv/ensurepip.
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends python3 python3-venv python3-dev gcc
     python=/usr/bin/python3
   fi
-  rm -rf "$VENV"
-  mkdir -p "$(dirname "$VENV")"
-  "$python" -m venv "$VENV"
-  # Their dependencies are pinned too (a `pip freeze` of a working install): the mirror may
-  # lag PyPI (salt 3008.5 needs a certifi it lacks) and pins spare the resolver's backtracking.
-  constraints=$(mktemp)
-  trap 'rm -f "$constraints"' EXIT
-  cat >"$constraints" <<'CONSTRAINTS'
+}
+
+# ensure_venv VENV CONSTRAINTS PIN...: (re)builds VENV unless it has exactly these pins.
+ensure_venv() {
+  local venv=$1 constraints=$2 file
+  shift 2
+  if ! pins_ok "$venv" "$@"; then
+    base_python
+    rm -rf "$venv"
+    mkdir -p "$(dirname "$venv")"
+    "$python" -m venv "$venv"
+    file=$(mktemp)
+    printf '%s\n' "$constraints" >"$file"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -c "$file" "$@"
+    rm -f "$file"
+    pins_ok "$venv" "$@" || { echo "install-python-deps: $venv: pinned versions did not install" >&2; exit 1; }
+  fi
+  "$venv/bin/python" - "$venv" "$@" <<'EOF'
+import sys
+from importlib.metadata import version
+names = [pin.split("==")[0] for pin in sys.argv[2:]]
+print(sys.argv[1] + ": " + ", ".join(f"{name} {version(name)}" for name in names))
+EOF
+}
+
+ensure_venv target/test-venv "$(cat <<'CONSTRAINTS'
 aiohappyeyeballs==2.7.1
 aiohttp==3.14.5
 aiosignal==1.4.0
@@ -135,15 +156,68 @@ yarl==1.25.1
 zc.lockfile==4.0
 zipp==4.1.2
 CONSTRAINTS
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
-    -c "$constraints" "${PINS[@]}"
-  pins_ok || { echo "install-python-deps: pinned versions did not install" >&2; exit 1; }
-fi
+)" "ansible-core==2.19.14" "salt==3008.4" "aiosmtpd==1.4.6"
 
-"$VENV/bin/python" - "${PINS[@]}" <<'EOF'
-import sys
-from importlib.metadata import version
-for pin in sys.argv[1:]:
-    name = pin.split("==")[0]
-    print(f"{name} {version(name)}")
-EOF
+# ansible-core 2.16 is also the last one that manages Python 3.6 targets.
+ensure_venv target/ansible-oldest-venv "$(cat <<'CONSTRAINTS'
+cffi==2.1.1
+cryptography==50.0.2
+Jinja2==3.1.6
+MarkupSafe==3.0.4
+packaging==26.4
+pycparser==3.12
+PyYAML==6.0.4
+resolvelib==1.0.1
+CONSTRAINTS
+)" "ansible-core==2.16.19"
+
+ensure_venv target/lint-venv "$(cat <<'CONSTRAINTS'
+aiofiles==25.1.0
+annotated-doc==0.0.7
+annotated-types==0.8.0
+ansible-compat==26.10.0
+antsibull-docs-parser==1.2.3
+antsibull-docutils==1.4.1
+antsibull-fileutils==1.5.3
+attrs==26.1.0
+black==26.10.1
+bracex==3.2.3
+cffi==2.1.1
+click==8.5.1
+cryptography==50.0.2
+distro==1.9.0
+docutils==0.23
+filelock==4.3.1
+Jinja2==3.1.6
+jsonschema==4.26.0
+jsonschema-specifications==2025.9.1
+markdown-it-py==4.3.0
+MarkupSafe==3.0.4
+mdurl==0.1.2
+mypy_extensions==1.2.0
+packaging==26.4
+pathspec==1.1.1
+platformdirs==4.14.8
+pycparser==3.12
+pydantic==2.14.4
+pydantic_core==2.50.5
+Pygments==2.21.0
+pytokens==0.4.1
+PyYAML==6.0.4
+referencing==0.37.0
+resolvelib==1.2.1
+rich==15.0.0
+rpds-py==2026.9.1
+rstcheck==6.3.1
+rstcheck-core==1.3.2
+ruamel.yaml==0.19.1
+semantic-version==2.10.0
+shellingham==1.5.4
+subprocess-tee==0.4.2
+typer==0.29.2
+typing-inspection==0.4.5
+typing_extensions==4.16.0
+wcmatch==12.0.1
+yamllint==1.38.0
+CONSTRAINTS
+)" "ansible-core==2.19.14" "ansible-lint==26.10.1" "antsibull-changelog==0.36.0" "salt-lint==0.9.2"

@@ -1,22 +1,39 @@
 #!/usr/bin/env bash
-# Places the compiled module into the collection, so `ANSIBLE_COLLECTIONS_PATH=modules/ansible`
-# finds hermes_seg.relay.relay_host, and with --package builds the collection tarball
+# Puts the portable release binaries into the collection (files/<arch>/hermes-relayhost, where
+# the action plugin looks for them), so `ANSIBLE_COLLECTIONS_PATH=modules/ansible` can run
+# hermes_seg.relay.*; with --package also builds the release tarball
 # (target/hermes_seg-relay-VERSION.tar.gz) for `ansible-galaxy collection install`.
 #
-#   modules/ansible/build.sh             # cargo build --release, copy the binary
-#   modules/ansible/build.sh --package   # ... and ansible-galaxy collection build
+#   modules/ansible/build.sh                      # x86_64
+#   modules/ansible/build.sh x86_64 aarch64       # each architecture a managed host may have
+#   modules/ansible/build.sh --package [ARCH...]  # ... and the tarball
 #
-# The binary is built for this machine's target; it must match the managed hosts' OS and
-# architecture (build it for those with `cargo build --release --target ...` and copy it by hand).
+# ARCH is named as `uname -m` and Ansible's ansible_architecture name it. The binaries are
+# built by scripts/build-release.sh (glibc 2.17, see there for what each target needs) into
+# target/dist/ARCH/ (cargo rebuilds only what changed).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-collection=modules/ansible/ansible_collections/hermes_seg/relay
-cargo build --release --locked
-install -m 0755 target/release/hermes-relayhost "$collection/plugins/modules/relay_host"
-echo "placed $collection/plugins/modules/relay_host"
+package=
+archs=()
+for arg in "$@"; do
+  case $arg in
+    --package) package=1 ;;
+    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -*) echo "build.sh: unknown option $arg (see --help)" >&2; exit 64 ;;
+    *) archs+=("$arg") ;;
+  esac
+done
+[ ${#archs[@]} -gt 0 ] || archs=(x86_64)
 
-if [ "${1:-}" = "--package" ]; then
+collection=modules/ansible/ansible_collections/hermes_seg/relay
+for arch in "${archs[@]}"; do
+  bash scripts/build-release.sh "$arch"
+  install -D -m 0644 "target/dist/$arch/hermes-relayhost" "$collection/files/$arch/hermes-relayhost"
+  echo "placed $collection/files/$arch/hermes-relayhost"
+done
+
+if [ -n "$package" ]; then
   galaxy=${ANSIBLE_GALAXY:-$(command -v ansible-galaxy || echo target/test-venv/bin/ansible-galaxy)}
   "$galaxy" collection build --force --output-path target "$collection"
 fi

@@ -6,7 +6,7 @@
 DOCUMENTATION = r"""
 module: relay_host_info
 short_description: Read the relay host settings of a Hermes SEG or Postfix host and check them
-version_added: 0.1.0
+version_added: 0.2.0
 description:
   - Returns the relay host settings stored in the Hermes database (host, port, TLS level,
     whether SASL authentication is on, the username; never the password) and the doctor's
