@@ -8,9 +8,10 @@
 #   modules/ansible/build.sh x86_64 aarch64       # each architecture a managed host may have
 #   modules/ansible/build.sh --package [ARCH...]  # ... and the tarball
 #
-# ARCH is named as `uname -m` and Ansible's ansible_architecture name it. The binaries are
-# built by scripts/build-release.sh (glibc 2.17, see there for what each target needs) into
-# target/dist/ARCH/ (cargo rebuilds only what changed).
+# ARCH is named as `uname -m` and Ansible's ansible_architecture name it (x86_64, aarch64). The
+# binaries are built by scripts/build-release.sh for ARCH-unknown-linux-gnu against glibc 2.17
+# (it says when a target's Rust standard library is missing) into target/dist/ARCH/; cargo
+# rebuilds only what changed.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -19,7 +20,7 @@ archs=()
 for arg in "$@"; do
   case $arg in
     --package) package=1 ;;
-    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "build.sh: unknown option $arg (see --help)" >&2; exit 64 ;;
     *) archs+=("$arg") ;;
   esac
@@ -27,8 +28,8 @@ done
 [ ${#archs[@]} -gt 0 ] || archs=(x86_64)
 
 collection=modules/ansible/ansible_collections/hermes_seg/relay
+bash scripts/build-release.sh "${archs[@]/%/-unknown-linux-gnu}"
 for arch in "${archs[@]}"; do
-  bash scripts/build-release.sh "$arch"
   install -D -m 0644 "target/dist/$arch/hermes-relayhost" "$collection/files/$arch/hermes-relayhost"
   echo "placed $collection/files/$arch/hermes-relayhost"
 done
