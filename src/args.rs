@@ -155,22 +155,6 @@ impl Args {
         .filter_map(|(name, given)| given.then_some(name))
         .collect()
     }
-
-    /// The relay options given, by name: `state: absent` takes none of the connection ones,
-    /// a key rotation none at all.
-    pub fn relay_options(&self) -> Vec<&'static str> {
-        [
-            ("host", self.host.is_some()),
-            ("port", self.port.is_some()),
-            ("tls", self.tls.is_some()),
-            ("auth", self.auth.is_some()),
-            ("username", self.username.is_some()),
-            ("password", self.password.is_some()),
-        ]
-        .into_iter()
-        .filter_map(|(name, given)| given.then_some(name))
-        .collect()
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
@@ -244,7 +228,7 @@ impl JsonSchema for Flag {
 
 /// The JSON schema of the module options, as shipped in `schema/relay_host.schema.json`.
 pub fn schema() -> Value {
-    serde_json::to_value(schemars::schema_for!(Args)).expect("schema serializes")
+    schemars::schema_for!(Args).to_value()
 }
 
 /// What the runner asked for besides the options.
@@ -304,7 +288,8 @@ pub fn parse(text: &str) -> Result<Input> {
 
 fn check_schema(options: &Map<String, Value>) -> Result<()> {
     let schema = schema();
-    let validator = jsonschema::validator_for(&schema).expect("the generated schema compiles");
+    let validator = jsonschema::validator_for(&schema)
+        .map_err(|e| Error::InvalidArgs(format!("the options schema does not compile: {e}")))?;
     let instance = Value::Object(options.clone());
     match validator.iter_errors(&instance).next() {
         None => Ok(()),
@@ -344,13 +329,11 @@ fn schema_error(option: &str, value: Option<&Value>, err: &jsonschema::Validatio
         "host" => Error::InvalidHost("must be a string".to_string()),
         "username" => Error::InvalidUsername(QUOTE.to_string()),
         "password" => Error::InvalidPassword(QUOTE.to_string()),
-        "auth" | "reload" => Error::InvalidArgs(format!(
-            "option '{option}': must be a boolean (true/false, yes/no, on/off, 1/0)"
-        )),
-        _ => Error::InvalidArgs(format!(
-            "option '{option}': {}",
-            err.masked_with("the value")
-        )),
+        "auth" | "reload" => Error::option(
+            option,
+            "must be a boolean (true/false, yes/no, on/off, 1/0)",
+        ),
+        _ => Error::option(option, err.masked_with("the value").to_string()),
     }
 }
 

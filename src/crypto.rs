@@ -3,7 +3,7 @@
 //! we keep it by default so the Hermes web UI can still read what we write. The opt-in `cbc`
 //! format is Lucee's `AES/CBC/PKCS5Padding` layout: a random 16-byte IV, then the ciphertext.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use aes::Aes256;
 use aes::cipher::{BlockModeDecrypt, BlockModeEncrypt, KeyInit, KeyIvInit, block_padding::Pkcs7};
@@ -102,10 +102,7 @@ impl Key {
     /// A fresh random key, as `openssl rand -base64 32` would make.
     pub fn generate() -> Result<Key> {
         let mut bytes = Zeroizing::new([0u8; 32]);
-        getrandom::fill(bytes.as_mut()).map_err(|e| Error::Key {
-            path: PathBuf::new(),
-            reason: format!("no randomness available: {e}"),
-        })?;
+        getrandom::fill(bytes.as_mut()).map_err(|e| Error::Random(e.to_string()))?;
         Ok(Key {
             bytes,
             cipher: Cipher::Ecb,
@@ -117,13 +114,14 @@ impl Key {
         Zeroizing::new(format!("{}\n", B64.encode(self.bytes.as_ref())))
     }
 
-    /// Hermes stores an empty credential as `''`, not as the encryption of "".
-    pub fn encrypt(&self, plain: &SecretString) -> String {
+    /// Hermes stores an empty credential as `''`, not as the encryption of "". Fails only
+    /// when CBC finds no randomness for its IV.
+    pub fn encrypt(&self, plain: &SecretString) -> Result<String> {
         let plain = plain.expose_secret();
         if plain.is_empty() {
-            return String::new();
+            return Ok(String::new());
         }
-        match self.cipher {
+        Ok(match self.cipher {
             Cipher::Ecb => {
                 let enc = EcbEnc::new(&(*self.bytes).into());
                 let cipher = Zeroizing::new(enc.encrypt_padded_vec::<Pkcs7>(plain.as_bytes()));
@@ -131,10 +129,10 @@ impl Key {
             }
             Cipher::Cbc => {
                 let mut iv = [0u8; 16];
-                getrandom::fill(&mut iv).expect("the OS random source works");
+                getrandom::fill(&mut iv).map_err(|e| Error::Random(e.to_string()))?;
                 self.encrypt_cbc(plain.as_bytes(), iv)
             }
-        }
+        })
     }
 
     fn encrypt_cbc(&self, plain: &[u8], iv: [u8; 16]) -> String {
@@ -162,12 +160,11 @@ impl Key {
         let padded = match self.cipher {
             Cipher::Ecb => EcbDec::new(&(*self.bytes).into()).decrypt_padded_vec::<Pkcs7>(&raw),
             Cipher::Cbc => {
-                if raw.len() < 32 {
-                    return Err(fail("too short for an IV and a block"));
-                }
-                let (iv, body) = raw.split_at(16);
-                let iv: [u8; 16] = iv.try_into().expect("16 bytes");
-                CbcDec::new(&(*self.bytes).into(), &iv.into()).decrypt_padded_vec::<Pkcs7>(body)
+                let (iv, body) = raw
+                    .split_first_chunk::<16>()
+                    .filter(|(_, body)| !body.is_empty())
+                    .ok_or_else(|| fail("too short for an IV and a block"))?;
+                CbcDec::new(&(*self.bytes).into(), &(*iv).into()).decrypt_padded_vec::<Pkcs7>(body)
             }
         };
         let plain = Zeroizing::new(padded.map_err(|_| fail("bad length or padding"))?);
@@ -193,7 +190,7 @@ mod tests {
             ("p@ss:w0rd", "ExA7o47Yw/T6rG3DNlRAHg=="),
             ("héllo wörld", "DXw+y5vuO1R+N3CME+n1rw=="),
         ] {
-            assert_eq!(key().encrypt(&SecretString::from(plain)), cipher);
+            assert_eq!(key().encrypt(&SecretString::from(plain)).unwrap(), cipher);
             assert_eq!(key().decrypt(cipher, "r").unwrap().expose_secret(), plain);
         }
     }
@@ -208,10 +205,10 @@ mod tests {
             key.decrypt(&cipher, "r").unwrap().expose_secret(),
             "relayuser"
         );
-        let random = key.encrypt(&SecretString::from("relayuser"));
+        let random = key.encrypt(&SecretString::from("relayuser")).unwrap();
         assert_ne!(
             random,
-            key.encrypt(&SecretString::from("relayuser")),
+            key.encrypt(&SecretString::from("relayuser")).unwrap(),
             "random IVs"
         );
         assert_eq!(
@@ -234,15 +231,20 @@ mod tests {
         ] {
             let k = key().with_cipher(cipher);
             let longest = "x".repeat(cipher.max_plain_bytes(column));
-            assert!(k.encrypt(&SecretString::from(longest.clone())).len() <= column);
+            assert!(
+                k.encrypt(&SecretString::from(longest.clone()))
+                    .unwrap()
+                    .len()
+                    <= column
+            );
             let over = longest + "x";
-            assert!(k.encrypt(&SecretString::from(over)).len() > column);
+            assert!(k.encrypt(&SecretString::from(over)).unwrap().len() > column);
         }
     }
 
     #[test]
     fn empty_is_stored_empty() {
-        assert_eq!(key().encrypt(&SecretString::from("")), "");
+        assert_eq!(key().encrypt(&SecretString::from("")).unwrap(), "");
         assert_eq!(key().decrypt("", "r").unwrap().expose_secret(), "");
     }
 

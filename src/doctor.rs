@@ -15,6 +15,7 @@ use crate::model::{
     PASSWORD_SETTING, RELAYHOST, SASL_AUTH, Snapshot, TRANSPORT_PASSWORD, TRANSPORT_USERNAME,
     USERNAME_SETTING, setting_label,
 };
+use crate::options::Request;
 use crate::plan::{self, Inputs};
 use crate::postfix::Postfix;
 use crate::validate::{self, Desired, Settings, Wanted};
@@ -49,7 +50,7 @@ pub struct Examination {
 /// Runs every check it can; a check that cannot run is a failed check, not an abort, so the
 /// report always shows as much as can be known.
 pub fn doctor(args: Args) -> Result<Vec<Check>, Failure> {
-    let (desired, settings) = validate::validate_keeping(args)?;
+    let (desired, settings) = validate::validate(args, Request::Doctor)?;
     Ok(examine(&desired, &settings).checks)
 }
 

@@ -8,6 +8,9 @@ use std::path::PathBuf;
 pub enum Error {
     #[error("{0}")]
     InvalidArgs(String),
+    /// One option's value is wrong; the message starts with the option's name.
+    #[error("option '{option}': {reason}")]
+    InvalidOption { option: String, reason: String },
     #[error("option 'host' is required when state is present")]
     HostMissing,
     #[error("option 'host': {0}")]
@@ -28,11 +31,13 @@ pub enum Error {
     ConflictingOptions(String),
     #[error("key file {path}: {reason}")]
     Key { path: PathBuf, reason: String },
+    #[error("no randomness available (for a new key or an IV): {0}")]
+    Random(String),
     #[error("{row}: the stored value does not decrypt with the key ({reason})")]
     Decrypt { row: String, reason: String },
     #[error("database: {0}")]
     Database(String),
-    #[error("database: {0}")]
+    #[error("the database is not laid out as Hermes lays it out: {0}")]
     DatabaseLayout(String),
     #[error("template {path}: {reason}")]
     Template { path: PathBuf, reason: String },
@@ -69,7 +74,7 @@ impl Error {
     /// Stable identifier for scripts; never renamed once released.
     pub fn code(&self) -> &'static str {
         match self {
-            Error::InvalidArgs(_) => "invalid_args",
+            Error::InvalidArgs(_) | Error::InvalidOption { .. } => "invalid_args",
             Error::HostMissing => "host_missing",
             Error::InvalidHost(_) => "invalid_host",
             Error::PortMissing => "port_missing",
@@ -80,6 +85,7 @@ impl Error {
             Error::InvalidPassword(_) => "invalid_password",
             Error::ConflictingOptions(_) => "conflicting_options",
             Error::Key { .. } => "key_error",
+            Error::Random(_) => "random_failed",
             Error::Decrypt { .. } => "decrypt_failed",
             Error::Database(_) => "database_error",
             Error::DatabaseLayout(_) => "database_layout",
@@ -105,6 +111,13 @@ impl Error {
             Error::UsernameMissing => Some(5),
             Error::PasswordMissing => Some(6),
             _ => None,
+        }
+    }
+
+    pub(crate) fn option(option: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::InvalidOption {
+            option: option.into(),
+            reason: reason.into(),
         }
     }
 

@@ -7,28 +7,14 @@ use serde::Serialize;
 use crate::args::Args;
 use crate::crypto::Key;
 use crate::doctor::{self, Check};
-use crate::error::Error;
 use crate::failure::Failure;
 use crate::model::{
     PASSWORD_MAPS, RELAYHOST, SASL_AUTH, Snapshot, TLS_LEVEL, USERNAME_SETTING, WRAPPERMODE,
     setting_label,
 };
+use crate::options::Request;
 use crate::tls::TlsMode;
 use crate::validate;
-
-/// The options that say where the host's state lives; the info module takes no others.
-pub const OPTIONS: [&str; 10] = [
-    "database",
-    "database_options_file",
-    "root",
-    "key_file",
-    "postfix_dir",
-    "template",
-    "vars",
-    "postfix_exec",
-    "postfix_exec_dir",
-    "cipher",
-];
 
 /// The relay settings as the rows hold them, in the module's own terms.
 #[derive(Debug, Serialize)]
@@ -58,14 +44,7 @@ impl InfoReport {
 /// Fails only when the settings cannot be read (bad options, unreadable database); a failed
 /// check is part of the report.
 pub fn info(args: Args) -> Result<InfoReport, Failure> {
-    if let Some(name) = args.given().into_iter().find(|n| !OPTIONS.contains(n)) {
-        return Err(Error::InvalidArgs(format!(
-            "relay_host_info takes no '{name}' option: it only reads ({})",
-            OPTIONS.join(", ")
-        ))
-        .into());
-    }
-    let (desired, settings) = validate::validate_keeping(args)?;
+    let (desired, settings) = validate::validate(args, Request::Info)?;
     let exam = doctor::examine(&desired, &settings);
     let snapshot = exam.snapshot?;
     Ok(InfoReport {

@@ -1,6 +1,7 @@
 //! `init --root DIR`: a self-contained Hermes-like tree (key, base template, Postfix dir,
 //! SQLite database) to run the module against without a Hermes host. Never overwrites.
 
+use std::collections::BTreeMap;
 use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
@@ -37,9 +38,11 @@ pub fn init(root: &Path) -> Result<Value> {
     )?;
     write_new(&conf.join("main.cf.HERMES"), TEMPLATE.as_bytes(), 0o644)?;
     write_new(&postfix.join("master.cf"), MASTER_CF.as_bytes(), 0o644)?;
-    let vars = json!({ "banner": "Hermes SEG", "inet_interfaces": "loopback-only" });
-    let vars_map = serde_json::from_value(vars.clone()).expect("string map");
-    let main_cf = crate::render::base(&conf.join("main.cf.HERMES"), TEMPLATE, &vars_map)?;
+    let vars = BTreeMap::from([
+        ("banner".to_string(), "Hermes SEG".to_string()),
+        ("inet_interfaces".to_string(), "loopback-only".to_string()),
+    ]);
+    let main_cf = crate::render::base(&conf.join("main.cf.HERMES"), TEMPLATE, &vars)?;
     write_new(&postfix.join("main.cf"), main_cf.as_bytes(), 0o644)?;
     let database = root.join("hermes.sqlite");
     if !database.exists() {

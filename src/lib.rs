@@ -15,6 +15,7 @@ pub mod info;
 pub mod init;
 pub mod load;
 pub mod model;
+pub mod options;
 pub mod plan;
 pub mod postfix;
 pub mod probe;

@@ -136,7 +136,7 @@ pub fn plan(desired: &Desired, inputs: &Inputs) -> Result<Plan> {
     plan.edits.extend(extra_directives(&mut rows, desired)?);
     plan.edits.extend(rows.edits(&snap.params));
     plan.edits
-        .extend(credential_settings(key, snap, &stored, new_creds.as_ref()));
+        .extend(credential_settings(key, snap, &stored, new_creds.as_ref())?);
     let transports = domain_credentials(desired, snap, key, &mut plan.edits)?;
     (plan.marks, plan.pending) = rows.applied_marks(&plan.edits);
 
@@ -291,11 +291,11 @@ fn credential_settings(
     snap: &Snapshot,
     stored: &Creds,
     new: Option<&Creds>,
-) -> Vec<Change> {
+) -> Result<Vec<Change>> {
     let (user_cipher, pass_cipher) = match new {
         Some(c) => (
-            keep_or_encrypt(key, &stored.user, snap.username_cipher.as_deref(), &c.user),
-            keep_or_encrypt(key, &stored.pass, snap.password_cipher.as_deref(), &c.pass),
+            keep_or_encrypt(key, &stored.user, snap.username_cipher.as_deref(), &c.user)?,
+            keep_or_encrypt(key, &stored.pass, snap.password_cipher.as_deref(), &c.pass)?,
         ),
         None => (String::new(), String::new()),
     };
@@ -312,7 +312,7 @@ fn credential_settings(
             });
         }
     }
-    changes
+    Ok(changes)
 }
 
 /// main.cf as Hermes's generator writes it from the rows; `None` when the file already is.
@@ -449,13 +449,13 @@ fn domain_credentials<'a>(
                     &plain(&t.username_cipher, TRANSPORT_USERNAME),
                     t.username_cipher.as_deref(),
                     &SecretString::from(wanted.username.clone()),
-                )),
+                )?),
                 password_cipher: Some(keep_or_encrypt(
                     key,
                     &plain(&t.password_cipher, TRANSPORT_PASSWORD),
                     t.password_cipher.as_deref(),
                     &wanted.password,
-                )),
+                )?),
             };
             if after != before {
                 t.authentication = after.authentication.clone();
@@ -469,10 +469,10 @@ fn domain_credentials<'a>(
             }
         }
         if !found {
-            return Err(Error::InvalidArgs(format!(
-                "option 'transport_auth': no transport row has domain '{}'",
-                wanted.domain
-            )));
+            return Err(Error::option(
+                "transport_auth",
+                format!("no transport row has domain '{}'", wanted.domain),
+            ));
         }
     }
     Ok(Cow::Owned(transports))
@@ -519,10 +519,10 @@ fn keep_or_encrypt(
     stored_plain: &SecretString,
     stored: Option<&str>,
     wanted: &SecretString,
-) -> String {
+) -> Result<String> {
     match stored {
         Some(cipher) if stored_plain.expose_secret() == wanted.expose_secret() => {
-            cipher.to_string()
+            Ok(cipher.to_string())
         }
         _ => key.encrypt(wanted),
     }

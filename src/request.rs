@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 
 use crate::args::{self, Input, RunMode};
 use crate::diff::DiffEntry;
+use crate::options::Request;
 use crate::{doctor, info, protocol, rotate, run};
 
 /// How the binary was called.
@@ -50,22 +51,22 @@ impl Outcome {
     }
 }
 
-enum Request {
+/// The request with its run mode (flags on the command line add to those in the file).
+enum Chosen {
     Apply(RunMode),
     Doctor,
     Rotate(RunMode),
     Info,
 }
 
-impl Request {
-    /// Flags given on the command line add to those in the args file.
-    fn of(entry: Entry, input: &Input) -> Request {
-        let flag = |f: &Option<args::Flag>| f.as_ref().is_some_and(args::Flag::value);
+impl Chosen {
+    fn of(entry: Entry, input: &Input) -> Chosen {
+        let file = input.mode;
         let cli = match entry {
-            Entry::Doctor => return Request::Doctor,
+            Entry::Doctor => return Chosen::Doctor,
             Entry::RotateKey { check } => {
-                return Request::Rotate(RunMode {
-                    check: check || input.mode.check,
+                return Chosen::Rotate(RunMode {
+                    check: check || file.check,
                     diff: false,
                 });
             }
@@ -75,23 +76,22 @@ impl Request {
                     .as_deref()
                     .is_some_and(|n| n.ends_with("relay_host_info")) =>
             {
-                return Request::Info;
+                return Chosen::Info;
             }
             Entry::Module => RunMode::default(),
             Entry::Apply(mode) => mode,
         };
-        if flag(&input.args.rotate_key) {
-            Request::Rotate(RunMode {
-                check: input.mode.check || cli.check,
+        match Request::of(&input.args) {
+            Request::RotateKey => Chosen::Rotate(RunMode {
+                check: file.check || cli.check,
                 diff: false,
-            })
-        } else if flag(&input.args.check_only) {
-            Request::Doctor
-        } else {
-            Request::Apply(RunMode {
-                check: input.mode.check || cli.check,
-                diff: input.mode.diff || cli.diff,
-            })
+            }),
+            Request::Doctor => Chosen::Doctor,
+            Request::Info => Chosen::Info,
+            Request::Apply => Chosen::Apply(RunMode {
+                check: file.check || cli.check,
+                diff: file.diff || cli.diff,
+            }),
         }
     }
 }
@@ -112,8 +112,8 @@ pub fn handle(entry: Entry, text: &str) -> Outcome {
         }
     };
     let echo = Some(&input.echo);
-    match Request::of(entry, &input) {
-        Request::Apply(mode) => {
+    match Chosen::of(entry, &input) {
+        Chosen::Apply(mode) => {
             let outcome = run::run(input.args, mode);
             let json = protocol::result_json(&outcome, mode, echo);
             match outcome {
@@ -130,20 +130,20 @@ pub fn handle(entry: Entry, text: &str) -> Outcome {
                 Err(_) => Outcome::new(json, true, false),
             }
         }
-        Request::Doctor => {
+        Chosen::Doctor => {
             let outcome = doctor::doctor(input.args);
             let failed = outcome
                 .as_ref()
                 .map_or(true, |checks| checks.iter().any(|c| !c.ok));
             Outcome::new(protocol::doctor_json(&outcome, echo), failed, false)
         }
-        Request::Rotate(mode) => {
+        Chosen::Rotate(mode) => {
             let outcome = rotate::rotate(input.args, mode);
             let changed = outcome.as_ref().is_ok_and(|r| r.changed);
             let json = protocol::rotation_json(&outcome, mode, echo);
             Outcome::new(json, outcome.is_err(), changed)
         }
-        Request::Info => {
+        Chosen::Info => {
             let outcome = info::info(input.args);
             let json = protocol::info_json(&outcome, echo);
             Outcome::new(json, outcome.is_err(), false)

@@ -21,6 +21,7 @@ use crate::model::{
     Change, PASSWORD_SETTING, Snapshot, TRANSPORT_PASSWORD, TRANSPORT_USERNAME, TransportCreds,
     TransportRow, USERNAME_SETTING, setting_label,
 };
+use crate::options::Request;
 use crate::validate::{self, SETTING_COLUMN, TRANSPORT_COLUMN};
 
 #[derive(Debug, Default)]
@@ -65,8 +66,7 @@ enum Slot {
 }
 
 pub fn rotate(args: Args, mode: RunMode) -> Result<RotationReport, Failure> {
-    reject_relay_options(&args)?;
-    let settings = validate::settings(&args)?;
+    let settings = validate::settings(&args, Request::RotateKey)?;
     let old_cipher = settings.cipher;
     let new_cipher = args.new_cipher.unwrap_or(old_cipher);
     let key_file = settings.key_file.clone();
@@ -144,35 +144,6 @@ fn install_key(old: &Key, staged: &Path, backup: &Path, key_file: &Path) -> Resu
     files::sync_parent(key_file)
 }
 
-/// A rotation leaves the relay settings as they are, so it takes none of them.
-fn reject_relay_options(args: &Args) -> Result<()> {
-    let mut given = args.relay_options();
-    for (name, set) in [
-        ("state", args.state.is_some()),
-        (
-            "sasl_security_options",
-            args.sasl_security_options.is_some(),
-        ),
-        (
-            "sasl_tls_security_options",
-            args.sasl_tls_security_options.is_some(),
-        ),
-        ("transport_auth", args.transport_auth.is_some()),
-        ("probe", args.probe.is_some()),
-        ("check_only", args.check_only.is_some()),
-    ] {
-        if set {
-            given.push(name);
-        }
-    }
-    match given.first() {
-        Some(name) => Err(Error::ConflictingOptions(format!(
-            "a key rotation takes no '{name}' option: it leaves the relay settings as they are"
-        ))),
-        None => Ok(()),
-    }
-}
-
 fn count(change: &Change) -> usize {
     match change {
         Change::Setting { .. } => 1,
@@ -232,7 +203,7 @@ fn reencrypt(snap: &Snapshot, old: &Key, new: &Key) -> Result<(Vec<Change>, usiz
                 });
             }
         };
-        let cipher = new.encrypt(&plain);
+        let cipher = new.encrypt(&plain)?;
         if cipher.len() > v.column {
             return Err(Error::InvalidArgs(format!(
                 "{}: too long for {} in its column ({} bytes at most)",

@@ -7,6 +7,7 @@ use crate::diff::DiffEntry;
 use crate::failure::Failure;
 use crate::files::DirLock;
 use crate::load;
+use crate::options::Request;
 use crate::plan::{self, Changed, Inputs};
 use crate::postfix::Postfix;
 use crate::probe;
@@ -24,7 +25,7 @@ pub struct Report {
 }
 
 pub fn run(args: Args, mode: RunMode) -> Result<Report, Failure> {
-    let (desired, settings) = validate::validate(args)?;
+    let (desired, settings) = validate::validate(args, Request::Apply)?;
     let base = load::base_template(&settings)?;
     let dir = settings.postfix_dir.as_path();
     let postfix = Postfix::new(&settings.postfix_exec, &settings.postfix_exec_dir);

@@ -12,6 +12,7 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::args::{Args, PortArg, State};
 use crate::crypto::Cipher;
 use crate::error::{Error, Result};
+use crate::options::{self, Request};
 use crate::render;
 use crate::store::Location;
 use crate::tls::TlsMode;
@@ -108,29 +109,12 @@ pub struct Settings {
     pub cipher: Cipher,
 }
 
-/// Validates everything that does not need the stored state.
-pub fn validate(args: Args) -> Result<(Desired, Settings)> {
-    validate_with(args, false)
-}
-
-/// For `doctor`/`check_only`: without any relay option the stored settings are the reference.
-pub fn validate_keeping(args: Args) -> Result<(Desired, Settings)> {
-    validate_with(args, true)
-}
-
-fn validate_with(args: Args, keep_if_unset: bool) -> Result<(Desired, Settings)> {
-    let settings = settings(&args)?;
-    for (name, set) in [
-        ("new_key_file", args.new_key_file.is_some()),
-        ("new_cipher", args.new_cipher.is_some()),
-    ] {
-        if set {
-            return Err(Error::ConflictingOptions(format!(
-                "'{name}' belongs to a key rotation: set rotate_key: true"
-            )));
-        }
-    }
-    let relay_given = args.state.is_some() || !args.relay_options().is_empty();
+/// Validates everything that does not need the stored state. For doctor and info, without
+/// any relay option the stored settings are the reference.
+pub fn validate(args: Args, request: Request) -> Result<(Desired, Settings)> {
+    let settings = settings(&args, request)?;
+    let keep_if_unset = request != Request::Apply;
+    let relay_given = options::relay_given(&args);
     let only_transports = args.transport_auth.is_some() && !relay_given;
     let state = match args.state {
         _ if (keep_if_unset || only_transports) && !relay_given => None,
@@ -138,14 +122,7 @@ fn validate_with(args: Args, keep_if_unset: bool) -> Result<(Desired, Settings)>
     };
     let relay = match state {
         None => Wanted::Keep,
-        Some(State::Absent) => {
-            if let Some(name) = args.relay_options().first() {
-                return Err(Error::ConflictingOptions(format!(
-                    "state 'absent' takes no '{name}' option"
-                )));
-            }
-            Wanted::Absent
-        }
+        Some(State::Absent) => Wanted::Absent,
         Some(State::Present) => Wanted::Present(Relay {
             host: parse_host(args.host.as_deref().unwrap_or(""))?,
             port: parse_port(args.port.as_ref())?,
@@ -165,9 +142,7 @@ fn validate_with(args: Args, keep_if_unset: bool) -> Result<(Desired, Settings)>
         .map(|t| {
             let limit = settings.cipher.max_plain_bytes(TRANSPORT_COLUMN);
             if t.domain.trim().is_empty() {
-                return Err(Error::InvalidArgs(
-                    "option 'transport_auth': a domain is empty".to_string(),
-                ));
+                return Err(Error::option("transport_auth", "a domain is empty"));
             }
             check_username(&t.username, limit)?;
             if t.username.is_empty() {
@@ -196,7 +171,9 @@ fn validate_with(args: Args, keep_if_unset: bool) -> Result<(Desired, Settings)>
     Ok((desired, settings))
 }
 
-pub(crate) fn settings(args: &Args) -> Result<Settings> {
+/// Where and how `request` runs, after the option rules ([`options::check`]) hold.
+pub(crate) fn settings(args: &Args, request: Request) -> Result<Settings> {
+    options::check(request, args)?;
     // Absolute, so that Postfix's `-c DIR` and the map paths in main.cf hold from any cwd.
     let root_arg = Path::new(args.root.as_deref().unwrap_or("/"));
     let root = std::path::absolute(root_arg).map_err(|e| Error::io(root_arg, e))?;
@@ -206,11 +183,6 @@ pub(crate) fn settings(args: &Args) -> Result<Settings> {
     };
     let postfix_dir = under_root(&args.postfix_dir, "/etc/postfix");
     let database = match args.database.as_deref() {
-        None if args.database_options_file.is_some() => {
-            return Err(Error::InvalidArgs(
-                "option 'database_options_file' needs a mysql:// 'database' URL".to_string(),
-            ));
-        }
         None => Location::Sqlite(root.join("hermes.sqlite")),
         Some(url) => Location::parse(url, args.database_options_file.as_deref().map(Path::new))?,
     };
@@ -254,10 +226,13 @@ fn sasl_options(option: &str, value: Option<String>) -> Result<Option<String>> {
         .filter(|t| !t.is_empty())
         .collect();
     if let Some(bad) = tokens.iter().find(|t| !KNOWN.contains(t)) {
-        return Err(Error::InvalidArgs(format!(
-            "option '{option}': unknown SASL security option '{bad}' (known: {})",
-            KNOWN.join(", ")
-        )));
+        return Err(Error::option(
+            option,
+            format!(
+                "unknown SASL security option '{bad}' (known: {})",
+                KNOWN.join(", ")
+            ),
+        ));
     }
     Ok(Some(tokens.join(", ")))
 }

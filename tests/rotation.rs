@@ -277,11 +277,13 @@ fn mariadb_half_done_rotation_is_detected_and_finished() {
     let staged = h.root.join("opt/hermes/keys/hermes.key.new");
     let new = Key::generate().unwrap();
     fs::write(&staged, new.to_file_text().as_bytes()).unwrap();
-    let half = new.encrypt(&secrecy::SecretString::from("relayuser"));
+    let half = new
+        .encrypt(&secrecy::SecretString::from("relayuser"))
+        .unwrap();
     h.sql(&format!(
         "UPDATE system_settings SET value = '{half}' WHERE parameter = 'relay_host_username'"
     ));
-    let ua = new.encrypt(&secrecy::SecretString::from("ua"));
+    let ua = new.encrypt(&secrecy::SecretString::from("ua")).unwrap();
     h.sql(&format!(
         "UPDATE transport SET authentication_username = '{ua}' WHERE domain = 'a.example'"
     ));

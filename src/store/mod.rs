@@ -49,17 +49,18 @@ impl Location {
     pub fn parse(url: &str, options_file: Option<&Path>) -> Result<Location> {
         if let Some(path) = url.strip_prefix("sqlite:") {
             if path.is_empty() || options_file.is_some() {
-                return Err(Error::InvalidArgs(
-                    "option 'database': sqlite:PATH needs a path and takes no database_options_file"
-                        .to_string(),
+                return Err(Error::option(
+                    "database",
+                    "sqlite:PATH needs a path and takes no database_options_file",
                 ));
             }
             return Ok(Location::Sqlite(PathBuf::from(path)));
         }
         let bad = |why: &str| {
-            Error::InvalidArgs(format!(
-                "option 'database': {why} (expected sqlite:PATH or mysql://USER[:PASSWORD]@HOST[:PORT]/DB)"
-            ))
+            Error::option(
+                "database",
+                format!("{why} (expected sqlite:PATH or mysql://USER[:PASSWORD]@HOST[:PORT]/DB)"),
+            )
         };
         // Never echo the URL: it may hold the DB password.
         let parsed = url::Url::parse(url).map_err(|_| bad("not a valid URL"))?;

@@ -337,7 +337,9 @@ impl Hermes {
     }
 
     pub fn encrypt(&self, plain: &str) -> String {
-        self.key().encrypt(&SecretString::from(plain.to_string()))
+        self.key()
+            .encrypt(&SecretString::from(plain.to_string()))
+            .unwrap()
     }
 
     pub fn file(&self, name: &str) -> Option<String> {

@@ -1,0 +1,172 @@
+//! Which options go together, which exclude each other and which request takes which, declared
+//! once (as Ansible's argument spec declares `required_by` and `mutually_exclusive`) and
+//! checked before any other work.
+
+use crate::args::{Args, Flag, State};
+use crate::error::{Error, Result};
+
+/// What a run does; chosen by the entry point and the `rotate_key` / `check_only` flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Request {
+    Apply,
+    Doctor,
+    RotateKey,
+    Info,
+}
+
+/// Where the host's state lives; every request takes these.
+pub const LOCATION: [&str; 10] = [
+    "database",
+    "database_options_file",
+    "root",
+    "key_file",
+    "postfix_dir",
+    "template",
+    "vars",
+    "postfix_exec",
+    "postfix_exec_dir",
+    "cipher",
+];
+
+/// The relay connection; `state: absent` takes none of them.
+pub const RELAY: [&str; 6] = ["host", "port", "tls", "auth", "username", "password"];
+
+/// The relay settings a key rotation leaves as they are, so it takes none of them.
+pub const RELAY_SETTINGS: [&str; 6] = [
+    "state",
+    "sasl_security_options",
+    "sasl_tls_security_options",
+    "transport_auth",
+    "probe",
+    "check_only",
+];
+
+/// `option` is taken only when `needs` is given (a flag: set to true).
+struct RequiredBy {
+    option: &'static str,
+    needs: &'static str,
+    error: fn(&'static str) -> Error,
+}
+
+const REQUIRED_BY: [RequiredBy; 3] = [
+    RequiredBy {
+        option: "database_options_file",
+        needs: "database",
+        error: |option| Error::option(option, "needs a mysql:// 'database' URL"),
+    },
+    RequiredBy {
+        option: "new_key_file",
+        needs: "rotate_key",
+        error: rotation_only,
+    },
+    RequiredBy {
+        option: "new_cipher",
+        needs: "rotate_key",
+        error: rotation_only,
+    },
+];
+
+fn rotation_only(option: &'static str) -> Error {
+    Error::ConflictingOptions(format!(
+        "'{option}' belongs to a key rotation: set rotate_key: true"
+    ))
+}
+
+impl Request {
+    /// The request the flags ask for when the entry point leaves it open (module mode, apply).
+    pub fn of(args: &Args) -> Request {
+        let on = |f: &Option<Flag>| f.as_ref().is_some_and(Flag::value);
+        if on(&args.rotate_key) {
+            Request::RotateKey
+        } else if on(&args.check_only) {
+            Request::Doctor
+        } else {
+            Request::Apply
+        }
+    }
+
+    /// The first option this request does not take, with the error that says so.
+    fn refuses(self, given: &[&'static str]) -> Option<Error> {
+        match self {
+            Request::Apply | Request::Doctor => None,
+            Request::RotateKey => {
+                let refused = RELAY.iter().chain(&RELAY_SETTINGS);
+                let name = refused.copied().find(|n| given.contains(n))?;
+                Some(Error::ConflictingOptions(format!(
+                    "a key rotation takes no '{name}' option: it leaves the relay settings as they are"
+                )))
+            }
+            Request::Info => {
+                let name = given.iter().find(|n| !LOCATION.contains(n))?;
+                Some(Error::InvalidArgs(format!(
+                    "relay_host_info takes no '{name}' option: it only reads ({})",
+                    LOCATION.join(", ")
+                )))
+            }
+        }
+    }
+}
+
+/// Checks the declared rules: what the request takes, what needs what, what excludes what.
+pub fn check(request: Request, args: &Args) -> Result<()> {
+    let given = args.given();
+    if let Some(error) = request.refuses(&given) {
+        return Err(error);
+    }
+    let needs_met = |needs: &str| match needs {
+        "rotate_key" => request == Request::RotateKey,
+        other => given.contains(&other),
+    };
+    if let Some(rule) = REQUIRED_BY
+        .iter()
+        .find(|r| given.contains(&r.option) && !needs_met(r.needs))
+    {
+        return Err((rule.error)(rule.option));
+    }
+    if args.state == Some(State::Absent)
+        && let Some(name) = RELAY.iter().find(|n| given.contains(n))
+    {
+        return Err(Error::ConflictingOptions(format!(
+            "state 'absent' takes no '{name}' option"
+        )));
+    }
+    Ok(())
+}
+
+/// Whether any relay option (or `state`) is given: without one, doctor and info compare with
+/// the stored settings and a `transport_auth`-only run keeps them.
+pub fn relay_given(args: &Args) -> bool {
+    let given = args.given();
+    given.contains(&"state") || RELAY.iter().any(|n| given.contains(n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::args;
+
+    fn err(request: Request, json: &str) -> Option<String> {
+        let args = args::parse(json).unwrap().args;
+        check(request, &args)
+            .err()
+            .map(|e| format!("{}: {e}", e.code()))
+    }
+
+    #[test]
+    fn rules_name_the_option() {
+        let e = |r, j| err(r, j).unwrap();
+        assert!(e(Request::Apply, r#"{"new_key_file":"k"}"#).contains("rotate_key"));
+        assert_eq!(err(Request::RotateKey, r#"{"new_key_file":"k"}"#), None);
+        assert!(e(Request::RotateKey, r#"{"probe":true}"#).contains("'probe'"));
+        assert!(
+            e(Request::Apply, r#"{"state":"absent","tls":"may"}"#)
+                .starts_with("conflicting_options: state 'absent' takes no 'tls'")
+        );
+        assert!(e(Request::Info, r#"{"host":"a.example"}"#).starts_with("invalid_args"));
+        assert_eq!(err(Request::Info, r#"{"root":"/x","cipher":"ecb"}"#), None);
+        assert!(
+            e(Request::Doctor, r#"{"database_options_file":"/f"}"#)
+                .starts_with("invalid_args: option 'database_options_file'")
+        );
+    }
+}
