@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# Builds the release binary for each Rust target triple given (default
+# x86_64-unknown-linux-gnu) against glibc 2.17, so that it runs on any Linux of that
+# architecture with glibc >= 2.17 whatever this machine's glibc is. cargo-zigbuild links with
+# zig's glibc 2.17 stubs; both are pinned and installed from PyPI into target/zigbuild-venv on
+# first use (a re-run with the pins in place only checks them).
+#
+#   bash scripts/build-release.sh [TRIPLE...]
+#
+# Writes target/dist/<arch>/hermes-relayhost, <arch> as Ansible's `ansible_architecture` names
+# it (x86_64, aarch64), replacing it atomically. Needs the Rust standard library of each
+# target (`rustup target list --installed`). Safe to run beside other cargo builds: cargo's
+# own lock serialises builds in one target directory, and nothing is cleaned.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+GLIBC=2.17
+VENV=target/zigbuild-venv
+PINS=(
+  "ziglang==0.17.1"
+  "cargo-zigbuild==0.24.1"
+)
+
+die() {
+  echo "build-release: $*" >&2
+  exit 1
+}
+
+# The `ansible_architecture` of a target triple; nothing for one this script does not build.
+ansible_arch() {
+  case "$1" in
+    x86_64-unknown-linux-gnu) echo x86_64 ;;
+    aarch64-unknown-linux-gnu) echo aarch64 ;;
+  esac
+}
+
+# Exit 0 when the Rust standard library for the triple is installed.
+std_installed() {
+  if command -v rustup >/dev/null; then
+    rustup target list --installed | grep -qx "$1"
+  else
+    compgen -G "$(rustc --print sysroot)/lib/rustlib/$1/lib/libstd-*.rlib" >/dev/null
+  fi
+}
+
+# Exit 0 when every pin is installed in the venv, exactly.
+pins_ok() {
+  [ -x "$VENV/bin/python" ] || return 1
+  "$VENV/bin/python" - "${PINS[@]}" <<'EOF' 2>/dev/null
+import sys
+from importlib.metadata import version, PackageNotFoundError
+for pin in sys.argv[1:]:
+    name, want = pin.split("==")
+    try:
+        if version(name) != want:
+            sys.exit(1)
+    except PackageNotFoundError:
+        sys.exit(1)
+EOF
+}
+
+triples=("$@")
+[ ${#triples[@]} -gt 0 ] || triples=(x86_64-unknown-linux-gnu)
+
+# Check every target before the first (long) build.
+for triple in "${triples[@]}"; do
+  [ -n "$(ansible_arch "$triple")" ] ||
+    die "unsupported target '$triple': use x86_64-unknown-linux-gnu or aarch64-unknown-linux-gnu"
+  std_installed "$triple" ||
+    die "the Rust standard library for $triple is not installed: run 'rustup target add $triple' where static.rust-lang.org is reachable (or install the toolchain's rust-std-$triple component), then re-run"
+done
+
+if ! pins_ok; then
+  python=$(command -v python3 || true)
+  if [ -z "$python" ] || ! "$python" -c 'import venv, ensurepip' 2>/dev/null; then
+    # A bare Debian has python3 without venv/ensurepip.
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends python3 python3-venv
+    python=/usr/bin/python3
+  fi
+  rm -rf "$VENV"
+  mkdir -p "$(dirname "$VENV")"
+  "$python" -m venv "$VENV"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "${PINS[@]}"
+  pins_ok || die "pinned ${PINS[*]} did not install"
+fi
+
+# The pinned zig, not whatever `zig` is on PATH; cargo-zigbuild's wrappers stay under target/.
+CARGO_ZIGBUILD_ZIG_PATH=$("$VENV/bin/python" -c \
+  'import os, ziglang; print(os.path.join(os.path.dirname(ziglang.__file__), "zig"))')
+export CARGO_ZIGBUILD_ZIG_PATH
+export CARGO_ZIGBUILD_CACHE_DIR=$PWD/target/zigbuild-cache
+export PATH=$PWD/$VENV/bin:$PATH
+
+target_dir=$(cargo metadata --format-version 1 --no-deps --locked |
+  "$VENV/bin/python" -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+
+for triple in "${triples[@]}"; do
+  arch=$(ansible_arch "$triple")
+  cargo zigbuild --release --locked --target "$triple.$GLIBC"
+  built=$target_dir/$triple/release/hermes-relayhost
+  dist=target/dist/$arch
+  mkdir -p "$dist"
+  tmp=$(mktemp "$dist/.hermes-relayhost.XXXXXX")
+  trap 'rm -f "$tmp"' EXIT
+  cp "$built" "$tmp"
+  chmod 0755 "$tmp"
+  mv -f "$tmp" "$dist/hermes-relayhost"
+  echo "build-release: $dist/hermes-relayhost ($triple, glibc >= $GLIBC, $(stat -c %s "$dist/hermes-relayhost") bytes)"
+done

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Checks the portable release binary (CONTRACT.md "Distribution"):
+# - `objdump -T` shows glibc symbol versions, none newer than GLIBC_2.17 (fails naming the
+#   offending symbols);
+# - on this machine's architecture it runs: `--version`, `init` into a temp dir, one
+#   module-mode apply of examples/relay.json's options there (`postfix_exec: []`, so this
+#   host's postmap/postfix) that changes, and the same args again that change nothing.
+#
+#   bash scripts/check-release.sh            # builds (scripts/build-release.sh), checks x86_64
+#   bash scripts/check-release.sh BINARY...  # checks those binaries as they are
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+GLIBC_MAX=2.17
+
+fail() {
+  echo "check-release: $*" >&2
+  exit 1
+}
+
+# Fails unless every GLIBC_* version the binary references is at most GLIBC_MAX.
+check_glibc() {
+  local bin=$1 table newest bad
+  table=$(objdump -T "$bin") || fail "$bin: objdump -T failed"
+  # Lines look like "... DF *UND* ... (GLIBC_2.14) memcpy" (the parentheses only for a
+  # hidden version): print "VERSION SYMBOL" for each glibc-versioned symbol.
+  table=$(awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^\(?GLIBC_/) { v = $i; gsub(/[()]/, "", v); print v, $NF } }' <<<"$table")
+  [ -n "$table" ] || fail "$bin: objdump -T lists no GLIBC_ symbol versions (not a glibc binary?)"
+  bad=$(while read -r version symbol; do
+    case "$version" in
+      GLIBC_[0-9]*) ;;
+      *) echo "$symbol@$version"; continue ;;
+    esac
+    if [ "$(printf '%s\n%s\n' "${version#GLIBC_}" "$GLIBC_MAX" | sort -V | tail -n1)" != "$GLIBC_MAX" ]; then
+      echo "$symbol@$version"
+    fi
+  done <<<"$table" | sort -u)
+  [ -z "$bad" ] || fail "$bin needs glibc newer than $GLIBC_MAX: $(tr '\n' ' ' <<<"$bad")"
+  newest=$(cut -d' ' -f1 <<<"$table" | sort -uV | tail -n1)
+  echo "check-release: $bin: newest glibc symbol version $newest (<= GLIBC_$GLIBC_MAX)"
+}
+
+# Fails unless the binary runs here: --version, init, an apply that changes, one that does not.
+check_runs() {
+  local bin=$1 tmp want out
+  want=$(python3 -c 'import tomllib; print(tomllib.load(open("Cargo.toml", "rb"))["package"]["version"])')
+  out=$("$bin" --version) || fail "$bin --version failed"
+  [ "$out" = "hermes-relayhost $want" ] || fail "$bin --version printed '$out', not 'hermes-relayhost $want'"
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' RETURN
+  "$bin" init --root "$tmp/root" >"$tmp/init.json" || fail "$bin init failed"
+  python3 - examples/relay.json "$tmp/root" >"$tmp/args.json" <<'EOF'
+import json, sys
+args = json.load(open(sys.argv[1]))
+args["root"] = sys.argv[2]
+args["postfix_exec"] = []
+json.dump(args, sys.stdout)
+EOF
+  chmod 0600 "$tmp/args.json"
+  for want in true false; do
+    "$bin" "$tmp/args.json" >"$tmp/out.json" || fail "$bin apply exited non-zero: $(cat "$tmp/out.json")"
+    python3 - "$tmp/out.json" "$want" <<'EOF' || fail "$bin apply: unexpected result: $(cat "$tmp/out.json")"
+import json, sys
+out = json.load(open(sys.argv[1]))
+sys.exit(0 if out["failed"] is False and out["changed"] is (sys.argv[2] == "true") else 1)
+EOF
+  done
+  grep -q '^relayhost = \[smtp.example.com\]:587$' "$tmp/root/etc/postfix/main.cf" ||
+    fail "$bin apply: main.cf has no 'relayhost = [smtp.example.com]:587'"
+  echo "check-release: $bin: --version, init, apply (changed) and apply again (no change) ran"
+}
+
+bins=("$@")
+if [ ${#bins[@]} -eq 0 ]; then
+  bash scripts/build-release.sh
+  bins=(target/dist/x86_64/hermes-relayhost)
+fi
+
+here=$(uname -m)
+for bin in "${bins[@]}"; do
+  [ -x "$bin" ] || fail "$bin: no such executable"
+  check_glibc "$bin"
+  case "$(od -An -tx1 -j18 -N2 "$bin" | tr -d ' ')" in
+    3e00) arch=x86_64 ;;
+    b700) arch=aarch64 ;;
+    *) arch=other ;;
+  esac
+  if [ "$arch" = "$here" ]; then
+    check_runs "$bin"
+  else
+    echo "check-release: $bin: built for $arch, not run on this $here machine"
+  fi
+done
