@@ -14,7 +14,7 @@ use crate::crypto::Cipher;
 use crate::error::{Error, Result};
 use crate::options::{self, Request};
 use crate::render;
-use crate::store::Location;
+use crate::store::{self, Location};
 use crate::tls::TlsMode;
 
 /// `system_settings.value varchar(1024)` holds the relay credentials' ciphertext.
@@ -183,7 +183,7 @@ pub(crate) fn settings(args: &Args, request: Request) -> Result<Settings> {
     };
     let postfix_dir = under_root(&args.postfix_dir, "/etc/postfix");
     let database = match args.database.as_deref() {
-        None => Location::Sqlite(root.join("hermes.sqlite")),
+        None => store::sqlite_at(root.join("hermes.sqlite")),
         Some(url) => Location::parse(url, args.database_options_file.as_deref().map(Path::new))?,
     };
     let postfix_exec = args.postfix_exec.clone().unwrap_or_else(|| {

@@ -4,17 +4,39 @@
 //! connection if the first one died.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use mysql::prelude::Queryable;
-use mysql::{Conn, OptsBuilder, params};
+use mysql::{Conn, OptsBuilder};
+use percent_encoding::percent_decode_str;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::error::{Error, Result};
-use crate::model::{
-    Change, PASSWORD_SETTING, ParamRow, Snapshot, TransportCreds, TransportRow, USERNAME_SETTING,
+use crate::model::{Change, Snapshot, TransportCreds};
+use crate::store::sql::{self, Dialect, INSERT_PARENT, INSERT_VALUE, Side, SqlValue};
+use crate::store::{Backend, Location, Open, Store};
+
+/// `mysql://USER[:PW]@HOST[:PORT]/DB` or `mysql://USER@localhost/DB?socket=PATH` (`mariadb://`
+/// too).
+pub const BACKEND: Backend = Backend {
+    usage: "mysql://USER[:PASSWORD]@HOST[:PORT]/DB",
+    parse,
 };
-use crate::store::{INSERT_PARENT, INSERT_VALUE, Store};
+
+fn parse(url: &str, options_file: Option<&Path>) -> Option<Result<Location>> {
+    let (scheme, _) = url.split_once("://")?;
+    if !scheme.eq_ignore_ascii_case("mysql") && !scheme.eq_ignore_ascii_case("mariadb") {
+        return None;
+    }
+    Some(MariadbConfig::from_url(url, options_file).map(|c| Location(Arc::new(c))))
+}
+
+impl Open for MariadbConfig {
+    fn open(&self, writable: bool) -> Result<Box<dyn Store>> {
+        Ok(Box::new(MariaStore::open(self, writable)?))
+    }
+}
 
 /// Connection settings from the `database` URL and the option file. `Debug` hides the password.
 #[derive(Clone)]
@@ -40,6 +62,43 @@ impl std::fmt::Debug for MariadbConfig {
 }
 
 impl MariadbConfig {
+    /// The URL's parts; `options_file` fills what the URL leaves out.
+    fn from_url(url: &str, options_file: Option<&Path>) -> Result<MariadbConfig> {
+        let bad =
+            |why: &str| Error::option("database", format!("{why} (expected {})", BACKEND.usage));
+        // Never echo the URL: it may hold the DB password.
+        let parsed = url::Url::parse(url).map_err(|_| bad("not a valid URL"))?;
+        if parsed.scheme() != "mysql" && parsed.scheme() != "mariadb" {
+            return Err(bad("unsupported scheme"));
+        }
+        let decode = |s: &str| percent_decode_str(s).decode_utf8_lossy().into_owned();
+        let database = decode(parsed.path().trim_start_matches('/'));
+        if database.is_empty() || database.contains('/') {
+            return Err(bad("the URL must name one database"));
+        }
+        let mut config = MariadbConfig {
+            host: parsed
+                .host_str()
+                .filter(|h| !h.is_empty())
+                .map(str::to_string),
+            port: parsed.port(),
+            socket: parsed
+                .query_pairs()
+                .find(|(k, _)| k == "socket")
+                .map(|(_, v)| v.into_owned()),
+            user: Some(decode(parsed.username())).filter(|u| !u.is_empty()),
+            password: parsed.password().map(|p| SecretString::from(decode(p))),
+            database,
+        };
+        if let Some((key, _)) = parsed.query_pairs().find(|(k, _)| k != "socket") {
+            return Err(bad(&format!("unknown URL parameter '{key}'")));
+        }
+        if let Some(file) = options_file {
+            fill_from_option_file(&mut config, file)?;
+        }
+        Ok(config)
+    }
+
     /// Where we connect, for messages (never with the password).
     fn target(&self) -> String {
         let who = self.user.as_deref().unwrap_or("(default user)");
@@ -159,34 +218,15 @@ impl MariaStore {
         db_error(&self.config, e)
     }
 
-    fn settings(&mut self) -> Result<(Option<String>, Option<String>)> {
-        let rows: Vec<(String, Option<String>)> = self
-            .conn
-            .exec(
-                "SELECT parameter, value FROM system_settings WHERE parameter IN (?, ?)",
-                (USERNAME_SETTING, PASSWORD_SETTING),
-            )
-            .map_err(|e| self.db_err(e))?;
-        let get = |name: &str| {
-            rows.iter()
-                .find(|(p, _)| p == name)
-                .map(|(_, v)| v.clone().unwrap_or_default())
-        };
-        Ok((get(USERNAME_SETTING), get(PASSWORD_SETTING)))
-    }
-
     fn write_one(
         conn: &mut Conn,
         inserted: &mut Vec<u64>,
         change: &Change,
-        undo: bool,
+        side: Side,
     ) -> mysql::Result<()> {
         match change {
-            Change::Transport { id, before, after } => {
-                write_transports(conn, &[(*id, if undo { before } else { after })])
-            }
             // Inserted rows are deleted by id in `undo`.
-            Change::NewDirective { .. } if undo => Ok(()),
+            Change::NewDirective { .. } if side == Side::Before => Ok(()),
             Change::NewDirective { name, value } => {
                 conn.exec_drop(INSERT_PARENT, (name,))?;
                 let parent = conn.last_insert_id();
@@ -195,47 +235,10 @@ impl MariaStore {
                 inserted.push(conn.last_insert_id());
                 Ok(())
             }
-            Change::Param { before, after } => {
-                let row = if undo { before } else { after };
-                conn.exec_drop(
-                    "UPDATE parameters SET parameter = :parameter, name = :name, \
-                     enabled = :enabled, applied = :applied, action = :action WHERE id = :id",
-                    params! {
-                        "parameter" => &row.parameter,
-                        "name" => &row.name,
-                        "enabled" => row.enabled,
-                        "applied" => row.applied,
-                        "action" => &row.action,
-                        "id" => row.id,
-                    },
-                )
-            }
-            Change::Setting {
-                parameter, before, ..
-            } if undo => match before {
-                None => conn.exec_drop(
-                    "DELETE FROM system_settings WHERE parameter = ?",
-                    (parameter,),
-                ),
-                Some(value) => conn.exec_drop(
-                    "UPDATE system_settings SET value = ? WHERE parameter = ?",
-                    (value, parameter),
-                ),
+            other => match sql::statement(other, side) {
+                Some((sql, params)) => conn.exec_drop(sql, to_mysql(&params)),
+                None => Ok(()),
             },
-            Change::Setting {
-                parameter,
-                before: None,
-                after,
-            } => conn.exec_drop(
-                "INSERT INTO system_settings (parameter, value) VALUES (?, ?)",
-                (parameter, after),
-            ),
-            Change::Setting {
-                parameter, after, ..
-            } => conn.exec_drop(
-                "UPDATE system_settings SET value = ? WHERE parameter = ?",
-                (after, parameter),
-            ),
         }
     }
 
@@ -245,12 +248,12 @@ impl MariaStore {
         conn: &mut Conn,
         inserted: &mut Vec<u64>,
         changes: impl Iterator<Item = &'a Change>,
-        undo: bool,
+        side: Side,
     ) -> mysql::Result<()> {
         let mut batch: Vec<(i64, &TransportCreds)> = Vec::new();
         for change in changes {
             if let Change::Transport { id, before, after } = change {
-                batch.push((*id, if undo { before } else { after }));
+                batch.push((*id, if side == Side::Before { before } else { after }));
                 if batch.len() == TRANSPORT_BATCH {
                     write_transports(conn, &batch)?;
                     batch.clear();
@@ -259,7 +262,7 @@ impl MariaStore {
             }
             write_transports(conn, &batch)?;
             batch.clear();
-            Self::write_one(conn, inserted, change, undo)?;
+            Self::write_one(conn, inserted, change, side)?;
         }
         write_transports(conn, &batch)
     }
@@ -274,7 +277,7 @@ impl MariaStore {
             &mut self.conn,
             &mut Vec::new(),
             self.journal.iter().rev(),
-            true,
+            Side::Before,
         )
     }
 }
@@ -294,18 +297,16 @@ fn write_transports(conn: &mut Conn, rows: &[(i64, &TransportCreds)]) -> mysql::
          authentication_username = VALUES(authentication_username), \
          authentication_password = VALUES(authentication_password)"
     );
-    let params: Vec<mysql::Value> = rows
+    let params: Vec<SqlValue> = rows
         .iter()
         .flat_map(|(id, c)| {
-            [
-                mysql::Value::from(id),
-                mysql::Value::from(c.authentication.clone()),
-                mysql::Value::from(c.username_cipher.clone()),
-                mysql::Value::from(c.password_cipher.clone()),
-            ]
+            // The shared order is the UPDATE's (creds, then id); this INSERT takes id first.
+            let mut values = sql::transport_values(*id, c);
+            values.rotate_right(1);
+            values
         })
         .collect();
-    conn.exec_drop(sql, params)
+    conn.exec_drop(sql, to_mysql(&params))
 }
 
 fn connect(config: &MariadbConfig) -> Result<Conn> {
@@ -320,66 +321,66 @@ fn db_error(config: &MariadbConfig, e: mysql::Error) -> Error {
     Error::Database(format!("{}: {e}", config.target()))
 }
 
+fn to_mysql(params: &[SqlValue]) -> Vec<mysql::Value> {
+    params
+        .iter()
+        .map(|v| match v {
+            SqlValue::Null => mysql::Value::NULL,
+            SqlValue::Int(i) => mysql::Value::Int(*i),
+            SqlValue::Real(f) => mysql::Value::Double(*f),
+            SqlValue::Text(s) => mysql::Value::Bytes(s.clone().into_bytes()),
+        })
+        .collect()
+}
+
+fn from_mysql(v: mysql::Value) -> SqlValue {
+    match v {
+        mysql::Value::NULL => SqlValue::Null,
+        mysql::Value::Int(i) => SqlValue::Int(i),
+        mysql::Value::UInt(u) => i64::try_from(u).map_or(SqlValue::Real(u as f64), SqlValue::Int),
+        mysql::Value::Float(f) => SqlValue::Real(f64::from(f)),
+        mysql::Value::Double(f) => SqlValue::Real(f),
+        mysql::Value::Bytes(b) => SqlValue::Text(String::from_utf8_lossy(&b).into_owned()),
+        other => SqlValue::Text(other.as_sql(true).trim_matches('\'').to_string()),
+    }
+}
+
+impl Dialect for MariaStore {
+    const ORDER1_AS_FLOAT: &'static str = "CAST(order1 AS DOUBLE)";
+    const PORT_AS_TEXT: &'static str = "port";
+
+    fn query(&mut self, sql: &str, params: &[SqlValue]) -> Result<Vec<Vec<SqlValue>>> {
+        let rows: Vec<mysql::Row> = self
+            .conn
+            .exec(sql, to_mysql(params))
+            .map_err(|e| self.db_err(e))?;
+        Ok(rows
+            .into_iter()
+            .map(|row| row.unwrap().into_iter().map(from_mysql).collect())
+            .collect())
+    }
+
+    fn execute(&mut self, sql: &str, params: &[SqlValue]) -> Result<()> {
+        self.conn
+            .exec_drop(sql, to_mysql(params))
+            .map_err(|e| self.db_err(e))
+    }
+}
+
 impl Store for MariaStore {
     fn load(&mut self) -> Result<Snapshot> {
-        let params = self
-            .conn
-            .query_map(
-                "SELECT id, parameter, name, parent, child, CAST(order1 AS DOUBLE), \
-                 COALESCE(enabled, 0), applied, action FROM parameters \
-                 WHERE module = 'postfix' AND conf_file = 'main.cf' ORDER BY id",
-                |(id, parameter, name, parent, child, order1, enabled, applied, action)| ParamRow {
-                    id,
-                    parameter,
-                    name,
-                    parent,
-                    child,
-                    order1,
-                    enabled,
-                    applied,
-                    action,
-                },
-            )
-            .map_err(|e| self.db_err(e))?;
-        let transports = self
-            .conn
-            .query_map(
-                "SELECT id, domain, destination, port, authentication, authentication_username, \
-                 authentication_password FROM transport ORDER BY id",
-                |(
-                    id,
-                    domain,
-                    destination,
-                    port,
-                    authentication,
-                    username_cipher,
-                    password_cipher,
-                )| {
-                    TransportRow {
-                        id,
-                        domain,
-                        destination,
-                        port,
-                        authentication,
-                        username_cipher,
-                        password_cipher,
-                    }
-                },
-            )
-            .map_err(|e| self.db_err(e))?;
-        let (username_cipher, password_cipher) = self.settings()?;
-        Ok(Snapshot {
-            params,
-            username_cipher,
-            password_cipher,
-            transports,
-        })
+        sql::load(self)
     }
 
     fn write(&mut self, changes: &[Change]) -> Result<()> {
         self.journal.extend(changes.iter().cloned());
-        Self::write_all(&mut self.conn, &mut self.inserted, changes.iter(), false)
-            .map_err(|e| self.db_err(e))
+        Self::write_all(
+            &mut self.conn,
+            &mut self.inserted,
+            changes.iter(),
+            Side::After,
+        )
+        .map_err(|e| self.db_err(e))
     }
 
     fn commit(&mut self) -> Result<()> {
@@ -415,5 +416,30 @@ impl Drop for MariaStore {
         if self.locked {
             let _ = self.conn.query_drop("UNLOCK TABLES");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        let c =
+            MariadbConfig::from_url("mysql://hermes:p%40ss@db.example:3307/hermes", None).unwrap();
+        assert_eq!(c.host.as_deref(), Some("db.example"));
+        assert_eq!(c.port, Some(3307));
+        assert_eq!(c.user.as_deref(), Some("hermes"));
+        assert_eq!(c.password.unwrap().expose_secret(), "p@ss");
+        assert_eq!(c.database, "hermes");
+        let c = MariadbConfig::from_url(
+            "mysql://root@localhost/hermes?socket=/run/mysqld/mysqld.sock",
+            None,
+        )
+        .unwrap();
+        assert_eq!(c.socket.as_deref(), Some("/run/mysqld/mysqld.sock"));
+        assert!(c.password.is_none());
+        assert!(parse("sqlite:/x.db", None).is_none());
+        assert!(parse("MariaDB://u@h/db", None).is_some_and(|r| r.is_ok()));
     }
 }

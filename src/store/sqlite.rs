@@ -1,17 +1,51 @@
 //! The embedded store: a SQLite copy of the Hermes tables. Every run is one transaction
 //! (`BEGIN IMMEDIATE` for a writing run), so a rollback is SQLite's own.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags, params};
+use rusqlite::types::{Value, ValueRef};
+use rusqlite::{Connection, OpenFlags, params_from_iter};
 
 use crate::error::{Error, Result};
-use crate::model::{Change, PASSWORD_SETTING, ParamRow, Snapshot, TransportRow, USERNAME_SETTING};
-use crate::store::{INSERT_PARENT, INSERT_VALUE, Store};
+use crate::model::{Change, Snapshot};
+use crate::store::sql::{self, Dialect, INSERT_PARENT, INSERT_VALUE, Side, SqlValue};
+use crate::store::{Backend, Location, Open, Store};
 
 /// The Hermes schema and seed rows, for `init`.
 pub const SCHEMA: &str = include_str!("hermes.sqlite.sql");
+
+/// `sqlite:PATH`.
+pub const BACKEND: Backend = Backend {
+    usage: "sqlite:PATH",
+    parse,
+};
+
+fn parse(url: &str, options_file: Option<&Path>) -> Option<Result<Location>> {
+    let path = url.strip_prefix("sqlite:")?;
+    if path.is_empty() || options_file.is_some() {
+        return Some(Err(Error::option(
+            "database",
+            "sqlite:PATH needs a path and takes no database_options_file",
+        )));
+    }
+    Some(Ok(at(PathBuf::from(path))))
+}
+
+/// The SQLite database at `path`.
+pub fn at(path: PathBuf) -> Location {
+    Location(Arc::new(SqliteFile(path)))
+}
+
+#[derive(Debug)]
+struct SqliteFile(PathBuf);
+
+impl Open for SqliteFile {
+    fn open(&self, writable: bool) -> Result<Box<dyn Store>> {
+        Ok(Box::new(SqliteStore::open(&self.0, writable)?))
+    }
+}
 
 pub struct SqliteStore {
     conn: Connection,
@@ -53,134 +87,80 @@ impl SqliteStore {
             .map_err(db_err)
     }
 
-    fn setting(&self, parameter: &str) -> Result<Option<String>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT value FROM system_settings WHERE parameter = ?1")
-            .map_err(db_err)?;
-        let mut rows = stmt.query([parameter]).map_err(db_err)?;
-        match rows.next().map_err(db_err)? {
-            Some(row) => Ok(Some(
-                row.get::<_, Option<String>>(0)
-                    .map_err(db_err)?
-                    .unwrap_or_default(),
-            )),
-            None => Ok(None),
+    fn write_one(&mut self, change: &Change) -> Result<()> {
+        if let Change::NewDirective { name, value } = change {
+            self.execute(INSERT_PARENT, &[name.as_str().into()])?;
+            let parent = self.conn.last_insert_rowid().to_string();
+            return self.execute(
+                INSERT_VALUE,
+                &[
+                    value.as_str().into(),
+                    parent.as_str().into(),
+                    name.as_str().into(),
+                ],
+            );
+        }
+        match sql::statement(change, Side::After) {
+            Some((sql, params)) => self.execute(sql, &params),
+            None => Ok(()),
         }
     }
+}
 
-    fn write_one(&self, change: &Change) -> Result<()> {
-        match change {
-            Change::Transport { id, after, .. } => self
-                .conn
-                .prepare_cached(
-                    "UPDATE transport SET authentication = ?1, authentication_username = ?2, \
-                     authentication_password = ?3 WHERE id = ?4",
-                )
-                .and_then(|mut stmt| {
-                    stmt.execute(params![
-                        after.authentication,
-                        after.username_cipher,
-                        after.password_cipher,
-                        id
-                    ])
-                }),
-            Change::NewDirective { name, value } => {
-                self.conn
-                    .execute(INSERT_PARENT, params![name])
-                    .map_err(db_err)?;
-                let parent = self.conn.last_insert_rowid().to_string();
-                self.conn
-                    .execute(INSERT_VALUE, params![value, parent, name])
-            }
-            Change::Param { after, .. } => self.conn.execute(
-                "UPDATE parameters SET parameter = ?1, name = ?2, enabled = ?3, applied = ?4, \
-                 action = ?5 WHERE id = ?6",
-                params![
-                    after.parameter,
-                    after.name,
-                    after.enabled,
-                    after.applied,
-                    after.action,
-                    after.id
-                ],
-            ),
-            Change::Setting {
-                parameter,
-                before: None,
-                after,
-            } => self.conn.execute(
-                "INSERT INTO system_settings (parameter, value) VALUES (?1, ?2)",
-                params![parameter, after],
-            ),
-            Change::Setting {
-                parameter, after, ..
-            } => self.conn.execute(
-                "UPDATE system_settings SET value = ?1 WHERE parameter = ?2",
-                params![after, parameter],
-            ),
+fn to_sqlite(v: &SqlValue) -> Value {
+    match v {
+        SqlValue::Null => Value::Null,
+        SqlValue::Int(i) => Value::Integer(*i),
+        SqlValue::Real(f) => Value::Real(*f),
+        SqlValue::Text(s) => Value::Text(s.clone()),
+    }
+}
+
+fn from_sqlite(v: ValueRef) -> SqlValue {
+    match v {
+        ValueRef::Null => SqlValue::Null,
+        ValueRef::Integer(i) => SqlValue::Int(i),
+        ValueRef::Real(f) => SqlValue::Real(f),
+        ValueRef::Text(t) | ValueRef::Blob(t) => {
+            SqlValue::Text(String::from_utf8_lossy(t).into_owned())
         }
-        .map(drop)
-        .map_err(db_err)
+    }
+}
+
+impl Dialect for SqliteStore {
+    const ORDER1_AS_FLOAT: &'static str = "CAST(order1 AS REAL)";
+    const PORT_AS_TEXT: &'static str = "CAST(port AS TEXT)";
+
+    fn query(&mut self, sql: &str, params: &[SqlValue]) -> Result<Vec<Vec<SqlValue>>> {
+        let mut stmt = self.conn.prepare_cached(sql).map_err(db_err)?;
+        let n = stmt.column_count();
+        let mut rows = stmt
+            .query(params_from_iter(params.iter().map(to_sqlite)))
+            .map_err(db_err)?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(db_err)? {
+            out.push(
+                (0..n)
+                    .map(|i| row.get_ref(i).map(from_sqlite))
+                    .collect::<rusqlite::Result<_>>()
+                    .map_err(db_err)?,
+            );
+        }
+        Ok(out)
+    }
+
+    fn execute(&mut self, sql: &str, params: &[SqlValue]) -> Result<()> {
+        self.conn
+            .prepare_cached(sql)
+            .and_then(|mut stmt| stmt.execute(params_from_iter(params.iter().map(to_sqlite))))
+            .map(drop)
+            .map_err(db_err)
     }
 }
 
 impl Store for SqliteStore {
     fn load(&mut self) -> Result<Snapshot> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT id, parameter, name, parent, child, CAST(order1 AS REAL), \
-                 COALESCE(enabled, 0), applied, action FROM parameters \
-                 WHERE module = 'postfix' AND conf_file = 'main.cf' ORDER BY id",
-            )
-            .map_err(db_err)?;
-        let params = stmt
-            .query_map([], |r| {
-                Ok(ParamRow {
-                    id: r.get(0)?,
-                    parameter: r.get(1)?,
-                    name: r.get(2)?,
-                    parent: r.get(3)?,
-                    child: r.get(4)?,
-                    order1: r.get(5)?,
-                    enabled: r.get(6)?,
-                    applied: r.get(7)?,
-                    action: r.get(8)?,
-                })
-            })
-            .map_err(db_err)?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(db_err)?;
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT id, domain, destination, CAST(port AS TEXT), authentication, \
-                 authentication_username, \
-                 authentication_password FROM transport ORDER BY id",
-            )
-            .map_err(db_err)?;
-        let transports = stmt
-            .query_map([], |r| {
-                Ok(TransportRow {
-                    id: r.get(0)?,
-                    domain: r.get(1)?,
-                    destination: r.get(2)?,
-                    port: r.get(3)?,
-                    authentication: r.get(4)?,
-                    username_cipher: r.get(5)?,
-                    password_cipher: r.get(6)?,
-                })
-            })
-            .map_err(db_err)?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(db_err)?;
-        Ok(Snapshot {
-            params,
-            username_cipher: self.setting(USERNAME_SETTING)?,
-            password_cipher: self.setting(PASSWORD_SETTING)?,
-            transports,
-        })
+        sql::load(self)
     }
 
     fn write(&mut self, changes: &[Change]) -> Result<()> {

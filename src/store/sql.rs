@@ -1,0 +1,236 @@
+//! What every SQL backend shares: the SELECTs that read a [`Snapshot`] and the statement each
+//! [`Change`] writes (or, for a rollback by before-images, puts back). A backend supplies a
+//! [`Dialect`]: how to run a statement, and the few spellings that differ.
+
+use crate::error::{Error, Result};
+use crate::model::{
+    Change, PASSWORD_SETTING, ParamRow, Snapshot, TransportCreds, TransportRow, USERNAME_SETTING,
+};
+
+/// A column or parameter value, whatever the driver.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SqlValue {
+    Null,
+    Int(i64),
+    Real(f64),
+    Text(String),
+}
+
+impl From<Option<&str>> for SqlValue {
+    fn from(v: Option<&str>) -> Self {
+        v.map_or(SqlValue::Null, |s| SqlValue::Text(s.to_string()))
+    }
+}
+
+impl From<&str> for SqlValue {
+    fn from(v: &str) -> Self {
+        SqlValue::Text(v.to_string())
+    }
+}
+
+impl From<Option<i64>> for SqlValue {
+    fn from(v: Option<i64>) -> Self {
+        v.map_or(SqlValue::Null, SqlValue::Int)
+    }
+}
+
+/// The backend's hook: how it runs a statement, and how it spells a column as a float.
+pub trait Dialect {
+    /// `order1` (a decimal) as a float: `CAST(order1 AS REAL)` in SQLite.
+    const ORDER1_AS_FLOAT: &'static str;
+    /// `transport.port` as text.
+    const PORT_AS_TEXT: &'static str;
+    fn query(&mut self, sql: &str, params: &[SqlValue]) -> Result<Vec<Vec<SqlValue>>>;
+    fn execute(&mut self, sql: &str, params: &[SqlValue]) -> Result<()>;
+}
+
+/// Inserts a directive's parent row (`?` = name), then its value row (value, parent id as
+/// text, name): Hermes's dual-row form, enabled and applied. The new ids are the backend's.
+pub const INSERT_PARENT: &str = "INSERT INTO parameters (parameter, module, editable, conf_file, \
+     child, enabled, applied, action) VALUES (?, 'postfix', 1, 'main.cf', 2, 1, 1, 'NONE')";
+pub const INSERT_VALUE: &str = "INSERT INTO parameters (parameter, module, editable, conf_file, \
+     parent, parent_name, child, order1, enabled, applied, action) \
+     VALUES (?, 'postfix', 1, 'main.cf', ?, ?, 1, 1, 1, 1, 'NONE')";
+
+/// Reads every row the plan needs.
+pub fn load<D: Dialect>(db: &mut D) -> Result<Snapshot> {
+    let params = db
+        .query(
+            &format!(
+                "SELECT id, parameter, name, parent, child, {}, COALESCE(enabled, 0), applied, \
+                 action FROM parameters WHERE module = 'postfix' AND conf_file = 'main.cf' \
+                 ORDER BY id",
+                D::ORDER1_AS_FLOAT
+            ),
+            &[],
+        )?
+        .into_iter()
+        .map(|r| {
+            Ok(ParamRow {
+                id: int(&r[0])?.unwrap_or_default(),
+                parameter: text(&r[1]),
+                name: text(&r[2]),
+                parent: text(&r[3]),
+                child: int(&r[4])?,
+                order1: real(&r[5])?,
+                enabled: int(&r[6])?.unwrap_or_default(),
+                applied: int(&r[7])?,
+                action: text(&r[8]),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let transports = db
+        .query(
+            &format!(
+                "SELECT id, domain, destination, {}, authentication, authentication_username, \
+                 authentication_password FROM transport ORDER BY id",
+                D::PORT_AS_TEXT
+            ),
+            &[],
+        )?
+        .into_iter()
+        .map(|r| {
+            Ok(TransportRow {
+                id: int(&r[0])?.unwrap_or_default(),
+                domain: text(&r[1]),
+                destination: text(&r[2]),
+                port: text(&r[3]),
+                authentication: text(&r[4]),
+                username_cipher: text(&r[5]),
+                password_cipher: text(&r[6]),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let settings = db.query(
+        "SELECT parameter, value FROM system_settings WHERE parameter IN (?, ?)",
+        &[USERNAME_SETTING.into(), PASSWORD_SETTING.into()],
+    )?;
+    let setting = |name: &str| {
+        settings
+            .iter()
+            .find(|r| text(&r[0]).as_deref() == Some(name))
+            .map(|r| text(&r[1]).unwrap_or_default())
+    };
+    Ok(Snapshot {
+        params,
+        username_cipher: setting(USERNAME_SETTING),
+        password_cipher: setting(PASSWORD_SETTING),
+        transports,
+    })
+}
+
+/// Which side of a change a statement writes: the change itself, or its before-image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    After,
+    Before,
+}
+
+/// The statement that writes `side` of a change. `None` for a new directive, whose inserts
+/// need the backend's new ids (and whose undo is deleting them).
+pub fn statement(change: &Change, side: Side) -> Option<(&'static str, Vec<SqlValue>)> {
+    Some(match change {
+        Change::NewDirective { .. } => return None,
+        Change::Param { before, after } => {
+            let row = pick(side, before, after);
+            (
+                "UPDATE parameters SET parameter = ?, name = ?, enabled = ?, applied = ?, \
+                 action = ? WHERE id = ?",
+                vec![
+                    row.parameter.as_deref().into(),
+                    row.name.as_deref().into(),
+                    SqlValue::Int(row.enabled),
+                    row.applied.into(),
+                    row.action.as_deref().into(),
+                    SqlValue::Int(row.id),
+                ],
+            )
+        }
+        Change::Transport { id, before, after } => (
+            UPDATE_TRANSPORT,
+            transport_values(*id, pick(side, before, after)),
+        ),
+        Change::Setting {
+            parameter,
+            before: None,
+            ..
+        } if side == Side::Before => (
+            "DELETE FROM system_settings WHERE parameter = ?",
+            vec![(*parameter).into()],
+        ),
+        Change::Setting {
+            parameter,
+            before: None,
+            after,
+        } => (
+            "INSERT INTO system_settings (parameter, value) VALUES (?, ?)",
+            vec![(*parameter).into(), after.as_str().into()],
+        ),
+        Change::Setting {
+            parameter,
+            before: Some(before),
+            after,
+        } => (
+            "UPDATE system_settings SET value = ? WHERE parameter = ?",
+            vec![
+                pick(side, before, after).as_str().into(),
+                (*parameter).into(),
+            ],
+        ),
+    })
+}
+
+fn pick<'a, T>(side: Side, before: &'a T, after: &'a T) -> &'a T {
+    match side {
+        Side::Before => before,
+        Side::After => after,
+    }
+}
+
+const UPDATE_TRANSPORT: &str = "UPDATE transport SET authentication = ?, \
+     authentication_username = ?, authentication_password = ? WHERE id = ?";
+
+/// The credential columns of a `transport` row, then its id, as [`UPDATE_TRANSPORT`] takes them.
+pub fn transport_values(id: i64, creds: &TransportCreds) -> Vec<SqlValue> {
+    vec![
+        creds.authentication.as_deref().into(),
+        creds.username_cipher.as_deref().into(),
+        creds.password_cipher.as_deref().into(),
+        SqlValue::Int(id),
+    ]
+}
+
+fn text(v: &SqlValue) -> Option<String> {
+    match v {
+        SqlValue::Null => None,
+        SqlValue::Int(i) => Some(i.to_string()),
+        SqlValue::Real(f) => Some(f.to_string()),
+        SqlValue::Text(s) => Some(s.clone()),
+    }
+}
+
+fn int(v: &SqlValue) -> Result<Option<i64>> {
+    match v {
+        SqlValue::Null => Ok(None),
+        SqlValue::Int(i) => Ok(Some(*i)),
+        SqlValue::Text(s) => s
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| not_a("an integer", s)),
+        SqlValue::Real(f) => Ok(Some(*f as i64)),
+    }
+}
+
+fn real(v: &SqlValue) -> Result<Option<f64>> {
+    match v {
+        SqlValue::Null => Ok(None),
+        SqlValue::Int(i) => Ok(Some(*i as f64)),
+        SqlValue::Real(f) => Ok(Some(*f)),
+        SqlValue::Text(s) => s.trim().parse().map(Some).map_err(|_| not_a("a number", s)),
+    }
+}
+
+fn not_a(what: &str, value: &str) -> Error {
+    Error::DatabaseLayout(format!("expected a column holding {what}, found {value:?}"))
+}
