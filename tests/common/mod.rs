@@ -21,6 +21,83 @@ use tempfile::TempDir;
 
 pub const PASSWORD: &str = "p@ss:w0rd with spaces";
 
+/// Hermes's seed ids of the Relay Host page's rows: each directive's parent and value row.
+pub mod ids {
+    pub const RELAYHOST: i64 = 202;
+    pub const RELAYHOST_VALUE: i64 = 203;
+    pub const SASL_AUTH: i64 = 204;
+    pub const SASL_AUTH_VALUE: i64 = 205;
+    pub const PASSWORD_MAPS: i64 = 206;
+    pub const PASSWORD_MAPS_VALUE: i64 = 207;
+    pub const TLS_LEVEL: i64 = 368;
+    pub const TLS_LEVEL_VALUE: i64 = 369;
+}
+
+/// Checks on a module result, so a test reads as what it expects.
+pub trait Outcome {
+    fn result(&self) -> &Value;
+
+    /// The run succeeded (changed or not); returns the result for further checks.
+    fn assert_ok(&self) -> &Value {
+        let out = self.result();
+        assert_eq!(out["failed"], false, "{out}");
+        out
+    }
+
+    /// The run failed with error code `code` and reports no change.
+    fn assert_failed(&self, code: &str) -> &Value {
+        let out = self.result();
+        assert_eq!(out["failed"], true, "{out}");
+        assert_eq!(out["changed"], false, "{out}");
+        assert_eq!(out["error"]["code"], code, "{out}");
+        out
+    }
+}
+
+impl Outcome for Value {
+    fn result(&self) -> &Value {
+        self
+    }
+}
+
+impl Outcome for Run {
+    fn result(&self) -> &Value {
+        &self.json
+    }
+
+    /// Also: module mode exits 0 on failure, since Ansible reads `failed`.
+    fn assert_failed(&self, code: &str) -> &Value {
+        assert_eq!(self.code, 0, "module mode exits 0 even on failure");
+        let out = &self.json;
+        assert_eq!(out["failed"], true, "{out}");
+        assert_eq!(out["changed"], false, "{out}");
+        assert_eq!(out["error"]["code"], code, "{out}");
+        out
+    }
+}
+
+/// `text` shows none of `secrets`, not even partly: a secret of 10 or more characters must
+/// not show its first or second half either.
+pub fn assert_no_secret(text: &str, secrets: &[&str]) {
+    for secret in secrets {
+        let mut parts = vec![*secret];
+        if secret.chars().count() >= 10 {
+            let half = secret
+                .char_indices()
+                .nth(secret.chars().count() / 2)
+                .unwrap()
+                .0;
+            parts.extend([&secret[..half], &secret[half..]]);
+        }
+        for part in parts {
+            assert!(
+                !text.contains(part),
+                "{part:?} (of a secret) shows in: {text}"
+            );
+        }
+    }
+}
+
 pub struct Hermes {
     pub dir: TempDir,
     pub root: PathBuf,
@@ -170,6 +247,14 @@ pub struct Run {
     pub code: i32,
 }
 
+impl Run {
+    /// Neither stdout nor stderr shows any of `secrets`, not even partly.
+    pub fn assert_no_secret(&self, secrets: &[&str]) {
+        assert_no_secret(&self.stdout, secrets);
+        assert_no_secret(&self.stderr, secrets);
+    }
+}
+
 impl Hermes {
     /// A root made by `init`, on the embedded SQLite store.
     pub fn new() -> Hermes {
@@ -293,6 +378,77 @@ impl Hermes {
             applied: int(&r[3]),
             action: r[4].clone().unwrap(),
         }
+    }
+
+    /// A `transport` row (the Domains page's per-domain relay) with these credentials,
+    /// encrypted with the root's key as Hermes stores them; returns its id.
+    pub fn add_transport(
+        &self,
+        domain: &str,
+        destination: &str,
+        port: Option<&str>,
+        authentication: &str,
+        username: &str,
+        password: &str,
+    ) -> i64 {
+        let (user, pass) = (self.encrypt(username), self.encrypt(password));
+        self.add_transport_stored(
+            domain,
+            destination,
+            port,
+            authentication,
+            Some(&user),
+            Some(&pass),
+        )
+    }
+
+    /// A `transport` row with the credential columns exactly as given (a value the key cannot
+    /// read, a missing one); returns its id.
+    pub fn add_transport_stored(
+        &self,
+        domain: &str,
+        destination: &str,
+        port: Option<&str>,
+        authentication: &str,
+        username_cipher: Option<&str>,
+        password_cipher: Option<&str>,
+    ) -> i64 {
+        let sql = |v: Option<&str>| v.map_or("NULL".to_string(), |v| format!("'{v}'"));
+        self.sql(&format!(
+            "INSERT INTO transport (domain, destination, port, authentication, \
+             authentication_username, authentication_password) \
+             VALUES ('{domain}', '{destination}', {}, '{authentication}', {}, {})",
+            sql(port),
+            sql(username_cipher),
+            sql(password_cipher)
+        ));
+        self.db.rows("SELECT MAX(id) FROM transport")[0][0]
+            .as_deref()
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+
+    /// Hermes's legacy form: the plaintext `user:pass` pair in the password_maps parent's
+    /// `name`, with SASL switched on and no encrypted credentials stored.
+    pub fn store_legacy_pair(&self, pair: &str) {
+        self.sql(&format!(
+            "UPDATE parameters SET name = '{pair}' WHERE id = {maps}; \
+             UPDATE parameters SET enabled = 1 WHERE id IN ({auth}, {auth_value}, {maps}, {maps_value}); \
+             UPDATE parameters SET parameter = 'yes' WHERE id = {auth_value};",
+            maps = ids::PASSWORD_MAPS,
+            maps_value = ids::PASSWORD_MAPS_VALUE,
+            auth = ids::SASL_AUTH,
+            auth_value = ids::SASL_AUTH_VALUE,
+        ));
+    }
+
+    /// Sets the password_maps value row, e.g. to `lmdb:/etc/postfix/sasl_passwd`.
+    pub fn set_password_map(&self, map: &str) {
+        self.sql(&format!(
+            "UPDATE parameters SET parameter = '{map}' WHERE id = {}",
+            ids::PASSWORD_MAPS_VALUE
+        ));
     }
 
     pub fn setting(&self, parameter: &str) -> Option<String> {

@@ -2,11 +2,9 @@
 //! Hermes's own schema.sql: the same scenarios as on SQLite give the same rows, files and
 //! outputs; faults at every step leave rows and files as they were; errors are clear.
 
-mod common;
-
 use std::fs;
 
-use common::{Hermes, PASSWORD, mariadb, relay, row};
+use crate::common::{Hermes, Outcome, PASSWORD, assert_no_secret, ids, mariadb, relay, row};
 use serde_json::{Value, json};
 
 /// The output with what legitimately differs between two fixtures (paths, the URL) removed.
@@ -41,13 +39,14 @@ fn conformance_same_scenarios_same_rows_files_and_outputs() {
     let key = "opt/hermes/keys/hermes.key";
     fs::copy(lite.root.join(key), maria.root.join(key)).unwrap();
     for h in [&lite, &maria] {
-        h.sql(&format!(
-            "INSERT INTO transport (domain, destination, port, authentication, \
-             authentication_username, authentication_password) VALUES \
-             ('partner.example', 'mx.partner.example', '2525', 'YES', '{}', '{}')",
-            h.encrypt("partner"),
-            h.encrypt("partner-pw")
-        ));
+        h.add_transport(
+            "partner.example",
+            "mx.partner.example",
+            Some("2525"),
+            "YES",
+            "partner",
+            "partner-pw",
+        );
     }
     let steps = [
         json!({"host": "smtp.example.com", "port": 587, "username": "relayuser",
@@ -87,19 +86,25 @@ fn hermes_seed_rows_get_exactly_what_the_page_writes() {
         json!({"host": " smtp.example.com ", "port": "587", "tls": "encrypt",
                            "username": "relayuser", "password": PASSWORD}),
     );
-    assert_eq!(out["failed"], false, "{out}");
+    out.assert_ok();
     let on = |p: &str, name: Option<&str>| row(p, name, 1);
-    assert_eq!(h.param(202), on("relayhost", Some("Relay Host")));
+    assert_eq!(h.param(ids::RELAYHOST), on("relayhost", Some("Relay Host")));
     assert_eq!(
-        h.param(203),
+        h.param(ids::RELAYHOST_VALUE),
         on("[smtp.example.com]:587", Some("smtp.example.com"))
     );
-    assert_eq!(h.param(204), on("smtp_sasl_auth_enable", None));
-    assert_eq!(h.param(205), on("yes", None));
-    assert_eq!(h.param(206), on("smtp_sasl_password_maps", Some("")));
-    assert_eq!(h.param(207), on("hash:/etc/postfix/sasl_passwd", None));
-    assert_eq!(h.param(368), on("smtp_tls_security_level", None));
-    assert_eq!(h.param(369), on("encrypt", None));
+    assert_eq!(h.param(ids::SASL_AUTH), on("smtp_sasl_auth_enable", None));
+    assert_eq!(h.param(ids::SASL_AUTH_VALUE), on("yes", None));
+    assert_eq!(
+        h.param(ids::PASSWORD_MAPS),
+        on("smtp_sasl_password_maps", Some(""))
+    );
+    assert_eq!(
+        h.param(ids::PASSWORD_MAPS_VALUE),
+        on("hash:/etc/postfix/sasl_passwd", None)
+    );
+    assert_eq!(h.param(ids::TLS_LEVEL), on("smtp_tls_security_level", None));
+    assert_eq!(h.param(ids::TLS_LEVEL_VALUE), on("encrypt", None));
     assert_eq!(
         h.setting("relay_host_username").unwrap(),
         h.encrypt("relayuser")
@@ -118,17 +123,13 @@ fn hermes_seed_rows_get_exactly_what_the_page_writes() {
 #[test]
 fn older_installs_and_legacy_credentials() {
     let h = Hermes::mariadb();
-    h.sql(
-        "DELETE FROM system_settings; \
-         UPDATE parameters SET name = 'legacy:pa:ss' WHERE id = 206; \
-         UPDATE parameters SET enabled = 1 WHERE id IN (204, 205, 206, 207); \
-         UPDATE parameters SET parameter = 'yes' WHERE id = 205;",
-    );
+    h.sql("DELETE FROM system_settings");
+    h.store_legacy_pair("legacy:pa:ss");
     let out = h.run(json!({"host": "smtp.example.com", "port": 587}));
     assert_eq!(out["changed"], true, "{out}");
     assert_eq!(h.decrypted("relay_host_username"), "legacy");
     assert_eq!(h.decrypted("relay_host_password"), "pa:ss");
-    assert_eq!(h.param(206).name.as_deref(), Some(""));
+    assert_eq!(h.param(ids::PASSWORD_MAPS).name.as_deref(), Some(""));
     assert_eq!(
         h.run(json!({"host": "smtp.example.com", "port": 587}))["changed"],
         false
@@ -142,7 +143,7 @@ fn longest_credentials_fit_their_columns_exactly() {
     let pass = "é".repeat(383) + "x";
     assert_eq!(pass.len(), 767);
     let out = h.run(json!({"host": "smtp.example.com", "username": user, "password": pass}));
-    assert_eq!(out["failed"], false, "{out}");
+    out.assert_ok();
     assert_eq!(h.decrypted("relay_host_username"), user);
     assert_eq!(h.decrypted("relay_host_password"), pass);
     assert_eq!(h.setting("relay_host_password").unwrap().len(), 1024);
@@ -153,7 +154,7 @@ fn longest_credentials_fit_their_columns_exactly() {
 /// `reload` after the rows are written, so the restore needs a new connection. For `reload`
 /// it answers `status` with "running" so that the reload is attempted.
 fn killing_exec(h: &Hermes, step: &str) -> Value {
-    let common::Db::Mariadb(name) = &h.db else {
+    let crate::common::Db::Mariadb(name) = &h.db else {
         unreachable!()
     };
     let socket = mariadb::server().socket.display().to_string();
@@ -176,7 +177,7 @@ fn faults_at_every_step_restore_rows_and_files() {
     ];
     for (code, exec) in cases {
         let h = Hermes::mariadb();
-        assert_eq!(h.run(relay())["failed"], false);
+        h.run(relay()).assert_ok();
         let rows = h.db.dump();
         let files = postfix_files(&h);
         let map = h.postmap_query("[smtp.example.com]:587");
@@ -185,9 +186,8 @@ fn faults_at_every_step_restore_rows_and_files() {
                                "password": "new-secret", "postfix_exec": exec(&h),
                                "postfix_exec_dir": h.postfix_dir()}),
         );
-        assert_eq!(out["failed"], true, "{code}: {out}");
-        assert_eq!(out["error"]["code"], code, "{out}");
-        assert!(!out.to_string().contains("new-secret"));
+        out.assert_failed(code);
+        assert_no_secret(&out.to_string(), &["new-secret"]);
         assert_eq!(h.db.dump(), rows, "{code}: rows not restored");
         assert_eq!(postfix_files(&h), files, "{code}: files not restored");
         assert_eq!(
@@ -270,7 +270,7 @@ fn database_errors_are_clear_and_touch_nothing() {
 #[test]
 fn tcp_url_and_option_file_reach_the_same_database() {
     let h = Hermes::mariadb();
-    let common::Db::Mariadb(name) = &h.db else {
+    let crate::common::Db::Mariadb(name) = &h.db else {
         unreachable!()
     };
     let server = mariadb::server();
@@ -292,7 +292,7 @@ fn tcp_url_and_option_file_reach_the_same_database() {
     let out = h.run(json!({"host": "smtp.example.com", "auth": false,
                            "database": format!("mysql:///{name}"),
                            "database_options_file": cnf}));
-    assert_eq!(out["failed"], false, "{out}");
+    out.assert_ok();
     assert_eq!(out["changed"], false);
     let mut args = h.args(json!({"host": "smtp.example.com", "auth": false,
                                  "database_options_file": cnf}));
@@ -306,7 +306,7 @@ fn tcp_url_and_option_file_reach_the_same_database() {
 #[test]
 fn a_write_failing_halfway_puts_back_the_earlier_rows() {
     let h = Hermes::mariadb();
-    assert_eq!(h.run(relay())["failed"], false);
+    h.run(relay()).assert_ok();
     h.sql(
         "CREATE TABLE fault (n INT) ENGINE=MyISAM; \
          CREATE TRIGGER refuse_once BEFORE UPDATE ON system_settings FOR EACH ROW \

@@ -2,14 +2,12 @@
 //! `postconf -e "name = v1, v2"` once per enabled directive row. We reproduce that with the real
 //! postconf on a copy of the base and require the same bytes as the module's main.cf.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-use common::{Hermes, relay};
+use crate::common::{Hermes, Outcome, relay};
 use tempfile::TempDir;
 
 /// A base main.cf with everything postconf's editor has to get right.
@@ -197,7 +195,7 @@ fn main_cf_equals_real_postconf_edits() {
     h.sql(ROWS);
 
     let out = h.run(relay());
-    assert_eq!(out["failed"], false, "{out}");
+    out.assert_ok();
     assert_eq!(out["changed"], true, "{out}");
     let ours = fs::read(h.postfix_dir().join("main.cf")).unwrap();
 
@@ -277,7 +275,7 @@ fn shipped_template_matches_postconf_in_every_state() {
     tls_none["tls"] = serde_json::json!("none");
     for args in [relay(), tls_none, serde_json::json!({ "state": "absent" })] {
         let out = h.run(args.clone());
-        assert_eq!(out["failed"], false, "{args}: {out}");
+        out.assert_ok();
         let tmp = hermes_way(&h, &rendered);
         assert_eq!(
             h.file("main.cf").unwrap(),
@@ -307,7 +305,7 @@ fn values_are_trimmed_like_postconf() {
            (55, '', 'postfix', 'main.cf', '53', 1, 2.0, 1, 1, 'NONE');",
     );
     let out = h.run(relay());
-    assert_eq!(out["failed"], false, "{out}");
+    out.assert_ok();
     let template = fs::read_to_string(h.root.join("opt/hermes/conf_files/main.cf.HERMES")).unwrap();
     let tmp = hermes_way(&h, &render_vars(&h, &template));
     assert_eq!(

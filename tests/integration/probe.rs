@@ -1,12 +1,9 @@
 //! `probe: true` against the local aiosmtpd smarthost: a login the relay host accepts lets the
 //! run go on; a rejected one fails it with nothing changed and no password shown.
 
-mod common;
-mod support;
-
-use common::Hermes;
+use crate::common::{Hermes, Outcome};
+use crate::support::{Mode, Smarthost};
 use serde_json::json;
-use support::{Mode, Smarthost};
 
 const USER: &str = "relayuser";
 const GOOD: &str = "right pass:word";
@@ -27,7 +24,7 @@ fn accepted_logins_let_the_run_change() {
         let h = Hermes::new();
         let sh = Smarthost::start(h.dir.path(), "127.0.0.1", mode, &[(USER, GOOD)]);
         let out = h.run(args(&sh, tls, GOOD));
-        assert_eq!(out["failed"], false, "{mode:?}/{tls}: {out}");
+        out.assert_ok();
         assert_eq!(out["changed"], true);
         assert!(sh.failed_logins().is_empty(), "{mode:?}/{tls}");
         assert_eq!(h.decrypted("relay_host_password"), GOOD);
@@ -41,8 +38,7 @@ fn rejected_login_fails_and_changes_nothing() {
     assert_eq!(h.run(args(&sh, "encrypt", GOOD))["changed"], true);
     let before = h.snapshot();
     let run = h.run_raw(&h.args(args(&sh, "encrypt", "wrong-secret")));
-    assert_eq!(run.json["failed"], true, "{}", run.stdout);
-    assert_eq!(run.json["error"]["code"], "probe_failed");
+    run.assert_failed("probe_failed");
     assert!(
         run.json["msg"]
             .as_str()
@@ -64,7 +60,7 @@ fn unreachable_relay_fails_the_probe_and_no_change_skips_it() {
     // Nothing to commit: the relay host is not contacted at all.
     let out = h.run(json!({"host": "127.0.0.1", "port": port, "tls": "none",
                            "username": USER, "password": GOOD, "probe": true}));
-    assert_eq!(out["failed"], false, "{out}");
+    out.assert_ok();
     assert_eq!(out["changed"], false);
     let out = h.run(json!({"host": "127.0.0.1", "port": port, "tls": "none",
                            "username": USER, "password": "new-one", "probe": true}));

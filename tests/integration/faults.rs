@@ -2,13 +2,11 @@
 //! says what went wrong and what it put back, never shows a password, and the next good run
 //! finishes the job.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::PathBuf;
 
-use common::{Hermes, PASSWORD, Run, Snapshot, relay};
+use crate::common::{Hermes, Outcome, PASSWORD, Run, Snapshot, relay};
 use serde_json::{Value, json};
 
 const NEW_PASSWORD: &str = "n3w-Secr3t:pw with blanks";
@@ -20,7 +18,7 @@ const NEW_KEY: &str = "[smtp.example.com]:2525";
 fn configured() -> Hermes {
     let h = Hermes::new();
     let out = h.run(relay());
-    assert_eq!(out["failed"], false, "first apply failed: {out}");
+    out.assert_ok();
     assert_eq!(out["changed"], true, "{out}");
     assert_eq!(
         h.postmap_query(OLD_KEY).as_deref(),
@@ -77,33 +75,12 @@ fn leftovers(h: &Hermes) -> Vec<String> {
         .collect()
 }
 
-fn assert_no_password(run: &Run) {
-    for secret in [PASSWORD, NEW_PASSWORD, "Secr3t", "w0rd with"] {
-        assert!(
-            !run.stdout.contains(secret),
-            "stdout shows {secret:?}: {}",
-            run.stdout
-        );
-        assert!(
-            !run.stderr.contains(secret),
-            "stderr shows {secret:?}: {}",
-            run.stderr
-        );
-    }
-}
-
-fn assert_failed(run: &Run, code: &str) {
-    let out = &run.json;
-    assert_eq!(out["failed"], true, "{out}");
-    assert_eq!(out["changed"], false, "{out}");
-    assert_eq!(out["error"]["code"], code, "{out}");
-    assert_eq!(run.code, 0, "module mode exits 0 even on failure");
-}
+const SECRETS: &[&str] = &[PASSWORD, NEW_PASSWORD, "Secr3t", "w0rd with"];
 
 /// After a failure the plain local tools finish the same change, and repeating it is a no-op.
 fn assert_recovers(h: &Hermes) {
     let out = h.run(change());
-    assert_eq!(out["failed"], false, "{out}");
+    out.assert_ok();
     assert_eq!(out["changed"], true, "{out}");
     assert_eq!(out["relayhost"], NEW_KEY, "{out}");
     assert_eq!(
@@ -122,7 +99,7 @@ fn assert_recovers(h: &Hermes) {
     assert_eq!(h.mode("sasl_passwd"), 0o600);
     assert_eq!(h.mode("sasl_passwd.db"), 0o600);
     let again = h.run(change());
-    assert_eq!(again["failed"], false, "{again}");
+    again.assert_ok();
     assert_eq!(
         again["changed"], false,
         "second identical run changed something: {again}"
@@ -137,7 +114,7 @@ fn postmap_failure_changes_nothing() {
 
     let run = run_change_with(&h, h.failing_exec("postmap"));
 
-    assert_failed(&run, "postmap_failed");
+    run.assert_failed("postmap_failed");
     let msg = run.json["msg"].as_str().unwrap();
     assert!(
         msg.contains("injected postmap failure"),
@@ -154,7 +131,7 @@ fn postmap_failure_changes_nothing() {
         "temp files left: {:?}",
         leftovers(&h)
     );
-    assert_no_password(&run);
+    run.assert_no_secret(SECRETS);
 
     assert_recovers(&h);
 }
@@ -166,7 +143,7 @@ fn reload_failure_restores_files_map_and_rows() {
 
     let run = run_change_with(&h, h.failing_exec("reload"));
 
-    assert_failed(&run, "reload_failed");
+    run.assert_failed("reload_failed");
     let out = &run.json;
     let msg = out["msg"].as_str().unwrap();
     assert!(msg.contains("injected reload failure"), "{msg}");
@@ -209,7 +186,7 @@ fn reload_failure_restores_files_map_and_rows() {
         "temp files left: {:?}",
         leftovers(&h)
     );
-    assert_no_password(&run);
+    run.assert_no_secret(SECRETS);
 
     assert_recovers(&h);
 }
@@ -224,7 +201,7 @@ fn missing_tool_fails_before_any_write() {
 
     let run = run_with(&h, extra, json!(["/nonexistent/hermes-postfix-tools"]));
 
-    assert_failed(&run, "postmap_failed");
+    run.assert_failed("postmap_failed");
     let msg = run.json["msg"].as_str().unwrap();
     assert!(
         msg.contains("cannot run /nonexistent/hermes-postfix-tools")
@@ -242,7 +219,7 @@ fn missing_tool_fails_before_any_write() {
         "temp files left: {:?}",
         leftovers(&h)
     );
-    assert_no_password(&run);
+    run.assert_no_secret(SECRETS);
 
     assert_recovers(&h);
 }
@@ -256,14 +233,14 @@ fn template_error_fails_before_any_write() {
 
     let run = h.run_raw(&h.args(extra));
 
-    assert_failed(&run, "template_error");
+    run.assert_failed("template_error");
     let msg = run.json["msg"].as_str().unwrap();
     assert!(
         msg.contains("main.cf.HERMES") && msg.contains("inet_interfaces"),
         "{msg}"
     );
     assert_eq!(h.snapshot(), before);
-    assert_no_password(&run);
+    run.assert_no_secret(SECRETS);
 
     assert_recovers(&h);
 }
@@ -280,7 +257,7 @@ fn failure_on_a_fresh_root_leaves_only_the_lock_file() {
 
     let run = h.run_raw(&h.args(extra));
 
-    assert_failed(&run, "postmap_failed");
+    run.assert_failed("postmap_failed");
     let mut after = h.snapshot();
     let lock = h.postfix_dir().join(".hermes-relayhost.lock");
     let (_hash, len, mode, _mtime) = after.files.remove(&lock).expect("lock file");
@@ -293,7 +270,7 @@ fn failure_on_a_fresh_root_leaves_only_the_lock_file() {
         "temp files left: {:?}",
         leftovers(&h)
     );
-    assert_no_password(&run);
+    run.assert_no_secret(SECRETS);
 
     let out = h.run(relay());
     assert_eq!(out["changed"], true, "{out}");

@@ -1,9 +1,7 @@
 //! The save cascade end to end on the embedded store: rows as Hermes writes them, files,
 //! idempotency, check mode, masking, credential keeping, absent, legacy migration.
 
-mod common;
-
-use common::{Hermes, PASSWORD, relay, row};
+use crate::common::{Hermes, Outcome, PASSWORD, ids, relay, row};
 use serde_json::json;
 
 /// The diff entry whose header ends with `name` (`sasl_passwd`, `main.cf`, `rows`).
@@ -26,22 +24,37 @@ fn has_directive(main_cf: &str, name: &str) -> bool {
 fn first_apply_writes_hermes_rows_and_files() {
     let h = Hermes::new();
     let out = h.run(relay());
-    assert_eq!(out["failed"], false, "{out}");
+    out.assert_ok();
     assert_eq!(out["changed"], true);
     assert_eq!(out["relayhost"], "[smtp.example.com]:587");
 
     let applied = |p: &str, name: Option<&str>| row(p, name, 1);
-    assert_eq!(h.param(202), applied("relayhost", Some("Relay Host")));
     assert_eq!(
-        h.param(203),
+        h.param(ids::RELAYHOST),
+        applied("relayhost", Some("Relay Host"))
+    );
+    assert_eq!(
+        h.param(ids::RELAYHOST_VALUE),
         applied("[smtp.example.com]:587", Some("smtp.example.com"))
     );
-    assert_eq!(h.param(204), applied("smtp_sasl_auth_enable", None));
-    assert_eq!(h.param(205), applied("yes", None));
-    assert_eq!(h.param(206), applied("smtp_sasl_password_maps", Some("")));
-    assert_eq!(h.param(207), applied("hash:/etc/postfix/sasl_passwd", None));
-    assert_eq!(h.param(368), applied("smtp_tls_security_level", None));
-    assert_eq!(h.param(369), applied("may", None));
+    assert_eq!(
+        h.param(ids::SASL_AUTH),
+        applied("smtp_sasl_auth_enable", None)
+    );
+    assert_eq!(h.param(ids::SASL_AUTH_VALUE), applied("yes", None));
+    assert_eq!(
+        h.param(ids::PASSWORD_MAPS),
+        applied("smtp_sasl_password_maps", Some(""))
+    );
+    assert_eq!(
+        h.param(ids::PASSWORD_MAPS_VALUE),
+        applied("hash:/etc/postfix/sasl_passwd", None)
+    );
+    assert_eq!(
+        h.param(ids::TLS_LEVEL),
+        applied("smtp_tls_security_level", None)
+    );
+    assert_eq!(h.param(ids::TLS_LEVEL_VALUE), applied("may", None));
     assert_eq!(h.decrypted("relay_host_username"), "relayuser");
     assert_eq!(h.decrypted("relay_host_password"), PASSWORD);
 
@@ -127,18 +140,7 @@ fn diff_masks_passwords_everywhere() {
     args["_ansible_check_mode"] = json!(false);
     let applied = h.run_raw(&args);
     for run in [&checked, &applied] {
-        for secret in [PASSWORD, "N3w-s3cret!", "s3cret", "p@ss"] {
-            assert!(
-                !run.stdout.contains(secret),
-                "{secret} leaked: {}",
-                run.stdout
-            );
-            assert!(
-                !run.stderr.contains(secret),
-                "{secret} leaked: {}",
-                run.stderr
-            );
-        }
+        run.assert_no_secret(&[PASSWORD, "N3w-s3cret!", "s3cret", "p@ss"]);
         let sasl = diff_entry(&run.json, "sasl_passwd");
         assert_eq!(
             sasl["before"],
@@ -248,13 +250,13 @@ fn auth_false_clears_credentials_and_sasl_rows() {
     h.run(relay());
     let out = h.run(json!({"host": "smtp.example.com", "port": 587, "auth": "no", "tls": "none"}));
     assert_eq!(out["changed"], true, "{out}");
-    assert_eq!(h.param(204).enabled, 0);
-    assert_eq!(h.param(205), row("no", None, 0));
-    assert_eq!(h.param(206).enabled, 0);
-    assert_eq!(h.param(207).enabled, 0);
-    assert_eq!(h.param(368).enabled, 0);
+    assert_eq!(h.param(ids::SASL_AUTH).enabled, 0);
+    assert_eq!(h.param(ids::SASL_AUTH_VALUE), row("no", None, 0));
+    assert_eq!(h.param(ids::PASSWORD_MAPS).enabled, 0);
+    assert_eq!(h.param(ids::PASSWORD_MAPS_VALUE).enabled, 0);
+    assert_eq!(h.param(ids::TLS_LEVEL).enabled, 0);
     assert_eq!(
-        h.param(369),
+        h.param(ids::TLS_LEVEL_VALUE),
         row("may", None, 0),
         "tls none leaves the value row's value"
     );
@@ -275,13 +277,14 @@ fn auth_false_clears_credentials_and_sasl_rows() {
 #[test]
 fn state_absent_disables_relaying_and_rebuilds_sasl_passwd() {
     let h = Hermes::new();
-    h.sql(&format!(
-        "INSERT INTO transport (domain, destination, port, authentication, \
-         authentication_username, authentication_password) \
-         VALUES ('partner.example', 'mx1.partner.example', '', 'yes', '{}', '{}')",
-        h.encrypt("partneruser"),
-        h.encrypt("partnerpass")
-    ));
+    h.add_transport(
+        "partner.example",
+        "mx1.partner.example",
+        Some(""),
+        "yes",
+        "partneruser",
+        "partnerpass",
+    );
     h.run(
         json!({"host": "smtp.example.com", "port": 587, "username": "relayuser",
                  "password": PASSWORD, "tls": "encrypt"}),
@@ -295,14 +298,20 @@ fn state_absent_disables_relaying_and_rebuilds_sasl_passwd() {
     );
     let out = h.run(json!({"state": "absent"}));
     assert_eq!(out["changed"], true, "{out}");
-    assert_eq!(h.param(202), row("relayhost", Some("Relay Host"), 0));
-    assert_eq!(h.param(203), row("", Some(""), 0));
-    assert_eq!(h.param(204).enabled, 0);
-    assert_eq!(h.param(205), row("no", None, 0));
-    assert_eq!(h.param(206), row("smtp_sasl_password_maps", Some(""), 0));
-    assert_eq!(h.param(207).enabled, 0);
-    assert_eq!(h.param(368).enabled, 0);
-    assert_eq!(h.param(369).enabled, 0);
+    assert_eq!(
+        h.param(ids::RELAYHOST),
+        row("relayhost", Some("Relay Host"), 0)
+    );
+    assert_eq!(h.param(ids::RELAYHOST_VALUE), row("", Some(""), 0));
+    assert_eq!(h.param(ids::SASL_AUTH).enabled, 0);
+    assert_eq!(h.param(ids::SASL_AUTH_VALUE), row("no", None, 0));
+    assert_eq!(
+        h.param(ids::PASSWORD_MAPS),
+        row("smtp_sasl_password_maps", Some(""), 0)
+    );
+    assert_eq!(h.param(ids::PASSWORD_MAPS_VALUE).enabled, 0);
+    assert_eq!(h.param(ids::TLS_LEVEL).enabled, 0);
+    assert_eq!(h.param(ids::TLS_LEVEL_VALUE).enabled, 0);
     assert_eq!(h.setting("relay_host_username").unwrap(), "");
     assert_eq!(h.setting("relay_host_password").unwrap(), "");
     // The stale relay line is gone; the per-domain line stays.
@@ -318,14 +327,10 @@ fn state_absent_disables_relaying_and_rebuilds_sasl_passwd() {
 #[test]
 fn legacy_plaintext_credentials_migrate_split_at_the_first_colon() {
     let h = Hermes::new();
-    h.sql(
-        "UPDATE parameters SET name = 'olduser:old:pass:word' WHERE id = 206; \
-         UPDATE parameters SET enabled = 1 WHERE id IN (204, 205, 206, 207); \
-         UPDATE parameters SET parameter = 'yes' WHERE id = 205;",
-    );
+    h.store_legacy_pair("olduser:old:pass:word");
     let out = h.run(json!({"host": "smtp.example.com", "port": 587}));
     assert_eq!(out["changed"], true, "{out}");
-    assert_eq!(h.param(206).name.as_deref(), Some(""));
+    assert_eq!(h.param(ids::PASSWORD_MAPS).name.as_deref(), Some(""));
     assert_eq!(h.decrypted("relay_host_username"), "olduser");
     assert_eq!(h.decrypted("relay_host_password"), "old:pass:word");
     assert_eq!(
@@ -385,13 +390,13 @@ fn tls_levels_and_port_strings() {
     let h = Hermes::new();
     h.run(json!({"host": "192.0.2.10", "port": "2525", "auth": false, "tls": "encrypt"}));
     assert_eq!(
-        h.param(203),
+        h.param(ids::RELAYHOST_VALUE),
         row("[192.0.2.10]:2525", Some("192.0.2.10"), 1)
     );
-    assert_eq!(h.param(369), row("encrypt", None, 1));
+    assert_eq!(h.param(ids::TLS_LEVEL_VALUE), row("encrypt", None, 1));
     h.run(json!({"host": "2001:db8::25", "auth": false}));
     assert_eq!(
-        h.param(203),
+        h.param(ids::RELAYHOST_VALUE),
         row("[ipv6:2001:db8::25]:25", Some("2001:db8::25"), 1)
     );
     assert!(
@@ -404,13 +409,13 @@ fn tls_levels_and_port_strings() {
 #[test]
 fn transport_lines_follow_the_relay_line_with_warnings_for_skips() {
     let h = Hermes::new();
-    let (u, p) = (h.encrypt("du"), h.encrypt("dp"));
-    h.sql(&format!(
-        "INSERT INTO transport (domain, destination, port, authentication, authentication_username, authentication_password) VALUES \
-         ('a.example', 'mx.a.example', '2525', 'YES', '{u}', '{p}'), \
-         ('b.example', 'mx.b.example', NULL, 'NO', '{u}', '{p}'), \
-         ('c.example', 'smtp.example.com', '587', 'Yes', '{u}', '{p}')"
-    ));
+    for (domain, destination, port, auth) in [
+        ("a.example", "mx.a.example", Some("2525"), "YES"),
+        ("b.example", "mx.b.example", None, "NO"),
+        ("c.example", "smtp.example.com", Some("587"), "Yes"),
+    ] {
+        h.add_transport(domain, destination, port, auth, "du", "dp");
+    }
     let out = h.run(relay());
     assert_eq!(
         h.file("sasl_passwd").unwrap(),
@@ -423,12 +428,17 @@ fn transport_lines_follow_the_relay_line_with_warnings_for_skips() {
 #[test]
 fn undecryptable_stored_value_fails_naming_the_row_and_changes_nothing() {
     let h = Hermes::new();
-    h.sql("INSERT INTO transport (domain, destination, authentication, authentication_username, authentication_password) \
-           VALUES ('bad.example', 'mx.bad.example', 'YES', 'AAAA', 'AAAA')");
+    h.add_transport_stored(
+        "bad.example",
+        "mx.bad.example",
+        None,
+        "YES",
+        Some("AAAA"),
+        Some("AAAA"),
+    );
     let before = h.snapshot();
     let out = h.run(relay());
-    assert_eq!(out["failed"], true);
-    assert_eq!(out["error"]["code"], "decrypt_failed");
+    out.assert_failed("decrypt_failed");
     assert!(
         out["msg"]
             .as_str()
@@ -443,14 +453,15 @@ fn undecryptable_stored_value_fails_naming_the_row_and_changes_nothing() {
 fn stored_values_never_leak_into_diffs_or_break_sasl_passwd() {
     // Legacy plaintext in the password_maps name: migrated, and the diff masks the old name.
     let h = Hermes::new();
-    h.sql(
-        "UPDATE parameters SET name = 'legacyuser:L3gacySecret' WHERE id = 206; \
-         UPDATE parameters SET enabled = 1 WHERE id IN (202, 203, 204, 205, 206, 207); \
-         UPDATE parameters SET parameter = 'yes' WHERE id = 205;",
-    );
+    h.store_legacy_pair("legacyuser:L3gacySecret");
+    h.sql(&format!(
+        "UPDATE parameters SET enabled = 1 WHERE id IN ({}, {})",
+        ids::RELAYHOST,
+        ids::RELAYHOST_VALUE
+    ));
     let run = h.run_raw(&h.args(json!({"host": "smtp.example.com", "_ansible_diff": true})));
     assert_eq!(run.json["changed"], true, "{}", run.stdout);
-    assert!(!run.stdout.contains("L3gacySecret") && !run.stderr.contains("L3gacySecret"));
+    run.assert_no_secret(&["L3gacySecret"]);
     assert!(
         run.stdout.contains("(legacy credentials)"),
         "{}",
@@ -460,16 +471,18 @@ fn stored_values_never_leak_into_diffs_or_break_sasl_passwd() {
     // A per-domain password with a line break (written by another tool) is skipped, named,
     // and no part of it reaches the diff or an extra map entry.
     let h = Hermes::new();
-    let bad = h.encrypt("abc\nTOPSECRETTAIL");
-    h.sql(&format!(
-        "INSERT INTO transport (domain, destination, authentication, authentication_username, \
-         authentication_password) VALUES ('x.example', 'mx.x.example', 'YES', '{}', '{bad}')",
-        h.encrypt("xu")
-    ));
+    h.add_transport(
+        "x.example",
+        "mx.x.example",
+        None,
+        "YES",
+        "xu",
+        "abc\nTOPSECRETTAIL",
+    );
     let run = h.run_raw(&h.args(json!({"host": "smtp.example.com", "port": 587,
         "username": "relayuser", "password": PASSWORD, "_ansible_diff": true})));
-    assert_eq!(run.json["failed"], false, "{}", run.stdout);
-    assert!(!run.stdout.contains("TOPSECRETTAIL"));
+    run.assert_ok();
+    run.assert_no_secret(&["TOPSECRETTAIL"]);
     assert!(
         run.json["warnings"]
             .to_string()

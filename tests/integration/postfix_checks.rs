@@ -2,12 +2,10 @@
 //! before install, map types and modes are handled, extra directives take Hermes's dual-row
 //! form, and the doctor reports what would make relaying fail.
 
-mod common;
-
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
-use common::{Hermes, relay};
+use crate::common::{Hermes, Outcome, PASSWORD, assert_no_secret, relay};
 use serde_json::{Value, json};
 
 fn template(h: &Hermes) -> std::path::PathBuf {
@@ -114,11 +112,9 @@ fn wrapper_and_sasl_options_are_dual_rows_created_once() {
 fn map_types_follow_the_password_maps_row() {
     for (map, file) in [("lmdb", Some("sasl_passwd.lmdb")), ("texthash", None)] {
         let h = Hermes::new();
-        h.sql(&format!(
-            "UPDATE parameters SET parameter = '{map}:/etc/postfix/sasl_passwd' WHERE id = 207"
-        ));
+        h.set_password_map(&format!("{map}:/etc/postfix/sasl_passwd"));
         let out = h.run(relay());
-        assert_eq!(out["failed"], false, "{map}: {out}");
+        out.assert_ok();
         assert!(
             h.file("main.cf")
                 .unwrap()
@@ -167,7 +163,7 @@ fn doctor_passes_a_healthy_host_and_writes_nothing() {
     h.run(relay());
     let before = h.snapshot();
     let out = doctor(&h, json!({}));
-    assert_eq!(out["failed"], false, "{out}");
+    out.assert_ok();
     assert_eq!(out["changed"], false);
     for name in [
         "key",
@@ -217,9 +213,13 @@ fn doctor_finds_what_breaks_relaying() {
         "relayhost = smtp.example.com",
     );
     fs::write(dir.join("main.cf"), main_cf).unwrap();
-    h.sql(
-        "INSERT INTO transport (domain, destination, authentication, authentication_password) \
-           VALUES ('x.example', 'mx.x.example', 'YES', 'not-a-cipher')",
+    h.add_transport_stored(
+        "x.example",
+        "mx.x.example",
+        None,
+        "YES",
+        None,
+        Some("not-a-cipher"),
     );
     let out = doctor(&h, json!({}));
     assert_eq!(out["failed"], true);
@@ -235,10 +235,10 @@ fn doctor_finds_what_breaks_relaying() {
             .contains("transport#1")
     );
     assert!(failed("drift"), "{out}");
-    assert!(!out.to_string().contains(common::PASSWORD));
+    assert_no_secret(&out.to_string(), &[PASSWORD]);
 
     // cdb needs postfix-cdb, which the test machine does not have.
-    h.sql("UPDATE parameters SET parameter = 'cdb:/etc/postfix/sasl_passwd' WHERE id = 207");
+    h.set_password_map("cdb:/etc/postfix/sasl_passwd");
     let out = doctor(&h, json!({}));
     assert_eq!(check(&out, "map_type")["ok"], false, "{out}");
 }

@@ -1,9 +1,7 @@
 //! Every validation rule through the args-file protocol: its stable code, its Hermes code,
 //! a message naming the option, and nothing written.
 
-mod common;
-
-use common::{Hermes, PASSWORD, relay};
+use crate::common::{Hermes, Outcome, PASSWORD, relay};
 use serde_json::{Value, json};
 
 /// (args, code, hermes_code, words the message must contain)
@@ -257,7 +255,7 @@ fn stored_password_satisfies_code_6_once_present() {
     let h = Hermes::new();
     h.run(relay());
     let out = h.run(json!({"host": "smtp.example.com", "port": 587, "username": "relayuser"}));
-    assert_eq!(out["failed"], false, "{out}");
+    out.assert_ok();
     assert_eq!(h.decrypted("relay_host_password"), PASSWORD);
 }
 

@@ -2,13 +2,11 @@
 //! diff, a host that matches exits 0, a broken preview exits 1 with the message; the preview
 //! never writes and never shows the password, from a file or from stdin.
 
-mod common;
-
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use common::{Hermes, PASSWORD, relay};
+use crate::common::{Hermes, PASSWORD, relay};
 use serde_json::{Value, json};
 
 struct Gate {

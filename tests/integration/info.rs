@@ -1,12 +1,10 @@
 //! `relay_host_info` through the real binary: the stored relay settings without secrets, the
 //! doctor's checks, and nothing written, not even the lock file.
 
-mod common;
-
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
-use common::{Hermes, PASSWORD, Run, relay};
+use crate::common::{Hermes, Outcome, PASSWORD, relay};
 use serde_json::{Value, json};
 
 const TRANSPORT_PASSWORD: &str = "tr@nsport:pw";
@@ -33,21 +31,15 @@ fn info_ok(h: &Hermes, extra: Value) -> Value {
     let before = h.snapshot();
     let run = h.run_info(extra);
     assert_eq!(h.snapshot(), before, "relay_host_info wrote something");
-    assert_no_secret(&run);
-    let out = run.json;
-    assert_eq!(out["failed"], false, "{out}");
+    run.assert_no_secret(SECRETS);
+    assert_eq!(run.code, 0);
+    let out = run.assert_ok();
     assert_eq!(out["changed"], false, "{out}");
     assert_eq!(out["warnings"], json!([]));
-    assert_eq!(run.code, 0);
-    out
+    out.clone()
 }
 
-fn assert_no_secret(run: &Run) {
-    for secret in [PASSWORD, "p@ss", "w0rd", TRANSPORT_PASSWORD, "nsport"] {
-        assert!(!run.stdout.contains(secret), "{secret}: {}", run.stdout);
-        assert!(!run.stderr.contains(secret), "{secret}: {}", run.stderr);
-    }
-}
+const SECRETS: &[&str] = &[PASSWORD, "p@ss", "w0rd", TRANSPORT_PASSWORD, "nsport"];
 
 fn check<'a>(out: &'a Value, name: &str) -> &'a Value {
     out["checks"]
@@ -61,13 +53,14 @@ fn check<'a>(out: &'a Value, name: &str) -> &'a Value {
 #[test]
 fn present_relay_with_auth_is_reported_without_the_password() {
     let h = configured(json!({}));
-    h.sql(&format!(
-        "INSERT INTO transport (domain, destination, port, authentication, \
-         authentication_username, authentication_password) \
-         VALUES ('x.example', 'mx.x.example', '', 'YES', '{}', '{}')",
-        h.encrypt("domainuser"),
-        h.encrypt(TRANSPORT_PASSWORD)
-    ));
+    h.add_transport(
+        "x.example",
+        "mx.x.example",
+        Some(""),
+        "YES",
+        "domainuser",
+        TRANSPORT_PASSWORD,
+    );
     let out = info_ok(&h, json!({"_ansible_check_mode": true}));
     assert_eq!(
         out["relay"],
@@ -187,11 +180,8 @@ fn relay_rotation_and_unknown_options_are_errors() {
         let before = h.snapshot();
         let run = h.run_info(extra);
         assert_eq!(h.snapshot(), before);
-        assert_no_secret(&run);
-        let out = run.json;
-        assert_eq!(out["failed"], true, "{out}");
-        assert_eq!(out["changed"], false);
-        assert_eq!(out["error"]["code"], "invalid_args", "{out}");
+        run.assert_no_secret(SECRETS);
+        let out = run.assert_failed("invalid_args");
         assert!(out["msg"].as_str().unwrap().contains(named), "{out}");
     }
 }
@@ -201,9 +191,7 @@ fn unreadable_settings_fail_with_a_code() {
     let h = configured(json!({}));
     let missing = h.root.join("nowhere.sqlite");
     let run = h.run_info(json!({"database": format!("sqlite:{}", missing.display())}));
-    let out = run.json;
-    assert_eq!(out["failed"], true, "{out}");
-    assert_eq!(out["error"]["code"], "database_error", "{out}");
+    run.assert_failed("database_error");
     assert!(!missing.exists());
 }
 
