@@ -19,12 +19,13 @@ pub struct DiffEntry {
 }
 
 /// The diff as Ansible shows it: main.cf, sasl_passwd and the rows, secrets masked.
-pub(crate) fn diff(
-    plan: &Plan,
-    inputs: &Inputs,
-    stored: &Creds,
-    new: Option<&Creds>,
-) -> Vec<DiffEntry> {
+pub fn diff(plan: &Plan, inputs: &Inputs) -> Vec<DiffEntry> {
+    let none = Creds {
+        user: SecretString::from(""),
+        pass: SecretString::from(""),
+    };
+    let stored = plan.stored_creds.as_ref().unwrap_or(&none);
+    let new = plan.new_creds.as_ref();
     let mut out = Vec::new();
     let dir = inputs.postfix_dir;
     if let Some(after) = &plan.main_cf {

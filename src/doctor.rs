@@ -131,7 +131,6 @@ pub fn examine(desired: &Desired, settings: &Settings) -> Examination {
             base,
             exec_dir: &settings.postfix_exec_dir,
             postfix_dir: dir,
-            want_diff: false,
         };
         let name = match desired.relay {
             Wanted::Keep => "drift",

@@ -1,6 +1,7 @@
 //! hermes-relayhost: the Hermes SEG *Relay Host* save cascade as an idempotent module.
-//! The pipeline (see ARCHITECTURE.md): `args` → `validate` → `store` (rows as `model`) →
-//! `plan` (with `render`) → `apply` (`files`, `postfix`) → `protocol`.
+//! The pipeline (see ARCHITECTURE.md): `request` → `args` → `options` → `validate` → `load`
+//! (`store`, rows as `model`) → `plan` (`rows`, `render`; `diff`) → `apply` (`files`,
+//! `postfix`) → `protocol`; `doctor`, `info` and `rotate` are the other requests.
 
 pub mod apply;
 pub mod args;

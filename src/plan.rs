@@ -4,7 +4,7 @@
 //! [`plan`] runs the save's phases in order over a working set of rows ([`Rows`]): read the
 //! stored credentials (and Hermes's legacy pair), edit the relay rows, the extra directives,
 //! the credential settings and the per-domain credentials, mark pending rows applied, render
-//! main.cf and sasl_passwd, and (diff mode) present it all masked ([`crate::diff`]).
+//! main.cf and sasl_passwd. [`crate::diff`] presents a plan, masked.
 
 use std::borrow::Cow;
 use std::collections::HashSet;
@@ -15,7 +15,6 @@ use serde::Serialize;
 use zeroize::Zeroizing;
 
 use crate::crypto::Key;
-use crate::diff::{self, DiffEntry};
 use crate::error::{Error, Result};
 use crate::load::FileState;
 use crate::model::{
@@ -36,8 +35,6 @@ pub struct Inputs<'a> {
     pub base: &'a str,
     pub exec_dir: &'a str,
     pub postfix_dir: &'a Path,
-    /// Build the diff (diff mode); skipped otherwise, it costs a pass over sasl_passwd.
-    pub want_diff: bool,
 }
 
 /// The new sasl_passwd and the map postmap must build from it.
@@ -64,12 +61,14 @@ pub struct Plan {
     pub marks: Vec<Change>,
     pub main_cf: Option<String>,
     pub sasl: Option<SaslFile>,
-    pub diff: Vec<DiffEntry>,
     pub warnings: Vec<String>,
     /// Rows other Hermes pages left pending that this run applies.
     pub pending: Vec<String>,
     /// The relay login this plan commits (auth on), for the live probe.
     pub login: Option<Login>,
+    /// The relay credentials as stored and as planned, for the masked diff.
+    pub(crate) stored_creds: Option<Creds>,
+    pub(crate) new_creds: Option<Creds>,
 }
 
 /// What a plan changes, by the name the result's `changes` uses.
@@ -155,9 +154,8 @@ pub fn plan(desired: &Desired, inputs: &Inputs) -> Result<Plan> {
             password: c.pass.clone(),
         });
     }
-    if inputs.want_diff {
-        plan.diff = diff::diff(&plan, inputs, &stored, new_creds.as_ref());
-    }
+    plan.stored_creds = Some(stored);
+    plan.new_creds = new_creds;
     Ok(plan)
 }
 

@@ -3,7 +3,7 @@
 
 use crate::apply::{self, Target};
 use crate::args::{Args, RunMode};
-use crate::diff::DiffEntry;
+use crate::diff::{self, DiffEntry};
 use crate::failure::Failure;
 use crate::files::DirLock;
 use crate::load;
@@ -36,18 +36,15 @@ pub fn run(args: Args, mode: RunMode) -> Result<Report, Failure> {
         // Read under the locks: a key rotation may have installed a new key meanwhile.
         let key = load::key(&settings)?;
         let (snapshot, file_state) = load::current(store.as_mut(), dir)?;
-        let plan = plan::plan(
-            &desired,
-            &Inputs {
-                snapshot: &snapshot,
-                files: &file_state,
-                key: &key,
-                base: &base,
-                exec_dir: &settings.postfix_exec_dir,
-                postfix_dir: dir,
-                want_diff: mode.diff,
-            },
-        )?;
+        let inputs = Inputs {
+            snapshot: &snapshot,
+            files: &file_state,
+            key: &key,
+            base: &base,
+            exec_dir: &settings.postfix_exec_dir,
+            postfix_dir: dir,
+        };
+        let plan = plan::plan(&desired, &inputs)?;
         let mut report = Report {
             changed: !plan.is_noop(),
             relayhost: match &desired.relay {
@@ -77,6 +74,10 @@ pub fn run(args: Args, mode: RunMode) -> Result<Report, Failure> {
             continue;
         }
         report.changes = plan.changes();
+        if mode.diff {
+            // Built only in diff mode: it costs a pass over sasl_passwd.
+            report.diff = diff::diff(&plan, &inputs);
+        }
         if !mode.check {
             let target = Target {
                 dir,
@@ -86,7 +87,6 @@ pub fn run(args: Args, mode: RunMode) -> Result<Report, Failure> {
             report.warnings = apply::apply(&plan, store.as_mut(), &target)?;
         }
         report.warnings.splice(0..0, plan.warnings.iter().cloned());
-        report.diff = plan.diff;
         report.pending_applied = plan.pending;
         return Ok(report);
     }

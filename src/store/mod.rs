@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::model::{Change, Snapshot};
 
 /// Every backend; a new one is a file in this directory, its `mod` line and a line here.
-const BACKENDS: [Backend; 2] = [sqlite::BACKEND, mariadb::BACKEND];
+const BACKENDS: &[Backend] = &[sqlite::BACKEND, mariadb::BACKEND];
 
 pub trait Store {
     /// Reads every row the plan needs, under the store's lock (taken on open, held until
