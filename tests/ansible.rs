@@ -532,7 +532,8 @@ fn a_target_of_another_architecture_fails_saying_how_to_build_for_it() {
     );
 }
 
-/// `ansible-galaxy collection build` of the private copy, installed into `installed/`.
+/// `ansible-galaxy collection build` of the private copy, installed into `installed/` from a
+/// requirements.yml.
 fn galaxy_install(a: &Ansible) -> PathBuf {
     let src = Ansible::collection_in(&a.collections());
     let out = run(a
@@ -550,12 +551,20 @@ fn galaxy_install(a: &Ansible) -> PathBuf {
     assert!(tarball.exists(), "{}", out.all());
 
     let installed = a.path().join("installed");
+    // As the README says: a requirements.yml naming the release tarball.
+    let requirements = a.path().join("requirements.yml");
+    fs::write(
+        &requirements,
+        format!("collections:\n  - name: {tarball:?}\n    type: file\n"),
+    )
+    .unwrap();
     // Installing with the private copy on the collections path would find it "already installed".
     let out = run(a
         .command_with("ansible-galaxy", &installed)
         .args(["collection", "install", "--offline", "-p"])
         .arg(&installed)
-        .arg(&tarball));
+        .arg("-r")
+        .arg(&requirements));
     assert_eq!(out.code, 0, "{}", out.all());
     installed
 }
