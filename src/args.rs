@@ -325,10 +325,9 @@ fn schema_error(option: &str, value: Option<&Value>, err: &jsonschema::Validatio
         {
             Error::PortMissing
         }
-        "port" => Error::InvalidPort("must be an integer from 1 to 65535".to_string()),
-        "host" => Error::InvalidHost("must be a string".to_string()),
-        "username" => Error::InvalidUsername(QUOTE.to_string()),
-        "password" => Error::InvalidPassword(QUOTE.to_string()),
+        "port" => Error::option(option, "must be an integer from 1 to 65535"),
+        "host" => Error::option(option, "must be a string"),
+        "username" | "password" => Error::option(option, QUOTE),
         "auth" | "reload" => Error::option(
             option,
             "must be a boolean (true/false, yes/no, on/off, 1/0)",

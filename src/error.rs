@@ -8,25 +8,18 @@ use std::path::PathBuf;
 pub enum Error {
     #[error("{0}")]
     InvalidArgs(String),
-    /// One option's value is wrong; the message starts with the option's name.
+    /// One option's value is wrong; the message starts with the option's name, and the code
+    /// names the option where the contract has one (`invalid_host`, …).
     #[error("option '{option}': {reason}")]
     InvalidOption { option: String, reason: String },
     #[error("option 'host' is required when state is present")]
     HostMissing,
-    #[error("option 'host': {0}")]
-    InvalidHost(String),
     #[error("option 'port' is empty")]
     PortMissing,
-    #[error("option 'port': {0}")]
-    InvalidPort(String),
     #[error("authentication is on but no username is given or stored (option 'username')")]
     UsernameMissing,
     #[error("authentication is on but no password is given and none is stored (option 'password')")]
     PasswordMissing,
-    #[error("option 'username': {0}")]
-    InvalidUsername(String),
-    #[error("option 'password': {0}")]
-    InvalidPassword(String),
     #[error("{0}")]
     ConflictingOptions(String),
     #[error("key file {path}: {reason}")]
@@ -74,15 +67,18 @@ impl Error {
     /// Stable identifier for scripts; never renamed once released.
     pub fn code(&self) -> &'static str {
         match self {
-            Error::InvalidArgs(_) | Error::InvalidOption { .. } => "invalid_args",
+            Error::InvalidArgs(_) => "invalid_args",
+            Error::InvalidOption { option, .. } => match option.as_str() {
+                "host" => "invalid_host",
+                "port" => "invalid_port",
+                "username" => "invalid_username",
+                "password" => "invalid_password",
+                _ => "invalid_args",
+            },
             Error::HostMissing => "host_missing",
-            Error::InvalidHost(_) => "invalid_host",
             Error::PortMissing => "port_missing",
-            Error::InvalidPort(_) => "invalid_port",
             Error::UsernameMissing => "username_missing",
             Error::PasswordMissing => "password_missing",
-            Error::InvalidUsername(_) => "invalid_username",
-            Error::InvalidPassword(_) => "invalid_password",
             Error::ConflictingOptions(_) => "conflicting_options",
             Error::Key { .. } => "key_error",
             Error::Random(_) => "random_failed",
@@ -105,9 +101,9 @@ impl Error {
     pub fn hermes_code(&self) -> Option<u8> {
         match self {
             Error::HostMissing => Some(1),
-            Error::InvalidHost(_) => Some(2),
+            Error::InvalidOption { option, .. } if option == "host" => Some(2),
             Error::PortMissing => Some(3),
-            Error::InvalidPort(_) => Some(4),
+            Error::InvalidOption { option, .. } if option == "port" => Some(4),
             Error::UsernameMissing => Some(5),
             Error::PasswordMissing => Some(6),
             _ => None,

@@ -341,9 +341,12 @@ fn sasl_file(
             && !c.pass.expose_secret().is_empty();
         if line_wanted {
             sasl_safe(c.user.expose_secret(), c.pass.expose_secret()).map_err(|why| {
-                Error::InvalidPassword(format!(
-                    "the stored relay credentials cannot go into sasl_passwd ({why}): set new ones"
-                ))
+                Error::option(
+                    "password",
+                    format!(
+                        "the stored relay credentials cannot go into sasl_passwd ({why}): set new ones"
+                    ),
+                )
             })?;
             entries.push(SaslEntry {
                 key: relay_value.param().to_string(),

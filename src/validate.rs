@@ -244,7 +244,7 @@ pub fn parse_host(raw: &str) -> Result<Host> {
     if host.is_empty() {
         return Err(Error::HostMissing);
     }
-    let bad = |why: &str| Err(Error::InvalidHost(why.to_string()));
+    let bad = |why: &str| Err(Error::option("host", why));
     if host.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return bad("contains whitespace or a control character");
     }
@@ -301,7 +301,7 @@ pub fn parse_host(raw: &str) -> Result<Host> {
 
 /// Hermes codes 3 (empty) and 4 (not an integer in 1..65535); omitted means 25.
 fn parse_port(port: Option<&PortArg>) -> Result<u16> {
-    let out_of_range = || Error::InvalidPort("must be an integer from 1 to 65535".to_string());
+    let out_of_range = || Error::option("port", "must be an integer from 1 to 65535");
     match port {
         None => Ok(25),
         Some(PortArg::Number(n)) => u16::try_from(*n)
@@ -349,22 +349,24 @@ fn auth_intent(
 
 /// The username must fit one sasl_passwd line and its column.
 fn check_username(user: &str, limit: usize) -> Result<()> {
-    render::user_line_safe(user).map_err(|why| Error::InvalidUsername(why.to_string()))?;
+    render::user_line_safe(user).map_err(|why| Error::option("username", why.to_string()))?;
     if user.len() > limit {
-        return Err(Error::InvalidUsername(format!(
-            "is longer than {limit} bytes"
-        )));
+        return Err(Error::option(
+            "username",
+            format!("is longer than {limit} bytes"),
+        ));
     }
     Ok(())
 }
 
 /// The password must fit one sasl_passwd line and its column.
 fn check_password(pass: &str, limit: usize) -> Result<()> {
-    render::password_line_safe(pass).map_err(|why| Error::InvalidPassword(why.to_string()))?;
+    render::password_line_safe(pass).map_err(|why| Error::option("password", why.to_string()))?;
     if pass.len() > limit {
-        return Err(Error::InvalidPassword(format!(
-            "is longer than {limit} bytes"
-        )));
+        return Err(Error::option(
+            "password",
+            format!("is longer than {limit} bytes"),
+        ));
     }
     Ok(())
 }
