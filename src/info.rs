@@ -4,7 +4,7 @@
 use secrecy::ExposeSecret;
 use serde::Serialize;
 
-use crate::args::Args;
+use crate::args::{Args, State};
 use crate::crypto::Key;
 use crate::doctor::{self, Check};
 use crate::failure::Failure;
@@ -20,7 +20,7 @@ use crate::validate;
 #[derive(Debug, Serialize)]
 pub struct RelayInfo {
     /// `present` when relaying through a relay host is enabled.
-    pub state: &'static str,
+    pub state: State,
     pub host: Option<String>,
     pub port: Option<u16>,
     pub tls: TlsMode,
@@ -73,7 +73,11 @@ fn relay_info(snap: &Snapshot, key: Option<&Key>) -> RelayInfo {
         value(WRAPPERMODE).is_some_and(|v| v.eq_ignore_ascii_case("yes")),
     );
     RelayInfo {
-        state: if host.is_some() { "present" } else { "absent" },
+        state: if host.is_some() {
+            State::Present
+        } else {
+            State::Absent
+        },
         host,
         port,
         tls,
