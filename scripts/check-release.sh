@@ -42,12 +42,12 @@ check_glibc() {
 
 # Fails unless the binary runs here: --version, init, an apply that changes, one that does not.
 check_runs() {
-  local bin=$1 tmp want out
-  want=$(python3 -c 'import tomllib; print(tomllib.load(open("Cargo.toml", "rb"))["package"]["version"])')
+  local bin=$1 want out
+  want=$(cargo pkgid --locked)
+  want=${want##*[#@]}
   out=$("$bin" --version) || fail "$bin --version failed"
   [ "$out" = "hermes-relayhost $want" ] || fail "$bin --version printed '$out', not 'hermes-relayhost $want'"
-  tmp=$(mktemp -d)
-  trap 'rm -rf "$tmp"' RETURN
+  rm -rf "$tmp/root"
   "$bin" init --root "$tmp/root" >"$tmp/init.json" || fail "$bin init failed"
   python3 - examples/relay.json "$tmp/root" >"$tmp/args.json" <<'EOF'
 import json, sys
@@ -69,6 +69,10 @@ EOF
     fail "$bin apply: main.cf has no 'relayhost = [smtp.example.com]:587'"
   echo "check-release: $bin: --version, init, apply (changed) and apply again (no change) ran"
 }
+
+command -v objdump >/dev/null || fail "objdump not found: install binutils"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
 
 bins=("$@")
 if [ ${#bins[@]} -eq 0 ]; then
