@@ -197,7 +197,7 @@ helper() { python3 "$tmp/helper.py" "$@"; }
 # ---------------------------------------------------------------------------------------------
 
 # A private MariaDB server in $tmp/mariadb on a free loopback port and socket, like
-# tests/common/mariadb.rs; stopped by the EXIT trap.
+# tests/integration/common/mariadb.rs; stopped by the EXIT trap.
 start_mariadb() {
     local dir="$tmp/mariadb"
     mkdir -p "$dir"
@@ -271,7 +271,7 @@ bench_store() {
             mariadb --no-defaults -S "$mariadb_sock" -uroot \
                 -e "CREATE DATABASE $db CHARACTER SET latin1"
             mariadb --no-defaults -S "$mariadb_sock" -uroot "$db" \
-                <"$repo/tests/data/hermes-schema.mysql.sql"
+                <"$repo/tests/integration/data/hermes-schema.mysql.sql"
             helper sql-file "$dir/rows.sql" "$rows" "$dir/creds.txt"
             mariadb --no-defaults -S "$mariadb_sock" -uroot "$db" <"$dir/rows.sql"
             local count

@@ -73,7 +73,7 @@ postfix -c "$PF" start
 
 echo "== start a smarthost on 127.0.0.1 that requires AUTH (relayuser / s3cret pass)"
 echo '{"relayuser": "s3cret pass"}' >"$WORK/users.json"
-"$PY" "$REPO/tests/support/smarthost.py" --host 127.0.0.1 --port 0 --mode plain \
+"$PY" "$REPO/tests/integration/support/smarthost.py" --host 127.0.0.1 --port 0 --mode plain \
   --users "$WORK/users.json" --log "$WORK/smarthost.jsonl" --ready "$WORK/ready.json" \
   2>"$WORK/smarthost.err" &
 SMARTHOST_PID=$!

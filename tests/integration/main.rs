@@ -1,20 +1,23 @@
 //! The integration tests, one crate with a module per area (as just and fd do): one binary to
 //! build and link instead of one per file. Every test runs the real binary against real parts
-//! (`common`: the fixture; `support`: a private Postfix and smarthost).
+//! (`common`: the fixture; `support`: a private Postfix and smarthost; `runners`: the pinned
+//! ansible-core and salt and a private copy of the collection).
 
-#[path = "../common/mod.rs"]
 mod common;
-#[path = "../support/mod.rs"]
+mod runners;
 mod support;
 
+mod ansible;
 mod apply;
 mod ci_preview;
 mod e2e;
 mod faults;
+mod fleet;
 mod info;
 mod mariadb;
 mod postconf;
 mod postfix_checks;
 mod probe;
 mod rotation;
+mod salt;
 mod validation;

@@ -3,16 +3,13 @@
 //! One host whose postmap is broken must be left exactly as it was and reported while the
 //! others rotate; once repaired, a re-run changes that host alone.
 
-mod common;
-mod runners;
-
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{Hermes, Snapshot};
-use runners::{Ansible, Output, recap, run};
+use crate::common::{Hermes, Snapshot};
+use crate::runners::{Ansible, Output, recap, run};
 use serde_json::json;
 
 const HOSTS: usize = 10;

@@ -5,20 +5,16 @@
 //! shown; a collection without a binary (the git tree) or for another architecture resolves the
 //! modules and fails with how to build one; the docs cannot drift from the JSON schema.
 
-mod common;
-mod runners;
-mod support;
-
 use std::collections::BTreeSet;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{Hermes, PASSWORD};
-use runners::{Ansible, Output, binary_in, host_recap, module_binary, run};
+use crate::common::{Hermes, PASSWORD};
+use crate::runners::{Ansible, Output, binary_in, host_recap, module_binary, run};
+use crate::support::{PrivatePostfix, WAIT};
 use serde_json::{Value, json};
-use support::{PrivatePostfix, WAIT};
 
 const FQCN: &str = "hermes_seg.relay.relay_host";
 const INFO: &str = "hermes_seg.relay.relay_host_info";
@@ -377,7 +373,7 @@ fn ansible_masks_the_password_even_if_the_binary_printed_it() {
     let binary = binary_in(&Ansible::collection_in(&a.collections()));
     let real = a.path().join("real-hermes-relayhost");
     fs::rename(&binary, &real).unwrap();
-    let python = runners::tool_in(runners::NEWEST, "python");
+    let python = crate::runners::tool_in(crate::runners::NEWEST, "python");
     fs::write(
         &binary,
         format!(
@@ -475,7 +471,7 @@ fn report(value: Value) -> Value {
 /// time saying how to get one, also when built and installed with ansible-galaxy.
 #[test]
 fn a_collection_without_the_binary_fails_saying_how_to_build_it() {
-    let a = Ansible::without_binary(runners::NEWEST);
+    let a = Ansible::without_binary(crate::runners::NEWEST);
     let h = Hermes::new();
     let out = run(a.command("ansible-doc").arg(FQCN));
     assert!(
@@ -668,7 +664,7 @@ fn the_role_configures_the_relay_and_its_handler_reloads_postfix() {
 
 /// What `python -c` prints for the argument_spec of a module of the private copy.
 fn argument_spec(a: &Ansible, module: &str) -> Value {
-    let python = runners::tool_in(a.venv, "python");
+    let python = crate::runners::tool_in(a.venv, "python");
     let out = run(Command::new(python)
         .env("PYTHONPATH", a.collections())
         .arg("-c")

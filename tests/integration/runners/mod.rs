@@ -3,7 +3,6 @@
 //! `target/ansible-oldest-venv`) and a private copy of the Ansible collection holding the
 //! binary under test. A missing runner fails the test: skipping would let CI pass without
 //! ever running the integration it claims to cover.
-#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -153,11 +152,6 @@ impl Ansible {
         fs::write(work.path().join("ansible.cfg"), "[defaults]\n").unwrap();
         fs::create_dir_all(work.path().join("home")).unwrap();
         Ansible { work, venv }
-    }
-
-    /// The per-user binary cache on the (local) target.
-    pub fn cache_dir(&self) -> PathBuf {
-        self.path().join("home/.cache/hermes_seg.relay")
     }
 
     pub fn path(&self) -> &Path {

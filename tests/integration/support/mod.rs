@@ -1,9 +1,8 @@
 //! Real parts for the end-to-end tests: a private running Postfix instance whose config
 //! directory is the fixture's Postfix dir, an authenticating aiosmtpd smarthost
-//! (`tests/support/smarthost.py`), and a self-signed certificate. Everything lives under the
+//! (`tests/integration/support/smarthost.py`), and a self-signed certificate. Everything lives under the
 //! fixture's temp dir; ports are picked by the kernel; several test binaries and threads can
 //! run at once. Each helper stops what it started on Drop.
-#![allow(dead_code)]
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -197,10 +196,6 @@ impl PrivatePostfix {
         pf
     }
 
-    pub fn config_dir(&self) -> &Path {
-        &self.config_dir
-    }
-
     fn postfix(&self) -> Command {
         let mut cmd = Command::new("postfix");
         cmd.arg("-c").arg(&self.config_dir).stdin(Stdio::null());
@@ -355,13 +350,12 @@ impl Mode {
     }
 }
 
-/// `tests/support/smarthost.py` on `host`, on a port the kernel picked, requiring AUTH against
+/// `tests/integration/support/smarthost.py` on `host`, on a port the kernel picked, requiring AUTH against
 /// a users file the test can rewrite at any time.
 pub struct Smarthost {
     child: Child,
     pub host: String,
     pub port: u16,
-    pub mode: Mode,
     pub dir: PathBuf,
     users: PathBuf,
     log: PathBuf,
@@ -380,7 +374,8 @@ impl Smarthost {
         write_users(&users_file, users);
         let log = dir.join("messages.jsonl");
         let ready = dir.join("ready.json");
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/smarthost.py");
+        let script =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/integration/support/smarthost.py");
         let mut cmd = Command::new(python);
         cmd.arg(script)
             .args(["--host", host, "--port", "0", "--mode", mode.as_str()])
@@ -417,7 +412,6 @@ impl Smarthost {
             child,
             host: host.to_string(),
             port,
-            mode,
             dir,
             users: users_file,
             log,

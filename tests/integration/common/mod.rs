@@ -1,6 +1,5 @@
 //! Shared fixture: a temp Hermes root made by `init`, module runs through the args-file
 //! protocol, and readers for rows and files, so each test reads as the scenario it checks.
-#![allow(dead_code)]
 
 pub mod mariadb;
 
@@ -298,25 +297,12 @@ impl Hermes {
         h
     }
 
-    pub fn is_mariadb(&self) -> bool {
-        matches!(self.db, Db::Mariadb(_))
-    }
-
     pub fn postfix_dir(&self) -> PathBuf {
         self.root.join("etc/postfix")
     }
 
     pub fn db_path(&self) -> PathBuf {
         self.root.join("hermes.sqlite")
-    }
-
-    /// The SQLite database of a SQLite fixture.
-    pub fn db(&self) -> Connection {
-        assert!(
-            !self.is_mariadb(),
-            "db() is the SQLite connection; use h.db.rows()"
-        );
-        Connection::open(self.db_path()).unwrap()
     }
 
     pub fn key(&self) -> Key {

@@ -4,10 +4,6 @@
 //! message, warnings land in `warnings`, `watch` reloads a real Postfix, and a password kept
 //! in pillar reaches no SLS, log, cache file, argv or return, not even partly.
 
-mod common;
-mod runners;
-mod support;
-
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::symlink;
@@ -15,10 +11,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::{Hermes, PASSWORD};
-use runners::{Output, module_binary, run, venv_tool};
+use crate::common::{Hermes, PASSWORD};
+use crate::runners::{Output, module_binary, run, venv_tool};
+use crate::support::{PrivatePostfix, WAIT};
 use serde_json::{Value, json};
-use support::{PrivatePostfix, WAIT};
 use tempfile::TempDir;
 
 /// Relay password kept in pillar: distinctive, so that any 6 characters of it in a place it
