@@ -307,6 +307,35 @@ fn check_schema(options: &Map<String, Value>) -> Result<()> {
     }
 }
 
+/// `unknown option 'prot': did you mean 'port'?`, the closest known name by edit distance (as
+/// clap suggests a flag), or the list of options when none is close.
+fn unknown_options(unexpected: &[String]) -> String {
+    let schema = schema();
+    let known: Vec<&str> = schema["properties"]
+        .as_object()
+        .map(|p| p.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    let parts: Vec<String> = unexpected
+        .iter()
+        .map(|name| {
+            let closest = known
+                .iter()
+                .map(|k| (strsim::jaro(name, k), *k))
+                .filter(|(score, _)| *score > 0.7)
+                .max_by(|a, b| a.0.total_cmp(&b.0));
+            match closest {
+                Some((_, k)) => format!("unknown option '{name}': did you mean '{k}'?"),
+                None => format!("unknown option '{name}'"),
+            }
+        })
+        .collect();
+    if parts.iter().any(|p| p.contains("did you mean")) {
+        parts.join("; ")
+    } else {
+        format!("{} (known options: {})", parts.join("; "), known.join(", "))
+    }
+}
+
 /// Turns a schema violation into the error a user can act on, with the Hermes code where the
 /// page has one. Values are never quoted: the offending one may be a secret.
 fn schema_error(option: &str, value: Option<&Value>, err: &jsonschema::ValidationError) -> Error {
@@ -314,7 +343,7 @@ fn schema_error(option: &str, value: Option<&Value>, err: &jsonschema::Validatio
     match option {
         "" => match err.kind() {
             jsonschema::error::ValidationErrorKind::AdditionalProperties { unexpected } => {
-                Error::InvalidArgs(format!("unknown option(s): {}", unexpected.join(", ")))
+                Error::InvalidArgs(unknown_options(unexpected))
             }
             _ => Error::InvalidArgs(err.masked_with("the arguments").to_string()),
         },
@@ -398,6 +427,16 @@ mod tests {
         let err = parse(r#"{"hots":"a.example"}"#).unwrap_err();
         assert_eq!(err.code(), "invalid_args");
         assert!(err.to_string().contains("hots"), "{err}");
+        let err = parse(r#"{"prot":587}"#).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unknown option 'prot': did you mean 'port'?"
+        );
+        let err = parse(r#"{"zzzz":1}"#).unwrap_err().to_string();
+        assert!(
+            err.starts_with("unknown option 'zzzz' (known options: "),
+            "{err}"
+        );
     }
 
     #[test]

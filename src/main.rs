@@ -1,44 +1,63 @@
-use std::io::Read;
+use std::io::{self, IsTerminal, Read, Write};
 use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use hermes_relayhost::args::{self, RunMode};
-use hermes_relayhost::cli::{Cli, Command};
-use hermes_relayhost::diff::DiffEntry;
-use hermes_relayhost::init;
+use hermes_relayhost::cli::{Cli, Command, Format, Input};
 use hermes_relayhost::request::{self, Entry, Outcome};
+use hermes_relayhost::{init, output};
 use zeroize::Zeroizing;
 
+/// sysexits.h's EX_USAGE: a command-line mistake, never mistaken for drift (2) or failure (1).
+const EX_USAGE: u8 = 64;
+
 fn main() -> ExitCode {
-    match real_main() {
-        Ok(code) => code,
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
         Err(e) => {
-            eprintln!("hermes-relayhost: {e:#}");
+            // Ignored: a closed stdout or stderr leaves nothing to tell.
+            let _ = e.print();
+            // `--help` and `--version` are requests, not mistakes.
+            return if e.use_stderr() {
+                ExitCode::from(EX_USAGE)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    match real_main(cli) {
+        Ok(code) => code,
+        // The reader went away (`| head`): nothing is left to tell it.
+        Err(e) if broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            let _ = writeln!(io::stderr(), "hermes-relayhost: {e:#}");
             ExitCode::FAILURE
         }
     }
 }
 
-fn real_main() -> anyhow::Result<ExitCode> {
-    let cli = Cli::parse();
+fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
+    let mut stdout = anstream::stdout();
     match (cli.command, cli.args_file) {
         (
             Some(Command::Apply {
-                args_file,
+                input,
                 check,
                 diff,
                 exit_code,
             }),
             _,
         ) => {
-            let outcome = request::handle(
-                Entry::Apply(RunMode { check, diff }),
-                &read_args(&args_file)?,
-            );
-            println!("{}", outcome.json);
-            print_diff(&outcome.diff);
+            let format = format(&input);
+            // The human format's per-file summary counts the lines of the masked diff.
+            let mode = RunMode {
+                check,
+                diff: diff || format == Format::Human,
+            };
+            let outcome = request::handle(Entry::Apply(mode), &read_args(&input.args_file)?);
+            show(&outcome, format, diff)?;
             Ok(if outcome.failed {
                 ExitCode::FAILURE
             } else if check && exit_code && outcome.changed {
@@ -47,21 +66,23 @@ fn real_main() -> anyhow::Result<ExitCode> {
                 ExitCode::SUCCESS
             })
         }
-        (Some(Command::Doctor { args_file }), _) => Ok(print_failed(request::handle(
-            Entry::Doctor,
-            &read_args(&args_file)?,
-        ))),
-        (Some(Command::RotateKey { args_file, check }), _) => Ok(print_failed(request::handle(
-            Entry::RotateKey { check },
-            &read_args(&args_file)?,
-        ))),
+        (Some(Command::Doctor { input }), _) => run(Entry::Doctor, &input),
+        (Some(Command::RotateKey { input, check }), _) => run(Entry::RotateKey { check }, &input),
+        (Some(Command::Reload { input }), _) => run(Entry::Reload, &input),
         (Some(Command::Schema), _) => {
-            println!("{}", serde_json::to_string_pretty(&args::schema())?);
+            let schema = serde_json::to_string_pretty(&args::schema())?;
+            writeln!(stdout, "{schema}")?;
             Ok(ExitCode::SUCCESS)
         }
         (Some(Command::Init { root }), _) => {
             let module_args = init::init(&root)?;
-            println!("{}", serde_json::to_string_pretty(&module_args)?);
+            writeln!(stdout, "{}", serde_json::to_string_pretty(&module_args)?)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        (Some(Command::Completions { shell }), _) => {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "hermes-relayhost", &mut script);
+            stdout.write_all(&script)?;
             Ok(ExitCode::SUCCESS)
         }
         (None, Some(path)) => {
@@ -70,29 +91,58 @@ fn real_main() -> anyhow::Result<ExitCode> {
                 Ok(text) => request::handle(Entry::Module, &text),
                 Err(e) => Outcome::unreadable(format!("{e:#}")),
             };
-            println!("{}", outcome.json);
+            writeln!(stdout, "{}", outcome.json)?;
             Ok(ExitCode::SUCCESS)
         }
         (None, None) => {
-            anyhow::bail!("give a JSON args file (module mode) or a subcommand; see --help")
+            let _ = writeln!(
+                io::stderr(),
+                "hermes-relayhost: give a JSON args file (module mode) or a subcommand; see --help"
+            );
+            Ok(ExitCode::from(EX_USAGE))
         }
     }
 }
 
-/// Prints the result; exit 1 when the request failed.
-fn print_failed(outcome: Outcome) -> ExitCode {
-    println!("{}", outcome.json);
-    if outcome.failed {
+/// Runs a request that has no flags of its own; exit 1 when it failed.
+fn run(entry: Entry, input: &Input) -> anyhow::Result<ExitCode> {
+    let outcome = request::handle(entry, &read_args(&input.args_file)?);
+    show(&outcome, format(input), false)?;
+    Ok(if outcome.failed {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
-    }
+    })
+}
+
+/// Human on a terminal, JSON for pipes and files (what scripts read).
+fn format(input: &Input) -> Format {
+    input.format.unwrap_or(if io::stdout().is_terminal() {
+        Format::Human
+    } else {
+        Format::Json
+    })
+}
+
+fn show(outcome: &Outcome, format: Format, diff: bool) -> io::Result<()> {
+    let mut out = anstream::stdout().lock();
+    let mut err = anstream::stderr().lock();
+    output::print(outcome, format, diff, &mut out, &mut err)?;
+    out.flush()
+}
+
+fn broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<io::Error>()
+            .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+    })
 }
 
 fn read_args(path: &Path) -> anyhow::Result<Zeroizing<String>> {
     let mut text = Zeroizing::new(String::new());
     if path == Path::new("-") {
-        std::io::stdin()
+        io::stdin()
             .read_to_string(&mut text)
             .context("reading args from stdin")?;
     } else {
@@ -100,16 +150,4 @@ fn read_args(path: &Path) -> anyhow::Result<Zeroizing<String>> {
             .with_context(|| format!("reading args file {}", path.display()))?;
     }
     Ok(text)
-}
-
-/// The masked diff as a unified diff, for people; stdout stays one JSON object.
-fn print_diff(entries: &[DiffEntry]) {
-    for entry in entries {
-        let diff = similar::TextDiff::from_lines(&entry.before, &entry.after);
-        eprint!(
-            "{}",
-            diff.unified_diff()
-                .header(&entry.before_header, &entry.after_header)
-        );
-    }
 }

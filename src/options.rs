@@ -12,6 +12,8 @@ pub enum Request {
     Doctor,
     RotateKey,
     Info,
+    /// `reload`: Postfix only, through the location options.
+    Reload,
 }
 
 /// Where the host's state lives; every request takes these.
@@ -100,6 +102,13 @@ impl Request {
                 let name = given.iter().find(|n| !LOCATION.contains(n))?;
                 Some(Error::InvalidArgs(format!(
                     "relay_host_info takes no '{name}' option: it only reads ({})",
+                    LOCATION.join(", ")
+                )))
+            }
+            Request::Reload => {
+                let name = given.iter().find(|n| !LOCATION.contains(n))?;
+                Some(Error::InvalidArgs(format!(
+                    "reload takes no '{name}' option, only the location options ({})",
                     LOCATION.join(", ")
                 )))
             }

@@ -7,6 +7,7 @@ use crate::args::RunMode;
 use crate::doctor::Check;
 use crate::failure::Failure;
 use crate::info::InfoReport;
+use crate::reload::ReloadReport;
 use crate::rotate::RotationReport;
 use crate::run::Report;
 
@@ -133,6 +134,23 @@ pub fn rotation_json(
         Err(failure) => failure_json(failure),
     };
     out["check_mode"] = json!(mode.check);
+    with_invocation(out, echo)
+}
+
+/// A Postfix reload: `changed` when Postfix was reloaded.
+pub fn reload_json(
+    outcome: &Result<ReloadReport, Failure>,
+    echo: Option<&Map<String, Value>>,
+) -> Value {
+    let out = match outcome {
+        Ok(report) => json!({
+            "changed": report.reloaded,
+            "failed": false,
+            "msg": if report.reloaded { "Postfix reloaded" } else { "Postfix not reloaded" },
+            "warnings": report.warnings,
+        }),
+        Err(failure) => failure_json(failure),
+    };
     with_invocation(out, echo)
 }
 

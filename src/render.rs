@@ -23,12 +23,38 @@ pub fn base(path: &Path, template: &str, vars: &BTreeMap<String, String>) -> Res
         .render_template(template, &serde_json::json!({ "vars": vars }))
         .map_err(|e| Error::Template {
             path: path.to_path_buf(),
-            reason: e.to_string(),
+            reason: template_reason(&e),
         })?;
     if !text.is_empty() && !text.ends_with('\n') {
         text.push('\n');
     }
     Ok(text)
+}
+
+/// A render error in the user's terms: where, which variable, and that `vars` supplies it
+/// (handlebars' own text for a missing one is `Failed to access variable in strict mode
+/// Some("vars.banner")`).
+fn template_reason(e: &handlebars::RenderError) -> String {
+    let at = match (e.line_no, e.column_no) {
+        (Some(line), Some(column)) => format!("line {line}, column {column}: "),
+        _ => String::new(),
+    };
+    match e.reason() {
+        handlebars::RenderErrorReason::MissingVariable(Some(path)) => {
+            match path.strip_prefix("vars.") {
+                Some(name) => format!(
+                    "{at}variable '{name}' ({{{{{path}}}}}) has no value: pass it in the \
+                     'vars' option, e.g. vars: {{{name}: ...}}"
+                ),
+                None => format!(
+                    "{at}'{{{{{path}}}}}' has no value: the template sees only vars.NAME; \
+                     pass the value in the 'vars' option and write {{{{vars.{path}}}}}"
+                ),
+            }
+        }
+        handlebars::RenderErrorReason::TemplateError(t) => t.to_string(),
+        other => format!("{at}{other}"),
+    }
 }
 
 /// `name = v1, v2` for every enabled directive row, in id order, with enabled value rows in
@@ -296,8 +322,13 @@ mod tests {
         let vars = BTreeMap::from([("host".to_string(), "a&b".to_string())]);
         let out = base(Path::new("t"), "myhostname = {{vars.host}}", &vars).unwrap();
         assert_eq!(out, "myhostname = a&b\n");
-        let err = base(Path::new("t"), "x = {{vars.missing}}\n", &vars).unwrap_err();
+        let err = base(Path::new("t"), "a = 1\nx = {{vars.missing}}\n", &vars).unwrap_err();
         assert_eq!(err.code(), "template_error");
+        assert_eq!(
+            err.to_string(),
+            "template t: line 2, column 5: variable 'missing' ({{vars.missing}}) has no value: \
+             pass it in the 'vars' option, e.g. vars: {missing: ...}"
+        );
         let plain = "biff = no\n# $myhostname stays\n";
         assert_eq!(
             base(Path::new("t"), plain, &BTreeMap::new()).unwrap(),

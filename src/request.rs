@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use crate::args::{self, Input, RunMode};
 use crate::diff::DiffEntry;
 use crate::options::Request;
-use crate::{doctor, info, protocol, rotate, run};
+use crate::{doctor, info, protocol, reload, rotate, run};
 
 /// How the binary was called.
 #[derive(Debug, Clone, Copy)]
@@ -19,6 +19,7 @@ pub enum Entry {
     RotateKey {
         check: bool,
     },
+    Reload,
 }
 
 /// What a request did: the result object and the facts the exit code is made of.
@@ -57,6 +58,7 @@ enum Chosen {
     Doctor,
     Rotate(RunMode),
     Info,
+    Reload,
 }
 
 impl Chosen {
@@ -64,6 +66,7 @@ impl Chosen {
         let file = input.mode;
         let cli = match entry {
             Entry::Doctor => return Chosen::Doctor,
+            Entry::Reload => return Chosen::Reload,
             Entry::RotateKey { check } => {
                 return Chosen::Rotate(RunMode {
                     check: check || file.check,
@@ -88,6 +91,7 @@ impl Chosen {
             }),
             Request::Doctor => Chosen::Doctor,
             Request::Info => Chosen::Info,
+            Request::Reload => Chosen::Reload,
             Request::Apply => Chosen::Apply(RunMode {
                 check: file.check || cli.check,
                 diff: file.diff || cli.diff,
@@ -102,7 +106,7 @@ pub fn handle(entry: Entry, text: &str) -> Outcome {
         Ok(input) => input,
         Err(e) => {
             let check_mode = match entry {
-                Entry::Doctor => None,
+                Entry::Doctor | Entry::Reload => None,
                 Entry::RotateKey { check } => Some(check),
                 Entry::Module => Some(false),
                 Entry::Apply(mode) => Some(mode.check),
@@ -141,6 +145,12 @@ pub fn handle(entry: Entry, text: &str) -> Outcome {
             let outcome = rotate::rotate(input.args, mode);
             let changed = outcome.as_ref().is_ok_and(|r| r.changed);
             let json = protocol::rotation_json(&outcome, mode, echo);
+            Outcome::new(json, outcome.is_err(), changed)
+        }
+        Chosen::Reload => {
+            let outcome = reload::reload(input.args).map_err(Into::into);
+            let changed = outcome.as_ref().is_ok_and(|r| r.reloaded);
+            let json = protocol::reload_json(&outcome, echo);
             Outcome::new(json, outcome.is_err(), changed)
         }
         Chosen::Info => {

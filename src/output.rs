@@ -1,0 +1,163 @@
+//! How the command line prints a request's outcome: the JSON result object (scripts, Salt, CI)
+//! or, for people, a headline, a line per change, check or warning and the masked unified diff,
+//! coloured when the stream is a terminal (the caller's `anstream` stream drops the colour
+//! elsewhere and under `NO_COLOR`). Everything shown comes from the result object and the
+//! masked diff, so the human format can show no more than the JSON one.
+
+use std::io::{self, Write};
+
+use anstyle::{AnsiColor, Style};
+use serde_json::Value;
+use similar::{ChangeTag, TextDiff};
+
+use crate::cli::Format;
+use crate::diff::DiffEntry;
+use crate::request::Outcome;
+
+const BOLD: Style = Style::new().bold();
+const RED: Style = AnsiColor::Red.on_default();
+const GREEN: Style = AnsiColor::Green.on_default();
+const YELLOW: Style = AnsiColor::Yellow.on_default();
+const CYAN: Style = AnsiColor::Cyan.on_default();
+
+/// Prints `outcome` to `out` (the result) and `err` (failures in the human format; the unified
+/// diff in the JSON one, so stdout stays one JSON object).
+pub fn print(
+    outcome: &Outcome,
+    format: Format,
+    show_diff: bool,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> io::Result<()> {
+    match format {
+        Format::Json => {
+            writeln!(out, "{}", outcome.json)?;
+            if show_diff {
+                for entry in &outcome.diff {
+                    write!(err, "{}", unified(entry))?;
+                }
+            }
+            Ok(())
+        }
+        Format::Human => human(outcome, show_diff, out, err),
+    }
+}
+
+fn human(
+    outcome: &Outcome,
+    show_diff: bool,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> io::Result<()> {
+    let json = &outcome.json;
+    let msg = json["msg"].as_str().unwrap_or_default();
+    if outcome.failed && json.get("checks").is_none() {
+        let code = json["error"]["code"].as_str().unwrap_or("failed");
+        let hermes = json["error"]["hermes_code"]
+            .as_u64()
+            .map_or(String::new(), |c| format!(" (Hermes code {c})"));
+        let red = RED.bold();
+        return writeln!(err, "{red}error[{code}]{red:#}: {msg}{hermes}");
+    }
+    let headline = if outcome.failed {
+        RED.bold()
+    } else if outcome.changed {
+        YELLOW.bold()
+    } else {
+        GREEN.bold()
+    };
+    writeln!(out, "{headline}{msg}{headline:#}")?;
+    for change in strings(&json["changes"]) {
+        writeln!(
+            out,
+            "  {YELLOW}~{YELLOW:#} {}",
+            change_line(change, &outcome.diff)
+        )?;
+    }
+    let pending = json["pending_applied"].as_array().map_or(0, Vec::len);
+    if pending > 0 {
+        writeln!(
+            out,
+            "  {YELLOW}~{YELLOW:#} {pending} row(s) other Hermes pages left pending are applied too"
+        )?;
+    }
+    for check in json["checks"].as_array().into_iter().flatten() {
+        let name = check["name"].as_str().unwrap_or_default();
+        let detail = check["detail"].as_str().unwrap_or_default();
+        if check["ok"].as_bool() == Some(true) {
+            writeln!(out, "  {GREEN}✓{GREEN:#} {BOLD}{name}{BOLD:#}: {detail}")?;
+        } else {
+            writeln!(out, "  {RED}✗{RED:#} {BOLD}{name}{BOLD:#}: {detail}")?;
+        }
+    }
+    if let Some(relayhost) = json["relayhost"].as_str() {
+        writeln!(out, "  relay host: {relayhost}")?;
+    }
+    if let Some(n) = json["reencrypted"].as_u64() {
+        writeln!(out, "  re-encrypted values: {n}")?;
+    }
+    if let Some(backup) = json["key_backup"].as_str() {
+        writeln!(out, "  old key kept at: {backup}")?;
+    }
+    for warning in strings(&json["warnings"]) {
+        writeln!(out, "{YELLOW}warning{YELLOW:#}: {warning}")?;
+    }
+    if show_diff {
+        for entry in &outcome.diff {
+            coloured_diff(&unified(entry), out)?;
+        }
+    }
+    Ok(())
+}
+
+fn strings(value: &Value) -> impl Iterator<Item = &str> {
+    value
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+}
+
+/// `main.cf: 2 lines added, 1 removed (/etc/postfix/main.cf)`, `rows: 4 row writes`.
+fn change_line(change: &str, diff: &[DiffEntry]) -> String {
+    let Some(entry) = diff.iter().find(|e| e.after_header.ends_with(change)) else {
+        return change.to_string();
+    };
+    if change == "rows" {
+        let writes = entry.after.lines().count();
+        return format!("rows: {writes} row write(s) in the Hermes database");
+    }
+    let text = TextDiff::from_lines(&entry.before, &entry.after);
+    let count = |tag| text.iter_all_changes().filter(|c| c.tag() == tag).count();
+    format!(
+        "{change}: {} line(s) added, {} removed ({})",
+        count(ChangeTag::Insert),
+        count(ChangeTag::Delete),
+        entry.after_header
+    )
+}
+
+fn unified(entry: &DiffEntry) -> String {
+    TextDiff::from_lines(&entry.before, &entry.after)
+        .unified_diff()
+        .header(&entry.before_header, &entry.after_header)
+        .to_string()
+}
+
+fn coloured_diff(text: &str, out: &mut dyn Write) -> io::Result<()> {
+    for line in text.lines() {
+        let style = if line.starts_with("+++") || line.starts_with("---") {
+            BOLD
+        } else if line.starts_with("@@") {
+            CYAN
+        } else if line.starts_with('+') {
+            GREEN
+        } else if line.starts_with('-') {
+            RED
+        } else {
+            Style::new()
+        };
+        writeln!(out, "{style}{line}{style:#}")?;
+    }
+    Ok(())
+}
