@@ -10,6 +10,7 @@ mod support;
 mod ansible;
 mod apply;
 mod ci_preview;
+mod cli;
 mod e2e;
 mod faults;
 mod fleet;
