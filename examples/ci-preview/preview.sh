@@ -14,9 +14,10 @@ args=${1:?usage: preview.sh ARGS_FILE|-}
 bin=${HERMES_RELAYHOST:-hermes-relayhost}
 result=${PREVIEW_RESULT:-preview-result.json}
 
-# --check writes nothing (not even the lock file); --diff prints the masked unified diff on
-# stderr; --exit-code turns pending changes into exit 2.
-"$bin" apply --args-file "$args" --check --diff --exit-code >"$result"
+# --format json: the result object, whatever stdout is; --check writes nothing (not even the
+# lock file); --diff prints the masked unified diff on stderr; --exit-code turns pending
+# changes into exit 2 (64: a usage error, such as a mistyped flag).
+"$bin" apply --args-file "$args" --format json --check --diff --exit-code >"$result"
 code=$?
 case $code in
   0) echo "relay host: no drift" ;;

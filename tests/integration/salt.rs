@@ -637,7 +637,7 @@ fn pillar_secrets_reach_no_sls_log_cache_argv_or_return() {
     let trace = fs::read_to_string(&trace).unwrap();
     assert!(
         trace.contains(&format!(
-            "[\"{}\", \"apply\", \"--args-file\", \"-\", \"--diff\"]",
+            "[\"{}\", \"apply\", \"--args-file\", \"-\", \"--format\", \"json\", \"--diff\"]",
             module_binary().display()
         )),
         "the binary's command line is not in the trace:\n{trace}"

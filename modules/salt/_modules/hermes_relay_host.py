@@ -25,16 +25,14 @@ import json
 import os
 
 import salt.utils.path
-from salt.exceptions import CommandExecutionError
 
 __virtualname__ = "hermes_relay_host"
 
 BINARY = "hermes-relayhost"
 
-# The binary's own defaults (CONTRACT.md, Options), needed only by `reload`, which runs
-# Postfix without the binary.
-DEFAULT_POSTFIX_EXEC = ["docker", "exec", "hermes_postfix_dkim"]
-DEFAULT_POSTFIX_DIR = "/etc/postfix"
+# The options `hermes-relayhost reload` uses (it refuses the others); their defaults are the
+# binary's.
+RELOAD_OPTIONS = ("postfix_exec", "postfix_exec_dir", "postfix_dir", "root")
 
 # Secret options that may come from pillar instead: option -> the option naming its pillar key.
 PILLAR_OPTIONS = {
@@ -132,9 +130,10 @@ def _resolve_pillar(options, pillar_keys):
 
 
 def _run_binary(binary, subcommand, flags, options):
-    """``hermes-relayhost SUBCOMMAND --args-file - FLAGS``, the options as JSON on stdin: the
-    one place that builds the binary's command line. Returns its JSON result object."""
-    cmd = [binary, subcommand, "--args-file", "-", *flags]
+    """``hermes-relayhost SUBCOMMAND --args-file - --format json FLAGS``, the options as JSON
+    on stdin: the one place that builds the binary's command line. Returns its JSON result
+    object."""
+    cmd = [binary, subcommand, "--args-file", "-", "--format", "json", *flags]
     res = __salt__["cmd.run_all"](
         cmd,
         python_shell=False,
@@ -218,10 +217,11 @@ def _flag(value, default):
 
 def reload(test=None, **kwargs):
     """
-    Reload Postfix (``postfix reload`` through ``postfix_exec``, with ``-c`` the config
-    directory as Postfix sees it), as the binary does after a change: skipped with a warning
-    when Postfix is not running. Writes nothing. The state's ``mod_watch`` uses it, so a
-    ``watch`` on another state reloads Postfix even when the relay settings did not change.
+    Reload Postfix with ``hermes-relayhost reload`` (``postfix reload`` through
+    ``postfix_exec``, with ``-c`` the config directory as Postfix sees it), as the binary does
+    after a change: skipped with a warning when Postfix is not running. Writes nothing. The
+    state's ``mod_watch`` uses it, so a ``watch`` on another state reloads Postfix even when
+    the relay settings did not change.
 
     Takes the same options as ``apply`` and uses only ``postfix_exec``,
     ``postfix_exec_dir``, ``postfix_dir``, ``root`` and ``reload`` (``reload=False``: do
@@ -239,47 +239,22 @@ def reload(test=None, **kwargs):
     if test is None:
         test = bool(__opts__.get("test", False))
     options = _options(kwargs)
-    result = {"changed": False, "failed": False, "msg": "", "warnings": []}
     if not _flag(options.get("reload"), True):
-        result["msg"] = "reload: false: Postfix not reloaded"
-        return result
+        return {
+            "changed": False,
+            "failed": False,
+            "msg": "reload: false: Postfix not reloaded",
+            "warnings": [],
+        }
     if test:
-        result.update(changed=True, msg="Postfix would be reloaded")
-        return result
-    exec_prefix = options.get("postfix_exec")
-    if exec_prefix is None:
-        exec_prefix = DEFAULT_POSTFIX_EXEC
-    if not isinstance(exec_prefix, list):
-        return _failed("option 'postfix_exec' must be a list of strings", "invalid_args")
-    config_dir = options.get("postfix_exec_dir")
-    if not config_dir:
-        if exec_prefix:
-            config_dir = DEFAULT_POSTFIX_DIR
-        else:
-            # Under `root`, as the binary resolves `postfix_dir`.
-            postfix_dir = options.get("postfix_dir") or DEFAULT_POSTFIX_DIR
-            config_dir = os.path.join(
-                os.path.abspath(options.get("root") or "/"), postfix_dir.lstrip("/")
-            )
-
-    def postfix(action):
-        try:
-            return __salt__["cmd.run_all"](
-                [*exec_prefix, "postfix", "-c", config_dir, action],
-                python_shell=False,
-                ignore_retcode=True,
-            )
-        except CommandExecutionError as e:
-            # The prefix's program (docker) or postfix itself is not there.
-            return {"retcode": 127, "stderr": str(e)}
-
-    if postfix("status")["retcode"] != 0:
-        result["warnings"].append("Postfix is not running: reload skipped")
-        result["msg"] = "Postfix not reloaded"
-        return result
-    res = postfix("reload")
-    if res["retcode"] != 0:
-        stderr = "\n".join((res.get("stderr") or "").strip().splitlines()[-5:])
-        return _failed(f"postfix reload failed (exit {res['retcode']}): {stderr}", "reload")
-    result.update(changed=True, msg="Postfix reloaded")
-    return result
+        return {
+            "changed": True,
+            "failed": False,
+            "msg": "Postfix would be reloaded",
+            "warnings": [],
+        }
+    binary = _binary()
+    if not binary:
+        return _failed(_not_found(), "binary_not_found")
+    wanted = {key: options[key] for key in RELOAD_OPTIONS if key in options}
+    return _run_binary(binary, "reload", [], wanted)
