@@ -48,7 +48,8 @@ fn piped(args: &[&str], stdin: &[u8], env: &[(&str, &str)]) -> Cli {
         .stderr(Stdio::piped());
     let mut child = cmd.spawn().unwrap();
     use std::io::Write;
-    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    // A usage error exits before reading stdin: the write may then meet a closed pipe.
+    let _ = child.stdin.take().unwrap().write_all(stdin);
     done(child.wait_with_output().unwrap())
 }
 
