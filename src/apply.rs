@@ -2,11 +2,12 @@
 //! write, then rows, files, reload, applied marks; on any failure after the first write put
 //! back the rows and files as they were and reload the old config if the new one was loaded.
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use crate::error::Error;
 use crate::failure::Failure;
-use crate::files::{Saved, Staged, stage};
+use crate::files::{self, Saved, Staged, stage};
 use crate::model;
 use crate::plan::Plan;
 use crate::postfix::Postfix;
@@ -36,8 +37,9 @@ pub fn apply(plan: &Plan, store: &mut dyn Store, target: &Target) -> Result<Vec<
     let result = (|| {
         store.write(&plan.edits)?;
         for install in installs {
-            install.staged.install()?;
+            // Put back even when only the directory fsync after the rename failed.
             installed.push(install.saved);
+            install.staged.install()?;
         }
         if !installed.is_empty() && target.reload {
             if running {
@@ -100,15 +102,32 @@ fn stage_all(plan: &Plan, target: &Target) -> Result<Vec<Install>, Error> {
                     )));
                 }
             }
+            let map = map?;
+            let stamp = files::stamp_text(&[
+                ("sasl_passwd".to_string(), source.path()),
+                (format!("sasl_passwd{suffix}"), map.path()),
+            ])?;
             installs.push(Install {
-                staged: map?,
+                staged: map,
                 saved: Saved::capture(&map_live)?,
             });
+            installs.push(Install {
+                staged: source,
+                saved: Saved::capture(&live)?,
+            });
+            // Last: until it is in place the stamp describes the old files, so a run torn
+            // between the renames leaves a map the next run and doctor see as stale.
+            let stamp_live = dir.join(files::STAMP_FILE);
+            installs.push(Install {
+                staged: stage(&stamp_live, stamp.as_bytes(), 0o600)?,
+                saved: Saved::capture(&stamp_live)?,
+            });
+        } else {
+            installs.push(Install {
+                staged: source,
+                saved: Saved::capture(&live)?,
+            });
         }
-        installs.push(Install {
-            staged: source,
-            saved: Saved::capture(&live)?,
-        });
     }
     Ok(installs)
 }
@@ -129,6 +148,7 @@ const MANAGED: [&str; 7] = [
 fn check_staged_config(main_cf: &str, target: &Target) -> Result<(), Error> {
     let scratch = tempfile::Builder::new()
         .prefix(".hermes-relayhost.check.")
+        .permissions(std::fs::Permissions::from_mode(0o700))
         .tempdir_in(target.dir)
         .map_err(|e| Error::io(target.dir, e))?;
     let staged = scratch.path().join("main.cf");

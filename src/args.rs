@@ -264,8 +264,8 @@ pub fn parse(text: &str) -> Result<Input> {
     let mut options = Map::new();
     for (key, value) in raw {
         match key.as_str() {
-            "_ansible_check_mode" => mode.check = value.as_bool().unwrap_or(false),
-            "_ansible_diff" => mode.diff = value.as_bool().unwrap_or(false),
+            "_ansible_check_mode" => mode.check = flag(&key, &value)?,
+            "_ansible_diff" => mode.diff = flag(&key, &value)?,
             "_ansible_module_name" => module_name = value.as_str().map(str::to_string),
             k if k.starts_with("_ansible_") => {}
             _ if value.is_null() => {}
@@ -284,6 +284,14 @@ pub fn parse(text: &str) -> Result<Input> {
         module_name,
         echo,
     })
+}
+
+/// Ansible's mode flags are JSON booleans; anything else is refused rather than guessed (a
+/// `"yes"` read as false would turn a dry run into a real one).
+fn flag(key: &str, value: &Value) -> Result<bool> {
+    value
+        .as_bool()
+        .ok_or_else(|| Error::InvalidArgs(format!("{key} must be true or false, not {value}")))
 }
 
 fn check_schema(options: &Map<String, Value>) -> Result<()> {

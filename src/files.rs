@@ -2,29 +2,51 @@
 //! the saved copies a failed run puts back, and the flock that serializes runs per Postfix dir.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::io::{Read, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use sha2::{Digest, Sha256};
 use tempfile::TempPath;
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
 
 pub const LOCK_FILE: &str = ".hermes-relayhost.lock";
+/// What the installed sasl_passwd and map were built as; written after both are in place.
+pub const STAMP_FILE: &str = ".hermes-relayhost.stamp";
 
-/// A file's bytes; `None` when it does not exist.
+/// Name prefixes of what our own writes put in the Postfix dir before renaming (temp files,
+/// postmap's map beside a staged source, the staged-config scratch dir): anything left under
+/// them was left by a run that died.
+const TEMP_PREFIXES: [&str; 4] = [
+    ".sasl_passwd.",
+    ".main.cf.",
+    ".hermes-relayhost.check.",
+    "..hermes-relayhost.stamp.",
+];
+
+/// A file's bytes; `None` when it does not exist. A symlink is refused (`O_NOFOLLOW`): a
+/// managed file linked elsewhere (the key, say) would end up in the diff and the backup.
 pub(crate) fn read_optional(path: &Path) -> Result<Option<Zeroizing<Vec<u8>>>> {
-    match fs::read(path) {
-        Ok(bytes) => Ok(Some(Zeroizing::new(bytes))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::io(path, e)),
-    }
+    let opened = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path);
+    let mut file = match opened {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    let mut bytes = Zeroizing::new(Vec::new());
+    file.read_to_end(&mut bytes)
+        .map_err(|e| Error::io(path, e))?;
+    Ok(Some(bytes))
 }
 
-/// A file's permission bits; `None` when it does not exist.
+/// A file's permission bits (of the link itself for a symlink); `None` when it does not exist.
 pub(crate) fn mode_of(path: &Path) -> Result<Option<u32>> {
-    match fs::metadata(path) {
+    match fs::symlink_metadata(path) {
         Ok(meta) => Ok(Some(meta.permissions().mode() & 0o7777)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(Error::io(path, e)),
@@ -133,6 +155,140 @@ impl Saved {
     }
 }
 
+/// The temp files and dirs an interrupted run left in `dir` (they may hold a password).
+pub fn leftovers(dir: &Path) -> Result<Vec<PathBuf>> {
+    let entries = fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+    let mut found = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(dir, e))?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if TEMP_PREFIXES.iter().any(|p| name.starts_with(p)) {
+            found.push(entry.path());
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// Removes what [`leftovers`] found; call it only under the exclusive [`DirLock`], which every
+/// writer holds while its temp files exist. A symlink is removed, never followed.
+pub fn remove_leftovers(paths: &[PathBuf]) -> Result<()> {
+    for path in paths {
+        let removed = match fs::symlink_metadata(path) {
+            Ok(meta) if meta.is_dir() => fs::remove_dir_all(path),
+            Ok(_) => fs::remove_file(path),
+            Err(e) => Err(e),
+        };
+        match removed {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(Error::io(path, e));
+            }
+            _ => {}
+        }
+    }
+    if let Some(first) = paths.first() {
+        sync_parent(first)?;
+    }
+    Ok(())
+}
+
+/// One file as it was built: its identity (cheap to compare on every run) and a digest of its
+/// content (which survives a restore, which writes the same bytes under a new inode).
+#[derive(PartialEq, Eq)]
+struct Built {
+    ino: u64,
+    size: u64,
+    mtime_ns: i128,
+    sha256: String,
+}
+
+impl Built {
+    fn of(path: &Path) -> Result<Built> {
+        let meta = fs::symlink_metadata(path).map_err(|e| Error::io(path, e))?;
+        Ok(Built {
+            ino: meta.ino(),
+            size: meta.size(),
+            mtime_ns: mtime_ns(&meta),
+            sha256: digest(path)?,
+        })
+    }
+
+    /// The same file, or one with the same bytes.
+    fn matches(&self, path: &Path) -> Result<bool> {
+        let meta = match fs::symlink_metadata(path) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(Error::io(path, e)),
+        };
+        if !meta.is_file() || meta.size() != self.size {
+            return Ok(false);
+        }
+        if meta.ino() == self.ino && mtime_ns(&meta) == self.mtime_ns {
+            return Ok(true);
+        }
+        Ok(digest(path)? == self.sha256)
+    }
+}
+
+fn mtime_ns(meta: &fs::Metadata) -> i128 {
+    i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec())
+}
+
+fn digest(path: &Path) -> Result<String> {
+    let bytes = read_optional(path)?
+        .ok_or_else(|| Error::io(path, std::io::Error::from(std::io::ErrorKind::NotFound)))?;
+    Ok(format!("{:x}", Sha256::digest(&*bytes)))
+}
+
+/// The stamp's text for files about to be installed: `(live name, staged path)` pairs. A
+/// rename keeps the inode and mtime, so the staged file's identity is the installed one's.
+pub fn stamp_text(files: &[(String, &Path)]) -> Result<Zeroizing<String>> {
+    let mut text = Zeroizing::new(String::new());
+    for (name, path) in files {
+        let b = Built::of(path)?;
+        text.push_str(&format!(
+            "{name} {} {} {} {}\n",
+            b.ino, b.size, b.mtime_ns, b.sha256
+        ));
+    }
+    Ok(text)
+}
+
+/// Whether the stamp in `dir` vouches for every named file as it is now. A missing or
+/// unreadable stamp vouches for nothing: a run torn between renames (or before the stamp)
+/// leaves files the stamp does not describe, and the next run rebuilds them.
+pub fn stamp_matches(dir: &Path, names: &[String]) -> Result<bool> {
+    let Some(text) = read_optional(&dir.join(STAMP_FILE))? else {
+        return Ok(false);
+    };
+    let text = String::from_utf8_lossy(&text);
+    let mut built = std::collections::HashMap::new();
+    for line in text.lines() {
+        let fields: Vec<&str> = line.split(' ').collect();
+        if let [name, ino, size, mtime, sha] = fields[..]
+            && let (Ok(ino), Ok(size), Ok(mtime_ns)) = (ino.parse(), size.parse(), mtime.parse())
+        {
+            built.insert(
+                name,
+                Built {
+                    ino,
+                    size,
+                    mtime_ns,
+                    sha256: sha.to_string(),
+                },
+            );
+        }
+    }
+    for name in names {
+        match built.get(name.as_str()) {
+            Some(b) if b.matches(&dir.join(name))? => {}
+            _ => return Ok(false),
+        }
+    }
+    Ok(true)
+}
+
 /// The per-Postfix-directory flock. Held for the whole run; released on drop.
 pub struct DirLock {
     _file: File,
@@ -142,7 +298,11 @@ impl DirLock {
     /// Takes the lock only if the lock file exists: a run that changes nothing creates nothing.
     pub fn existing(dir: &Path, exclusive: bool) -> Result<Option<DirLock>> {
         let path = dir.join(LOCK_FILE);
-        match File::open(&path) {
+        let opened = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path);
+        match opened {
             Ok(file) => Self::take(file, &path, exclusive).map(Some),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(Error::Lock { path, source: e }),
@@ -156,6 +316,7 @@ impl DirLock {
             .truncate(false)
             .write(true)
             .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
             .open(&path)
             .map_err(|e| Error::Lock {
                 path: path.clone(),

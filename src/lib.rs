@@ -21,6 +21,7 @@ pub mod output;
 pub mod plan;
 pub mod postfix;
 pub mod probe;
+pub mod process;
 pub mod protocol;
 pub mod reload;
 pub mod render;

@@ -2,13 +2,13 @@
 //! the rows (read under the store's lock) and the files they describe. Reads only.
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use zeroize::Zeroizing;
 
 use crate::crypto::Key;
 use crate::error::{Error, Result};
-use crate::files::{mode_of, read_optional};
+use crate::files::{self, mode_of, read_optional};
 use crate::model::Snapshot;
 use crate::render;
 use crate::store::Store;
@@ -21,8 +21,11 @@ pub struct FileState {
     pub sasl_passwd: Option<Zeroizing<String>>,
     pub sasl_mode: Option<u32>,
     pub map_mode: Option<u32>,
-    /// The map is older than sasl_passwd (Postfix warns about it too): rebuild it.
-    pub map_older: bool,
+    /// The map may not hold what sasl_passwd says: older than it (Postfix warns about it too),
+    /// or not what the stamp of the last install describes (a run torn between the renames).
+    pub map_stale: bool,
+    /// Temp files an interrupted run left beside the managed ones.
+    pub leftovers: Vec<PathBuf>,
 }
 
 /// The base main.cf rendered with `vars`; also checks that the Postfix dir exists.
@@ -70,8 +73,16 @@ pub fn files(snapshot: &Snapshot, dir: &Path) -> Result<FileState> {
         None => None,
     };
     let modified = |path: &Path| fs::metadata(path).and_then(|m| m.modified()).ok();
-    let map_older = match (map.as_deref().and_then(modified), modified(&sasl_path)) {
-        (Some(map), Some(source)) => map < source,
+    let map_stale = match (map.as_deref().and_then(modified), modified(&sasl_path)) {
+        (Some(map_time), Some(source)) => {
+            let names = [sasl_path.as_path(), map.as_deref().unwrap_or(&sasl_path)].map(|p| {
+                p.file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned()
+            });
+            map_time < source || !files::stamp_matches(dir, &names)?
+        }
         _ => false,
     };
     Ok(FileState {
@@ -79,6 +90,7 @@ pub fn files(snapshot: &Snapshot, dir: &Path) -> Result<FileState> {
         sasl_passwd,
         sasl_mode: mode_of(&sasl_path)?,
         map_mode,
-        map_older,
+        map_stale,
+        leftovers: files::leftovers(dir)?,
     })
 }

@@ -14,6 +14,7 @@ use zeroize::Zeroizing;
 const EX_USAGE: u8 = 64;
 
 fn main() -> ExitCode {
+    hermes_relayhost::process::forbid_core_dumps();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

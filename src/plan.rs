@@ -362,7 +362,7 @@ fn sasl_file(
     let files = inputs.files;
     let unsafe_mode = |m: Option<u32>| m.is_some_and(|m| m & 0o077 != 0);
     let map_stale = map_suffix.is_some()
-        && (files.map_mode.is_none() || unsafe_mode(files.map_mode) || files.map_older);
+        && (files.map_mode.is_none() || unsafe_mode(files.map_mode) || files.map_stale);
     if files.sasl_passwd.as_deref().map(String::as_str) == Some(text.as_str())
         && !unsafe_mode(files.sasl_mode)
         && !map_stale

@@ -234,7 +234,7 @@ pub fn sasl_passwd(entries: &[SaslEntry]) -> Zeroizing<String> {
 /// sasl_passwd with every password replaced by the mask. A line whose password differs in
 /// `other` (same key, else the same line: a relay line whose host changed) gets `tag`
 /// (`(old)`/`(new)`), so a rotation shows without showing anything. A line that does not
-/// parse as `key user:password` is masked whole: it may be a piece of a password.
+/// parse as `key user:password` (a comment too) is masked whole: it may hold a password.
 pub fn mask_sasl(text: &str, other: &str, tag: &str) -> String {
     let other_entries: Vec<(&str, &str)> = other.lines().filter_map(split_entry).collect();
     let other_by_key: HashMap<&str, &str> = other_entries.iter().copied().collect();
@@ -242,8 +242,11 @@ pub fn mask_sasl(text: &str, other: &str, tag: &str) -> String {
     let mut index = 0;
     for line in text.lines() {
         match split_entry(line) {
-            None if line.trim().is_empty() || line.trim_start().starts_with('#') => {
-                out.push_str(line)
+            None if line.trim().is_empty() => out.push_str(line),
+            // A commented-out entry still holds its password.
+            None => {
+                out.push('#');
+                out.push_str(MASK);
             }
             Some((key, value)) if !line.starts_with(char::is_whitespace) && value.contains(':') => {
                 let (user, pass) = value.split_once(':').unwrap_or(("", value));
@@ -416,6 +419,10 @@ mod tests {
         assert_eq!(
             mask_sasl(&text, &text, "(new)"),
             "[a.example]:587\tu:********\n"
+        );
+        assert_eq!(
+            mask_sasl("# old\n#[c.example]:25 u:topsecret\n\n", "", "(old)"),
+            "#********\n#********\n\n"
         );
     }
 

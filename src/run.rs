@@ -5,7 +5,7 @@ use crate::apply::{self, Target};
 use crate::args::{Args, RunMode};
 use crate::diff::{self, DiffEntry};
 use crate::failure::Failure;
-use crate::files::DirLock;
+use crate::files::{self, DirLock};
 use crate::load;
 use crate::options::Request;
 use crate::plan::{self, Changed, Inputs};
@@ -45,19 +45,21 @@ pub fn run(args: Args, mode: RunMode) -> Result<Report, Failure> {
             postfix_dir: dir,
         };
         let plan = plan::plan(&desired, &inputs)?;
+        let leftovers = &file_state.leftovers;
         let mut report = Report {
-            changed: !plan.is_noop(),
+            changed: !plan.is_noop() || !leftovers.is_empty(),
             relayhost: match &desired.relay {
                 Wanted::Present(r) => Some(r.host.relay_literal(r.port)),
                 Wanted::Absent | Wanted::Keep => None,
             },
             ..Report::default()
         };
-        if plan.is_noop() {
+        if !report.changed {
             report.warnings = plan.warnings;
             return Ok(report);
         }
         if settings.probe
+            && !plan.is_noop()
             && !probed
             && let (Wanted::Present(relay), Some(login)) = (&desired.relay, &plan.login)
         {
@@ -73,18 +75,34 @@ pub fn run(args: Args, mode: RunMode) -> Result<Report, Failure> {
             lock = Some(DirLock::create(dir)?);
             continue;
         }
+        if !leftovers.is_empty() {
+            if !mode.check {
+                files::remove_leftovers(leftovers)?;
+            }
+            report.warnings.push(format!(
+                "{} {} temp file(s) an interrupted run left in {}",
+                if mode.check {
+                    "would remove"
+                } else {
+                    "removed"
+                },
+                leftovers.len(),
+                dir.display()
+            ));
+        }
         report.changes = plan.changes();
         if mode.diff {
             // Built only in diff mode: it costs a pass over sasl_passwd.
             report.diff = diff::diff(&plan, &inputs);
         }
-        if !mode.check {
+        if !mode.check && !plan.is_noop() {
             let target = Target {
                 dir,
                 postfix: &postfix,
                 reload: settings.reload,
             };
-            report.warnings = apply::apply(&plan, store.as_mut(), &target)?;
+            let applied = apply::apply(&plan, store.as_mut(), &target)?;
+            report.warnings.extend(applied);
         }
         report.warnings.splice(0..0, plan.warnings.iter().cloned());
         report.pending_applied = plan.pending;

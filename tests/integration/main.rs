@@ -14,6 +14,7 @@ mod cli;
 mod e2e;
 mod faults;
 mod fleet;
+mod hardening;
 mod info;
 mod mariadb;
 mod postconf;
