@@ -132,17 +132,6 @@ fn stage_all(plan: &Plan, target: &Target) -> Result<Vec<Install>, Error> {
     Ok(installs)
 }
 
-/// The directives this module writes: Postfix must know every one of them.
-const MANAGED: [&str; 7] = [
-    model::RELAYHOST,
-    model::SASL_AUTH,
-    model::PASSWORD_MAPS,
-    model::TLS_LEVEL,
-    model::WRAPPERMODE,
-    model::SASL_SECURITY_OPTIONS,
-    model::SASL_TLS_SECURITY_OPTIONS,
-];
-
 /// `postconf -n` on the new main.cf next to the current master.cf, in a scratch directory
 /// inside the managed one (so a container prefix sees it too), before anything is installed.
 fn check_staged_config(main_cf: &str, target: &Target) -> Result<(), Error> {
@@ -170,7 +159,7 @@ fn check_staged_config(main_cf: &str, target: &Target) -> Result<(), Error> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    target.postfix.check_config(&name, &MANAGED)
+    target.postfix.check_config(&name, &model::MANAGED)
 }
 
 fn roll_back(

@@ -54,6 +54,9 @@ pub enum Error {
     Postfix(String),
     #[error("the new Postfix configuration is not valid: {0}")]
     PostfixConfig(String),
+    /// A stored row that cannot be written as one safe line, or that contradicts another.
+    #[error("{0}")]
+    UnsafeRow(String),
     #[error("probe of the relay host failed, nothing changed: {0}")]
     Probe(String),
     #[error(
@@ -92,6 +95,7 @@ impl Error {
             Error::Reload(_) => "reload_failed",
             Error::Postfix(_) => "postfix_error",
             Error::PostfixConfig(_) => "invalid_postfix_config",
+            Error::UnsafeRow(_) => "unsafe_row",
             Error::Probe(_) => "probe_failed",
             Error::RotationUnfinished(_) => "rotation_unfinished",
         }

@@ -184,3 +184,15 @@ impl Change {
         }
     }
 }
+
+/// The directives this module writes: Postfix must know every one of them, and each must come
+/// from one enabled row.
+pub const MANAGED: [&str; 7] = [
+    RELAYHOST,
+    SASL_AUTH,
+    PASSWORD_MAPS,
+    TLS_LEVEL,
+    WRAPPERMODE,
+    SASL_SECURITY_OPTIONS,
+    SASL_TLS_SECURITY_OPTIONS,
+];

@@ -315,6 +315,7 @@ fn credential_settings(
 
 /// main.cf as Hermes's generator writes it from the rows; `None` when the file already is.
 fn main_cf(rows: &Rows, inputs: &Inputs) -> Result<Option<String>> {
+    render::check_directive_rows(rows.all(), &crate::model::MANAGED)?;
     let directives = render::directives(rows.all(), inputs.exec_dir);
     check_values(&directives)?;
     let main_cf = render::merge(inputs.base, &directives);
@@ -566,6 +567,18 @@ fn transport_entries(
             None | Some("") => "25",
             Some(p) => p,
         };
+        if !destination
+            .chars()
+            .all(|c| !c.is_whitespace() && !c.is_control())
+            || port.parse::<u16>().map_or(true, |p| p == 0)
+        {
+            warnings.push(format!(
+                "{}: the destination or port is not one host and port number; sasl_passwd \
+                 line skipped",
+                label()
+            ));
+            continue;
+        }
         let entry_key = format!("[{destination}]:{port}");
         if !keys.insert(entry_key.clone()) {
             warnings.push(format!(

@@ -174,6 +174,58 @@ pub fn merge(base: &str, directives: &[(String, String)]) -> String {
     out
 }
 
+/// Text that stays one line wherever it is written: no line break, NUL or other control
+/// character (a tab is whitespace to Postfix, so it is allowed).
+pub fn one_line(text: &str) -> bool {
+    !text.chars().any(|c| c.is_control() && c != '\t')
+}
+
+/// The rows that feed main.cf must each be one safe line (`postconf -e` refuses multi-line
+/// input; a line break would add directives of the row's choosing), and a directive in
+/// `managed` must come from one enabled row (with two, the run would report one value while
+/// Postfix reads the other). Errors name the rows.
+pub fn check_directive_rows(rows: &[ParamRow], managed: &[&str]) -> Result<()> {
+    let parents: Vec<&ParamRow> = rows
+        .iter()
+        .filter(|r| r.is_parent() && r.is_enabled() && !r.param().trim().is_empty())
+        .collect();
+    let parent_ids: HashSet<String> = parents.iter().map(|r| r.id.to_string()).collect();
+    let feeding = rows.iter().filter(|r| {
+        r.is_enabled()
+            && (r.is_parent()
+                || r.child == Some(1)
+                    && r.parent.as_deref().is_some_and(|p| parent_ids.contains(p)))
+    });
+    for row in feeding {
+        if !one_line(row.param()) {
+            return Err(Error::UnsafeRow(format!(
+                "parameters#{}: its value holds a line break or control character, which \
+                 would write more than one main.cf line; fix or disable the row",
+                row.id
+            )));
+        }
+    }
+    let mut by_name: HashMap<&str, Vec<i64>> = HashMap::new();
+    for parent in &parents {
+        by_name
+            .entry(parent.param().trim())
+            .or_default()
+            .push(parent.id);
+    }
+    for name in managed {
+        if let Some(ids) = by_name.get(name).filter(|ids| ids.len() > 1) {
+            let rows: Vec<String> = ids.iter().map(|id| format!("parameters#{id}")).collect();
+            return Err(Error::UnsafeRow(format!(
+                "{name} is set by {} enabled rows ({}); Postfix would read only one, so \
+                 disable all but one",
+                ids.len(),
+                rows.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Why a credential pair cannot be one sasl_passwd line `key<TAB>user:password`: a line break
 /// would add map entries, a `:` or blank in the user would split it wrongly, and postmap strips
 /// trailing whitespace. Never quotes the value.

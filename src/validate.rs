@@ -196,6 +196,24 @@ pub(crate) fn settings(args: &Args, request: Request) -> Result<Settings> {
         None if postfix_exec.is_empty() => postfix_dir.to_string_lossy().into_owned(),
         None => "/etc/postfix".to_string(),
     };
+    // Both end up in main.cf: a line break would add directives of its own.
+    if !crate::render::one_line(&postfix_exec_dir) {
+        return Err(Error::option(
+            "postfix_exec_dir",
+            "holds a line break or control character",
+        ));
+    }
+    if let Some(name) = args.vars.iter().flatten().find_map(|(name, value)| {
+        (!crate::render::one_line(name) || !crate::render::one_line(value)).then_some(name)
+    }) {
+        return Err(Error::option(
+            "vars",
+            format!(
+                "{name:?} holds a line break or control character, which would write more than \
+                 one main.cf line"
+            ),
+        ));
+    }
     Ok(Settings {
         database,
         key_file: under_root(&args.key_file, "/opt/hermes/keys/hermes.key"),

@@ -444,3 +444,150 @@ fn the_process_cannot_dump_core() {
     let fields: Vec<&str> = core.split_whitespace().collect();
     assert_eq!(&fields[4..6], ["0", "0"], "{core}");
 }
+
+/// A `transport` destination or port with a tab or line break would write sasl_passwd lines of
+/// its choosing (and unmask a password in the diff): skipped with a warning naming the row.
+fn hostile_transport_rows_are_skipped(h: Hermes) {
+    let h = configured(h);
+    let good = h.add_transport(
+        "a.example",
+        "mx.a.example",
+        None,
+        "YES",
+        "ua",
+        "pa-secret-1",
+    );
+    let dest = h.add_transport(
+        "b.example",
+        "mx.b.example]:25\tevil:inject\n[mx.attacker.example",
+        None,
+        "YES",
+        "ub",
+        "pb-secret-2",
+    );
+    let port = h.add_transport(
+        "c.example",
+        "mx.c.example",
+        Some("25\n[mx.attacker.example]:25\tevil:inject"),
+        "YES",
+        "uc",
+        "pc-secret-3",
+    );
+    let mut args = h.args(relay());
+    args["_ansible_diff"] = json!(true);
+    let run = h.run_raw(&args);
+    run.json.assert_ok();
+    run.assert_no_secret(&["pa-secret-1", "pb-secret-2", "pc-secret-3", PASSWORD]);
+    let warnings = run.json["warnings"].to_string();
+    for id in [dest, port] {
+        assert!(
+            warnings.contains(&format!("transport#{id} ")),
+            "row {id} not named: {warnings}"
+        );
+    }
+    assert!(
+        !warnings.contains(&format!("transport#{good} ")),
+        "{warnings}"
+    );
+    let sasl = h.file("sasl_passwd").unwrap();
+    assert!(
+        !sasl.contains("attacker") && !sasl.contains("evil"),
+        "{sasl}"
+    );
+    assert_eq!(sasl.lines().count(), 2, "{sasl}");
+    assert_eq!(h.postmap_query("[mx.attacker.example]:25"), None);
+    assert_eq!(
+        h.postmap_query("[mx.a.example]:25").as_deref(),
+        Some("ua:pa-secret-1")
+    );
+}
+
+#[test]
+fn hostile_transport_rows_are_skipped_sqlite() {
+    hostile_transport_rows_are_skipped(Hermes::new());
+}
+
+#[test]
+fn hostile_transport_rows_are_skipped_mariadb() {
+    hostile_transport_rows_are_skipped(Hermes::mariadb());
+}
+
+/// A `parameters` value with a line break would inject main.cf directives; two enabled
+/// relayhost rows would let the run report one relay while Postfix uses the other. Both are
+/// refused, naming the rows, and nothing is written.
+fn hostile_parameter_rows_are_refused(h: Hermes) {
+    let h = configured(h);
+    let before = postfix_files(&h);
+    h.sql(
+        "INSERT INTO parameters (id, parameter, module, conf_file, parent, child, order1, enabled, applied, action) VALUES
+           (9001, 'smtpd_banner', 'postfix', 'main.cf', NULL, 2, NULL, 1, 1, 'NONE'),
+           (9002, 'hi
+relayhost = [mx.attacker.example]:25', 'postfix', 'main.cf', '9001', 1, 1.0, 1, 1, 'NONE');",
+    );
+    let run = h.run_raw(&h.args(port_change()));
+    run.assert_failed("unsafe_row");
+    assert!(run.stdout.contains("parameters#9002"), "{}", run.stdout);
+    assert!(!h.file("main.cf").unwrap().contains("attacker"));
+    h.sql("DELETE FROM parameters WHERE id IN (9001, 9002)");
+    assert_eq!(postfix_files(&h), before);
+
+    h.sql(
+        "INSERT INTO parameters (id, parameter, module, conf_file, parent, child, order1, enabled, applied, action) VALUES
+           (9003, 'relayhost', 'postfix', 'main.cf', NULL, 2, NULL, 1, 1, 'NONE'),
+           (9004, '[mx.attacker.example]:25', 'postfix', 'main.cf', '9003', 1, 1.0, 1, 1, 'NONE');",
+    );
+    let run = h.run_raw(&h.args(port_change()));
+    run.assert_failed("unsafe_row");
+    assert!(
+        run.stdout.contains("parameters#9003") && run.stdout.contains("parameters#202"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(postfix_files(&h), before);
+}
+
+/// The files of the Postfix dir (the test's own SQL rewrites the SQLite file).
+fn postfix_files(h: &Hermes) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut files: Vec<(PathBuf, Vec<u8>)> = fs::read_dir(h.postfix_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| (p.clone(), fs::read(&p).unwrap()))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn hostile_parameter_rows_are_refused_sqlite() {
+    hostile_parameter_rows_are_refused(Hermes::new());
+}
+
+#[test]
+fn hostile_parameter_rows_are_refused_mariadb() {
+    hostile_parameter_rows_are_refused(Hermes::mariadb());
+}
+
+#[test]
+fn multi_line_vars_and_exec_dir_are_refused() {
+    let h = configured(Hermes::new());
+    let before = h.snapshot();
+    let mut args = h.args(port_change());
+    args["vars"]["banner"] = json!("Hermes\nrelayhost = [mx.attacker.example]:25");
+    let run = h.run_raw(&args);
+    run.assert_failed("invalid_args");
+    assert!(run.stdout.contains("option 'vars'"), "{}", run.stdout);
+
+    let mut args = h.args(port_change());
+    args["postfix_exec_dir"] = json!(format!(
+        "{}\nrelayhost = [mx.attacker.example]:25",
+        h.postfix_dir().display()
+    ));
+    let run = h.run_raw(&args);
+    run.assert_failed("invalid_args");
+    assert!(
+        run.stdout.contains("option 'postfix_exec_dir'"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(h.snapshot(), before);
+}
