@@ -64,8 +64,10 @@ pub fn apply(plan: &Plan, store: &mut dyn Store, target: &Target) -> Result<Vec<
 fn stage_all(plan: &Plan, target: &Target) -> Result<Vec<Install>, Error> {
     let dir = target.dir;
     let mut installs = Vec::new();
+    // Kept until the map is built: postmap reads the checked new config, not the live one.
+    let mut checked = None;
     if let Some(main_cf) = &plan.main_cf {
-        check_staged_config(main_cf, target)?;
+        checked = Some(check_staged_config(main_cf, target)?);
         let live = dir.join("main.cf");
         let old = Saved::capture(&live)?;
         let backup = dir.join("main.cf.HERMES");
@@ -80,6 +82,10 @@ fn stage_all(plan: &Plan, target: &Target) -> Result<Vec<Install>, Error> {
             saved: old,
         });
     }
+    let staged_tools = checked
+        .as_ref()
+        .map(|(_, name)| target.postfix.with_staged_config(name));
+    let tools = staged_tools.as_ref().unwrap_or(target.postfix);
     if let Some(sasl) = &plan.sasl {
         let live = dir.join("sasl_passwd");
         let source = stage(&live, sasl.text.as_bytes(), 0o600)?;
@@ -91,11 +97,11 @@ fn stage_all(plan: &Plan, target: &Target) -> Result<Vec<Install>, Error> {
                 .unwrap_or_default();
             let made = source.path().with_file_name(format!("{tmp_name}{suffix}"));
             let map_live = dir.join(format!("sasl_passwd{suffix}"));
-            let postmapped = target.postfix.postmap(&sasl.map_type, &tmp_name);
+            let postmapped = tools.postmap(&sasl.map_type, &tmp_name);
             let map = Staged::adopt(made, map_live.clone());
             postmapped?;
             if let Some((key, expected)) = &sasl.relay_entry {
-                let answer = target.postfix.query(&sasl.map_type, &tmp_name, key)?;
+                let answer = tools.query(&sasl.map_type, &tmp_name, key)?;
                 if answer.as_deref().map(String::as_str) != Some(expected.as_str()) {
                     return Err(Error::Postmap(format!(
                         "the built map does not answer {key} with the relay credentials"
@@ -134,7 +140,11 @@ fn stage_all(plan: &Plan, target: &Target) -> Result<Vec<Install>, Error> {
 
 /// `postconf -n` on the new main.cf next to the current master.cf, in a scratch directory
 /// inside the managed one (so a container prefix sees it too), before anything is installed.
-fn check_staged_config(main_cf: &str, target: &Target) -> Result<(), Error> {
+/// Returns the scratch directory (removed on drop) and its name.
+fn check_staged_config(
+    main_cf: &str,
+    target: &Target,
+) -> Result<(tempfile::TempDir, String), Error> {
     let scratch = tempfile::Builder::new()
         .prefix(".hermes-relayhost.check.")
         .permissions(std::fs::Permissions::from_mode(0o700))
@@ -159,7 +169,8 @@ fn check_staged_config(main_cf: &str, target: &Target) -> Result<(), Error> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    target.postfix.check_config(&name, &model::MANAGED)
+    target.postfix.check_config(&name, &model::MANAGED)?;
+    Ok((scratch, name))
 }
 
 fn roll_back(

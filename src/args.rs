@@ -397,18 +397,22 @@ fn echo(options: &Map<String, Value>) -> Map<String, Value> {
         .collect()
 }
 
-/// `scheme://user:secret@host/db` → `scheme://user:********@host/db`.
+/// `scheme://user:secret@host/db` → `scheme://user:********@host/db`. A value not of that form
+/// is shown only if it cannot hold a password (nothing but a path after `scheme:`); else all
+/// after the scheme is masked, since a malformed URL may hold one anywhere.
 pub fn mask_url_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    // The last `@` ends the user info even when an unencoded password holds `/` or `@`.
-    let Some(at) = rest.rfind('@') else {
-        return url.to_string();
-    };
-    match rest[..at].split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:********{}", &rest[at..]),
-        None => url.to_string(),
+    if let Some((scheme, rest)) = url.split_once("://")
+        // The last `@` ends the user info even when an unencoded password holds `/` or `@`.
+        && let Some(at) = rest.rfind('@')
+    {
+        return match rest[..at].split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:********{}", &rest[at..]),
+            None => url.to_string(),
+        };
+    }
+    match url.split_once(':') {
+        Some((scheme, rest)) if rest.contains([':', '@']) => format!("{scheme}:********"),
+        _ => url.to_string(),
     }
 }
 
@@ -515,6 +519,14 @@ mod tests {
             "mysql://hermes:********@db:3306/hermes"
         );
         assert_eq!(mask_url_password("sqlite:/x/y"), "sqlite:/x/y");
+        assert_eq!(
+            mask_url_password("mysql://root:s3cr3t/hermes"),
+            "mysql:********"
+        );
+        assert_eq!(
+            mask_url_password("mysql//root:s3cr3t@h/hermes"),
+            "mysql//root:********"
+        );
         assert_eq!(
             mask_url_password("mysql://hermes:Ab/Sec@ret@127.0.0.1:3306/hermes"),
             "mysql://hermes:********@127.0.0.1:3306/hermes"

@@ -10,20 +10,36 @@ use crate::error::{Error, Result};
 
 pub struct Postfix {
     exec: Vec<String>,
+    /// The managed directory as the Postfix commands see it.
+    managed_dir: String,
+    /// What `-c` names: the managed directory, or a checked staged config inside it.
     config_dir: String,
 }
 
 impl Postfix {
     pub fn new(exec: &[String], config_dir: &str) -> Postfix {
+        let dir = config_dir.trim_end_matches('/').to_string();
         Postfix {
             exec: exec.to_vec(),
-            config_dir: config_dir.trim_end_matches('/').to_string(),
+            managed_dir: dir.clone(),
+            config_dir: dir,
+        }
+    }
+
+    /// The same tools reading the staged config in `staged_dir_name` (inside the managed
+    /// directory) that `check_config` passed: a broken live main.cf cannot stop the run that
+    /// replaces it.
+    pub fn with_staged_config(&self, staged_dir_name: &str) -> Postfix {
+        Postfix {
+            exec: self.exec.clone(),
+            managed_dir: self.managed_dir.clone(),
+            config_dir: self.path_of(staged_dir_name),
         }
     }
 
     /// A file of the managed directory as the Postfix commands see it.
     pub fn path_of(&self, file_name: &str) -> String {
-        format!("{}/{file_name}", self.config_dir)
+        format!("{}/{file_name}", self.managed_dir)
     }
 
     /// The one place a command line is built: the exec prefix, then `argv`, no stdin.

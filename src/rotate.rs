@@ -71,26 +71,29 @@ pub fn rotate(args: Args, mode: RunMode) -> Result<RotationReport, Failure> {
     let new_cipher = args.new_cipher.unwrap_or(old_cipher);
     let key_file = settings.key_file.clone();
     let staged = sibling(&key_file, ".new");
-    let old = Key::load(&key_file)?.with_cipher(old_cipher);
     let given = args.new_key_file.as_deref().map(PathBuf::from);
-    let resuming = given.is_none() && staged.exists();
-    let new = match (&given, resuming) {
-        (Some(path), _) => Key::load(path)?,
-        (None, true) => Key::load(&staged)?,
-        (None, false) => Key::generate()?,
-    }
-    .with_cipher(new_cipher);
-    if given.is_some() && new.same_bytes(&old) && new_cipher == old_cipher {
-        return Ok(RotationReport {
-            msg: "the key is already current: no change".to_string(),
-            ..RotationReport::default()
-        });
-    }
-
-    let _lock = if mode.check {
-        DirLock::existing(&settings.postfix_dir, false)?
-    } else {
-        Some(DirLock::create(&settings.postfix_dir)?)
+    // The keys are read under the lock: a concurrent rotation may be installing a new one.
+    let mut lock = DirLock::existing(&settings.postfix_dir, !mode.check)?;
+    let (old, new, resuming) = loop {
+        let old = Key::load(&key_file)?.with_cipher(old_cipher);
+        let resuming = given.is_none() && staged.exists();
+        let new = match (&given, resuming) {
+            (Some(path), _) => Key::load(path)?,
+            (None, true) => Key::load(&staged)?,
+            (None, false) => Key::generate()?,
+        }
+        .with_cipher(new_cipher);
+        if given.is_some() && new.same_bytes(&old) && new_cipher == old_cipher {
+            return Ok(RotationReport {
+                msg: "the key is already current: no change".to_string(),
+                ..RotationReport::default()
+            });
+        }
+        if mode.check || lock.is_some() {
+            break (old, new, resuming);
+        }
+        // No lock file yet: create it (a change follows) and read the keys again under it.
+        lock = Some(DirLock::create(&settings.postfix_dir)?);
     };
     let mut store = settings.database.open(!mode.check)?;
     let snapshot = store.load()?;

@@ -65,7 +65,9 @@ pub fn run(args: Args, mode: RunMode) -> Result<Report, Failure> {
         {
             // No database lock is held while talking to the network; plan again after.
             drop(store);
-            probe::probe(relay, login)?;
+            let main_cf = plan.main_cf.as_deref().or(file_state.main_cf.as_deref());
+            let allowed = probe::plaintext_allowed(main_cf.unwrap_or(&base));
+            probe::probe(relay, login, allowed)?;
             probed = true;
             continue;
         }

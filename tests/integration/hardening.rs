@@ -591,3 +591,69 @@ fn multi_line_vars_and_exec_dir_are_refused() {
     );
     assert_eq!(h.snapshot(), before);
 }
+
+/// postmap reads the checked new config, so a broken live main.cf does not stop the run that
+/// replaces it.
+#[test]
+fn a_broken_live_main_cf_is_repaired() {
+    let h = configured(Hermes::new());
+    let main_cf = h.postfix_dir().join("main.cf");
+    let mut text = fs::read_to_string(&main_cf).unwrap();
+    text.push_str("this line is not a directive\n");
+    fs::write(&main_cf, text).unwrap();
+    let mut args = port_change();
+    args["password"] = json!(NEW_PASSWORD);
+    let out = h.run(args);
+    out.assert_ok();
+    assert!(!h.file("main.cf").unwrap().contains("not a directive"));
+    assert_eq!(
+        h.postmap_query(NEW_KEY).as_deref(),
+        Some(format!("relayuser:{NEW_PASSWORD}").as_str())
+    );
+}
+
+#[test]
+fn a_malformed_database_url_never_echoes_its_password() {
+    let h = Hermes::new();
+    for url in [
+        "mysql://root:s3cr3t-pw/hermes",
+        "mysql//root:s3cr3t-pw@localhost/hermes",
+        "mysql:root:s3cr3t-pw@localhost",
+    ] {
+        let run = h.run_raw(&h.args(json!({"host": "smtp.example.com", "database": url})));
+        assert_eq!(run.json["failed"], true, "{url}: {}", run.stdout);
+        run.assert_no_secret(&["s3cr3t-pw"]);
+    }
+}
+
+/// Rotations at the same time each read the key under the lock, so none finds values
+/// encrypted with a key it has not read.
+#[test]
+fn concurrent_rotations_all_succeed() {
+    let h = configured(Hermes::new());
+    h.add_transport("a.example", "mx.a.example", None, "YES", "ua", "pa-secret");
+    let file = h.dir.path().join("rotate.json");
+    fs::write(
+        &file,
+        json!({"root": h.root, "rotate_key": true}).to_string(),
+    )
+    .unwrap();
+    for round in 0..3 {
+        let children: Vec<_> = (0..4)
+            .map(|_| {
+                Command::new(env!("CARGO_BIN_EXE_hermes-relayhost"))
+                    .arg(&file)
+                    .stdout(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for child in children {
+            let out = child.wait_with_output().unwrap();
+            let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+            assert_eq!(json["failed"], false, "round {round}: {json}");
+        }
+    }
+    assert_eq!(h.decrypted("relay_host_password"), PASSWORD);
+    assert_eq!(h.run(relay())["changed"], false);
+}

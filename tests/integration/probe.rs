@@ -8,9 +8,11 @@ use serde_json::json;
 const USER: &str = "relayuser";
 const GOOD: &str = "right pass:word";
 
+/// With `noanonymous`: Postfix's default `noplaintext` forbids PLAIN and LOGIN, and the probe
+/// logs in only where Postfix would.
 fn args(sh: &Smarthost, tls: &str, password: &str) -> serde_json::Value {
     json!({"host": sh.host, "port": sh.port, "tls": tls, "username": USER,
-           "password": password, "probe": true})
+           "password": password, "probe": true, "sasl_security_options": "noanonymous"})
 }
 
 #[test]
@@ -66,4 +68,38 @@ fn unreachable_relay_fails_the_probe_and_no_change_skips_it() {
                            "username": USER, "password": "new-one", "probe": true}));
     assert_eq!(out["error"]["code"], "probe_failed", "{out}");
     assert_eq!(h.decrypted("relay_host_password"), GOOD);
+}
+
+/// Where Postfix would not send the password (PLAIN in clear under `noplaintext`, the
+/// default), neither does the probe: the run fails and the smarthost sees no login.
+#[test]
+fn the_probe_follows_the_sasl_security_options() {
+    let h = Hermes::new();
+    let plain = Smarthost::start(h.dir.path(), "127.0.0.1", Mode::Plain, &[]);
+    let starttls = Smarthost::start(h.dir.path(), "127.0.0.1", Mode::StartTls, &[(USER, GOOD)]);
+    for (sh, options) in [
+        (&plain, json!({})),
+        (
+            &plain,
+            json!({"sasl_security_options": "noplaintext, noanonymous",
+                        "sasl_tls_security_options": "noanonymous"}),
+        ),
+    ] {
+        let mut a = args(sh, "may", GOOD);
+        a.as_object_mut().unwrap().remove("sasl_security_options");
+        for (k, v) in options.as_object().unwrap() {
+            a[k] = v.clone();
+        }
+        let run = h.run_raw(&h.args(a));
+        run.assert_failed("probe_failed");
+        assert!(run.stdout.contains("not sent"), "{}", run.stdout);
+        assert!(
+            sh.failed_logins().is_empty(),
+            "the password went out in clear"
+        );
+    }
+    let mut a = args(&starttls, "may", GOOD);
+    a["sasl_security_options"] = json!("noplaintext, noanonymous");
+    a["sasl_tls_security_options"] = json!("noanonymous");
+    h.run(a).assert_ok();
 }
