@@ -655,5 +655,10 @@ fn concurrent_rotations_all_succeed() {
         }
     }
     assert_eq!(h.decrypted("relay_host_password"), PASSWORD);
+    h.run(relay()).assert_ok();
+    assert_eq!(
+        h.postmap_query("[mx.a.example]:25").as_deref(),
+        Some("ua:pa-secret")
+    );
     assert_eq!(h.run(relay())["changed"], false);
 }
