@@ -3,6 +3,7 @@
 //! we keep it by default so the Hermes web UI can still read what we write. The opt-in `cbc`
 //! format is Lucee's `AES/CBC/PKCS5Padding` layout: a random 16-byte IV, then the ciphertext.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use aes::Aes256;
@@ -173,6 +174,47 @@ impl Key {
     }
 }
 
+/// Decrypted values by ciphertext: Hermes reuses one credential on many `transport` rows
+/// (100,000 rows may carry ten distinct ciphertexts), so each is decrypted once. The
+/// plaintexts are `SecretString`s, wiped on drop.
+pub struct DecryptCache<'a> {
+    key: &'a Key,
+    plain: HashMap<&'a str, SecretString>,
+}
+
+impl<'a> DecryptCache<'a> {
+    pub fn new(key: &'a Key) -> DecryptCache<'a> {
+        DecryptCache {
+            key,
+            plain: HashMap::new(),
+        }
+    }
+
+    /// A username and a password, as [`Key::decrypt_as`] reads them (`*_row` name the columns
+    /// for an error, built only then).
+    pub fn pair(
+        &mut self,
+        user: &'a str,
+        user_row: impl Fn() -> String,
+        password: &'a str,
+        password_row: impl Fn() -> String,
+    ) -> Result<(&str, &str)> {
+        for (stored, row) in [
+            (user, &user_row as &dyn Fn() -> String),
+            (password, &password_row),
+        ] {
+            if !self.plain.contains_key(stored) {
+                let plain = self.key.decrypt_as(stored, row)?;
+                self.plain.insert(stored, plain);
+            }
+        }
+        Ok((
+            self.plain[user].expose_secret(),
+            self.plain[password].expose_secret(),
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,6 +223,28 @@ mod tests {
 
     fn key() -> Key {
         Key::from_base64(VECTOR_KEY).unwrap()
+    }
+
+    #[test]
+    fn cache_decrypts_like_the_key_and_names_the_row_on_failure() {
+        let key = key();
+        let mut cache = DecryptCache::new(&key);
+        let user = "t8nbKYgCN8IKadRpezhC9Q==";
+        let pass = "ExA7o47Yw/T6rG3DNlRAHg==";
+        for _ in 0..2 {
+            let pair = cache
+                .pair(user, || "u".into(), pass, || "p".into())
+                .unwrap();
+            assert_eq!(pair, ("relayuser", "p@ss:w0rd"));
+        }
+        assert_eq!(
+            cache.pair("", String::new, "", String::new).unwrap(),
+            ("", "")
+        );
+        let err = cache
+            .pair(user, || "u".into(), "bm90IGEgYmxvY2s=", || "row.pw".into())
+            .unwrap_err();
+        assert!(err.to_string().contains("row.pw"), "{err}");
     }
 
     #[test]

@@ -65,8 +65,15 @@ pub fn files(snapshot: &Snapshot, dir: &Path) -> Result<FileState> {
     let main_cf = read_optional(&dir.join("main.cf"))?
         .map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
     let sasl_path = dir.join("sasl_passwd");
-    let sasl_passwd = read_optional(&sasl_path)?
-        .map(|bytes| Zeroizing::new(String::from_utf8_lossy(&bytes).into_owned()));
+    // Taken out of the read buffer, not copied: the file may be megabytes of secrets.
+    let sasl_passwd = read_optional(&sasl_path)?.map(|mut bytes| {
+        Zeroizing::new(
+            String::from_utf8(std::mem::take(&mut *bytes)).unwrap_or_else(|e| {
+                let bytes = Zeroizing::new(e.into_bytes());
+                String::from_utf8_lossy(&bytes).into_owned()
+            }),
+        )
+    });
     let map = map_suffix.map(|suffix| dir.join(format!("sasl_passwd{suffix}")));
     let map_mode = match &map {
         Some(path) => mode_of(path)?,

@@ -14,7 +14,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use zeroize::Zeroizing;
 
-use crate::crypto::Key;
+use crate::crypto::{DecryptCache, Key};
 use crate::error::{Error, Result};
 use crate::load::FileState;
 use crate::model::{
@@ -22,7 +22,7 @@ use crate::model::{
     SASL_TLS_SECURITY_OPTIONS, Snapshot, TLS_LEVEL, TRANSPORT_PASSWORD, TRANSPORT_USERNAME,
     TransportCreds, TransportRow, USERNAME_SETTING, WRAPPERMODE, setting_label,
 };
-use crate::render::{self, LineUnsafe, SaslEntry};
+use crate::render::{self, LineUnsafe};
 use crate::rows::{RelayRows, Rows};
 use crate::validate::{Desired, Relay, Wanted};
 
@@ -323,7 +323,8 @@ fn main_cf(rows: &Rows, inputs: &Inputs) -> Result<Option<String>> {
 }
 
 /// sasl_passwd: the relay line, then the per-domain lines; `None` when the file, its mode and
-/// its map are already right.
+/// its map are already right. Rendered as a compare against the file on disk, so an unchanged
+/// file costs no copy (see [`render::SaslWriter`]).
 fn sasl_file(
     rows: &Rows,
     relay: &RelayRows,
@@ -333,15 +334,19 @@ fn sasl_file(
     warnings: &mut Vec<String>,
 ) -> Result<Option<SaslFile>> {
     let relay_value = rows.value(relay.relay);
-    let mut entries = Vec::new();
+    let files = inputs.files;
+    let on_disk = files.sasl_passwd.as_deref().map(String::as_str);
+    let mut writer = render::SaslWriter::new(on_disk, transports.len() + 1);
+    let mut relay_entry = None;
     if let Some(c) = creds {
+        let (user, pass) = (c.user.expose_secret(), c.pass.expose_secret());
         let line_wanted = rows.parent(relay.sasl).is_enabled()
             && relay_value.is_enabled()
             && !relay_value.param().is_empty()
-            && !c.user.expose_secret().is_empty()
-            && !c.pass.expose_secret().is_empty();
+            && !user.is_empty()
+            && !pass.is_empty();
         if line_wanted {
-            sasl_safe(c.user.expose_secret(), c.pass.expose_secret()).map_err(|why| {
+            sasl_safe(user, pass).map_err(|why| {
                 Error::option(
                     "password",
                     format!(
@@ -349,34 +354,32 @@ fn sasl_file(
                     ),
                 )
             })?;
-            entries.push(SaslEntry {
-                key: relay_value.param().to_string(),
-                user: c.user.expose_secret().to_string(),
-                password: c.pass.clone(),
-            });
+            writer.line(&[relay_value.param()], user, pass);
+            relay_entry = Some((
+                relay_value.param().to_string(),
+                Zeroizing::new(format!("{user}:{pass}")),
+            ));
         }
     }
-    transport_entries(transports, inputs.key, &mut entries, warnings)?;
-    let text = render::sasl_passwd(&entries);
+    transport_entries(
+        transports,
+        inputs.key,
+        relay_value.param(),
+        &mut relay_entry,
+        &mut writer,
+        warnings,
+    )?;
+    let text = writer.finish();
     let map_type = rows.value(relay.maps).param().to_string();
     let map_suffix = render::map_suffix(&map_type)?;
-    let files = inputs.files;
     let unsafe_mode = |m: Option<u32>| m.is_some_and(|m| m & 0o077 != 0);
     let map_stale = map_suffix.is_some()
         && (files.map_mode.is_none() || unsafe_mode(files.map_mode) || files.map_stale);
-    if files.sasl_passwd.as_deref().map(String::as_str) == Some(text.as_str())
-        && !unsafe_mode(files.sasl_mode)
-        && !map_stale
-    {
+    if text.is_none() && !unsafe_mode(files.sasl_mode) && !map_stale {
         return Ok(None);
     }
-    let relay_entry = entries
-        .first()
-        .filter(|e| e.key == relay_value.param())
-        .map(|e| {
-            let value = format!("{}:{}", e.user, e.password.expose_secret());
-            (e.key.clone(), Zeroizing::new(value))
-        });
+    // `None` from the writer: the text is the file as it is (its mode or map needs the fix).
+    let text = text.unwrap_or_else(|| Zeroizing::new(on_disk.unwrap_or_default().to_string()));
     Ok(Some(SaslFile {
         text,
         map_type: map_type.split(':').next().unwrap_or("hash").to_string(),
@@ -537,15 +540,25 @@ fn sasl_safe(user: &str, pass: &str) -> std::result::Result<(), LineUnsafe> {
     render::password_line_safe(pass)
 }
 
-/// Per-domain lines from the Domains page: `[destination]:port` (empty port → 25).
-fn transport_entries(
-    transports: &[TransportRow],
+/// Per-domain lines from the Domains page: `[destination]:port` (empty port → 25). Each
+/// distinct ciphertext is decrypted once; nothing is allocated per row unless it is skipped
+/// (its warning). When the relay line is missing and the first line has the relay's key, that
+/// line is the one the built map is checked with.
+fn transport_entries<'a>(
+    transports: &'a [TransportRow],
     key: &Key,
-    entries: &mut Vec<SaslEntry>,
+    relay_key: &'a str,
+    relay_entry: &mut Option<(String, Zeroizing<String>)>,
+    writer: &mut render::SaslWriter,
     warnings: &mut Vec<String>,
 ) -> Result<()> {
-    let mut keys: HashSet<String> = HashSet::with_capacity(transports.len() + entries.len());
-    keys.extend(entries.iter().map(|e| e.key.clone()));
+    let bracketed = |k: &'a str| k.strip_prefix('[').and_then(|k| k.split_once("]:"));
+    let mut keys: HashSet<(&str, &str)> = HashSet::with_capacity(transports.len() + 1);
+    let mut first = relay_entry.is_none();
+    if let (Some(_), Some(relay)) = (&relay_entry, bracketed(relay_key)) {
+        keys.insert(relay);
+    }
+    let mut plain = DecryptCache::new(key);
     for t in transports {
         if !t
             .authentication
@@ -579,36 +592,37 @@ fn transport_entries(
             ));
             continue;
         }
-        let entry_key = format!("[{destination}]:{port}");
-        if !keys.insert(entry_key.clone()) {
+        if !keys.insert((destination, port)) {
             warnings.push(format!(
-                "{}: {entry_key} already has a sasl_passwd line; this one is skipped",
+                "{}: [{destination}]:{port} already has a sasl_passwd line; this one is skipped",
                 label()
             ));
             continue;
         }
-        let user = key.decrypt_as(t.username_cipher.as_deref().unwrap_or(""), || {
-            t.column_label(TRANSPORT_USERNAME)
-        })?;
-        let password = key.decrypt_as(t.password_cipher.as_deref().unwrap_or(""), || {
-            t.column_label(TRANSPORT_PASSWORD)
-        })?;
-        if user.expose_secret().is_empty() || password.expose_secret().is_empty() {
+        let (user, password) = plain.pair(
+            t.username_cipher.as_deref().unwrap_or(""),
+            || t.column_label(TRANSPORT_USERNAME),
+            t.password_cipher.as_deref().unwrap_or(""),
+            || t.column_label(TRANSPORT_PASSWORD),
+        )?;
+        if user.is_empty() || password.is_empty() {
             warnings.push(format!(
                 "{}: empty credentials; sasl_passwd line skipped",
                 label()
             ));
             continue;
         }
-        if let Err(why) = sasl_safe(user.expose_secret(), password.expose_secret()) {
+        if let Err(why) = sasl_safe(user, password) {
             warnings.push(format!("{}: {why}; sasl_passwd line skipped", label()));
             continue;
         }
-        entries.push(SaslEntry {
-            key: entry_key,
-            user: user.expose_secret().to_string(),
-            password,
-        });
+        writer.line(&["[", destination, "]:", port], user, password);
+        if std::mem::take(&mut first) && bracketed(relay_key) == Some((destination, port)) {
+            *relay_entry = Some((
+                relay_key.to_string(),
+                Zeroizing::new(format!("{user}:{password}")),
+            ));
+        }
     }
     Ok(())
 }

@@ -5,7 +5,6 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
 use handlebars::Handlebars;
-use secrecy::{ExposeSecret, SecretString};
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
@@ -263,24 +262,72 @@ pub fn password_line_safe(pass: &str) -> Result<(), LineUnsafe> {
     Ok(())
 }
 
-/// One sasl_passwd line: `key<TAB>user:password`.
-pub struct SaslEntry {
-    pub key: String,
-    pub user: String,
-    pub password: SecretString,
+/// sasl_passwd rendered line by line (`key<TAB>user:password`) against the file on disk. While
+/// every line so far matches the file, only a position in it is kept: the no-change run, which
+/// every playbook pays on every host, builds no copy of a file that may hold 100,000 lines.
+/// The first difference copies the matching prefix and builds the rest.
+pub struct SaslWriter<'a> {
+    existing: &'a str,
+    missing: bool,
+    /// Bytes of `existing` matched so far (always at a line start between pushes).
+    pos: usize,
+    built: Option<Zeroizing<String>>,
+    /// Capacity for the built text, reserved once: a growing buffer would leave freed copies
+    /// of passwords behind that no `Zeroizing` wipes.
+    capacity: usize,
 }
 
-pub fn sasl_passwd(entries: &[SaslEntry]) -> Zeroizing<String> {
-    let mut text = Zeroizing::new(String::new());
-    for e in entries {
-        text.push_str(&e.key);
-        text.push('\t');
-        text.push_str(&e.user);
-        text.push(':');
-        text.push_str(e.password.expose_secret());
-        text.push('\n');
+impl<'a> SaslWriter<'a> {
+    /// `existing`: the file as it is (`None`: missing); `lines`: how many lines will come.
+    pub fn new(existing: Option<&'a str>, lines: usize) -> SaslWriter<'a> {
+        SaslWriter {
+            existing: existing.unwrap_or(""),
+            missing: existing.is_none(),
+            pos: 0,
+            built: None,
+            capacity: existing.map_or(0, str::len).max(lines * 96) + 4096,
+        }
     }
-    text
+
+    /// One line; `key` is given in pieces (`[`, destination, `]:`, port) to save formatting it.
+    pub fn line(&mut self, key: &[&str], user: &str, password: &str) {
+        let parts = key.iter().copied().chain(["\t", user, ":", password, "\n"]);
+        match &mut self.built {
+            Some(text) => parts.for_each(|p| text.push_str(p)),
+            None => {
+                let mut at = self.pos;
+                let mut same = true;
+                for p in parts.clone() {
+                    if !self.existing[at..].starts_with(p) {
+                        same = false;
+                        break;
+                    }
+                    at += p.len();
+                }
+                if same {
+                    self.pos = at;
+                } else {
+                    let mut text = Zeroizing::new(String::with_capacity(self.capacity));
+                    text.push_str(&self.existing[..self.pos]);
+                    parts.for_each(|p| text.push_str(p));
+                    self.built = Some(text);
+                }
+            }
+        }
+    }
+
+    /// The new text, or `None` when it is exactly the file on disk.
+    pub fn finish(self) -> Option<Zeroizing<String>> {
+        match self.built {
+            Some(text) => Some(text),
+            None if self.pos == self.existing.len() && !self.missing => None,
+            None => {
+                let mut text = Zeroizing::new(String::with_capacity(self.pos));
+                text.push_str(&self.existing[..self.pos]);
+                Some(text)
+            }
+        }
+    }
 }
 
 /// sasl_passwd with every password replaced by the mask. A line whose password differs in
@@ -456,12 +503,9 @@ mod tests {
 
     #[test]
     fn sasl_masking() {
-        let entries = [SaslEntry {
-            key: "[a.example]:587".into(),
-            user: "u".into(),
-            password: SecretString::from("secret"),
-        }];
-        let text = sasl_passwd(&entries);
+        let mut w = SaslWriter::new(None, 1);
+        w.line(&["[a.example]:587"], "u", "secret");
+        let text = w.finish().unwrap();
         assert_eq!(text.as_str(), "[a.example]:587\tu:secret\n");
         let old = "[a.example]:587\tu:oldpw\n[b.example]:25 v:x\n";
         assert_eq!(
@@ -476,6 +520,33 @@ mod tests {
             mask_sasl("# old\n#[c.example]:25 u:topsecret\n\n", "", "(old)"),
             "#********\n#********\n\n"
         );
+    }
+
+    #[test]
+    fn sasl_writer_keeps_no_copy_of_an_unchanged_file() {
+        let render = |existing: Option<&str>, lines: &[(&str, &str)]| {
+            let mut w = SaslWriter::new(existing, lines.len());
+            for (key, pass) in lines {
+                w.line(&["[", key, "]:", "25"], "u", pass);
+            }
+            w.finish().map(|t| t.to_string())
+        };
+        let file = "[a]:25\tu:p1\n[b]:25\tu:p2\n";
+        assert_eq!(render(Some(file), &[("a", "p1"), ("b", "p2")]), None);
+        assert_eq!(
+            render(Some(file), &[("a", "p1"), ("b", "p3")]).as_deref(),
+            Some("[a]:25\tu:p1\n[b]:25\tu:p3\n")
+        );
+        assert_eq!(
+            render(Some(file), &[("a", "p1")]).as_deref(),
+            Some("[a]:25\tu:p1\n")
+        );
+        assert_eq!(
+            render(Some("[a]:25\tu:p1\n"), &[("a", "p1"), ("b", "p2")]).as_deref(),
+            Some(file)
+        );
+        assert_eq!(render(Some(""), &[]), None);
+        assert_eq!(render(None, &[]).as_deref(), Some(""));
     }
 
     #[test]

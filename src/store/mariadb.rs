@@ -340,7 +340,10 @@ fn from_mysql(v: mysql::Value) -> SqlValue {
         mysql::Value::UInt(u) => i64::try_from(u).map_or(SqlValue::Real(u as f64), SqlValue::Int),
         mysql::Value::Float(f) => SqlValue::Real(f64::from(f)),
         mysql::Value::Double(f) => SqlValue::Real(f),
-        mysql::Value::Bytes(b) => SqlValue::Text(String::from_utf8_lossy(&b).into_owned()),
+        mysql::Value::Bytes(b) => SqlValue::Text(
+            String::from_utf8(b)
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+        ),
         other => SqlValue::Text(other.as_sql(true).trim_matches('\'').to_string()),
     }
 }
@@ -349,15 +352,22 @@ impl Dialect for MariaStore {
     const ORDER1_AS_FLOAT: &'static str = "CAST(order1 AS DOUBLE)";
     const PORT_AS_TEXT: &'static str = "port";
 
-    fn query(&mut self, sql: &str, params: &[SqlValue]) -> Result<Vec<Vec<SqlValue>>> {
-        let rows: Vec<mysql::Row> = self
+    fn query(
+        &mut self,
+        sql: &str,
+        params: &[SqlValue],
+        each: &mut dyn FnMut(Vec<SqlValue>) -> Result<()>,
+    ) -> Result<()> {
+        let config = &self.config;
+        let rows = self
             .conn
-            .exec(sql, to_mysql(params))
-            .map_err(|e| self.db_err(e))?;
-        Ok(rows
-            .into_iter()
-            .map(|row| row.unwrap().into_iter().map(from_mysql).collect())
-            .collect())
+            .exec_iter(sql, to_mysql(params))
+            .map_err(|e| db_error(config, e))?;
+        for row in rows {
+            let row = row.map_err(|e| db_error(config, e))?;
+            each(row.unwrap().into_iter().map(from_mysql).collect())?;
+        }
+        Ok(())
     }
 
     fn execute(&mut self, sql: &str, params: &[SqlValue]) -> Result<()> {

@@ -40,7 +40,14 @@ pub trait Dialect {
     const ORDER1_AS_FLOAT: &'static str;
     /// `transport.port` as text.
     const PORT_AS_TEXT: &'static str;
-    fn query(&mut self, sql: &str, params: &[SqlValue]) -> Result<Vec<Vec<SqlValue>>>;
+    /// Runs a SELECT and hands each row to `each` as it arrives: 100,000 `transport` rows are
+    /// never held twice (driver rows and model rows).
+    fn query(
+        &mut self,
+        sql: &str,
+        params: &[SqlValue],
+        each: &mut dyn FnMut(Vec<SqlValue>) -> Result<()>,
+    ) -> Result<()>;
     fn execute(&mut self, sql: &str, params: &[SqlValue]) -> Result<()>;
 }
 
@@ -54,69 +61,103 @@ pub const INSERT_VALUE: &str = "INSERT INTO parameters (parameter, module, edita
 
 /// Reads every row the plan needs.
 pub fn load<D: Dialect>(db: &mut D) -> Result<Snapshot> {
-    let params = db
-        .query(
-            &format!(
-                "SELECT id, parameter, name, parent, child, {}, COALESCE(enabled, 0), applied, \
-                 action FROM parameters WHERE module = 'postfix' AND conf_file = 'main.cf' \
-                 ORDER BY id",
-                D::ORDER1_AS_FLOAT
-            ),
-            &[],
-        )?
-        .into_iter()
-        .map(|r| {
-            Ok(ParamRow {
-                id: int(&r[0])?.unwrap_or_default(),
-                parameter: text(&r[1]),
-                name: text(&r[2]),
-                parent: text(&r[3]),
-                child: int(&r[4])?,
-                order1: real(&r[5])?,
-                enabled: int(&r[6])?.unwrap_or_default(),
-                applied: int(&r[7])?,
-                action: text(&r[8]),
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let transports = db
-        .query(
-            &format!(
-                "SELECT id, domain, destination, {}, authentication, authentication_username, \
-                 authentication_password FROM transport ORDER BY id",
-                D::PORT_AS_TEXT
-            ),
-            &[],
-        )?
-        .into_iter()
-        .map(|r| {
-            Ok(TransportRow {
-                id: int(&r[0])?.unwrap_or_default(),
-                domain: text(&r[1]),
-                destination: text(&r[2]),
-                port: text(&r[3]),
-                authentication: text(&r[4]),
-                username_cipher: text(&r[5]),
-                password_cipher: text(&r[6]),
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let settings = db.query(
+    let mut params = Vec::new();
+    db.query(
+        &format!(
+            "SELECT id, parameter, name, parent, child, {}, COALESCE(enabled, 0), applied, \
+             action FROM parameters WHERE module = 'postfix' AND conf_file = 'main.cf' \
+             ORDER BY id",
+            D::ORDER1_AS_FLOAT
+        ),
+        &[],
+        &mut |row| {
+            let [
+                id,
+                parameter,
+                name,
+                parent,
+                child,
+                order1,
+                enabled,
+                applied,
+                action,
+            ] = columns(row)?;
+            params.push(ParamRow {
+                id: int(&id)?.unwrap_or_default(),
+                parameter: text(parameter),
+                name: text(name),
+                parent: text(parent),
+                child: int(&child)?,
+                order1: real(&order1)?,
+                enabled: int(&enabled)?.unwrap_or_default(),
+                applied: int(&applied)?,
+                action: text(action),
+            });
+            Ok(())
+        },
+    )?;
+    let mut transports = Vec::new();
+    db.query(
+        &format!(
+            "SELECT id, domain, destination, {}, authentication, authentication_username, \
+             authentication_password FROM transport ORDER BY id",
+            D::PORT_AS_TEXT
+        ),
+        &[],
+        &mut |row| {
+            let [
+                id,
+                domain,
+                destination,
+                port,
+                authentication,
+                user,
+                password,
+            ] = columns(row)?;
+            transports.push(TransportRow {
+                id: int(&id)?.unwrap_or_default(),
+                domain: text(domain),
+                destination: text(destination),
+                port: text(port),
+                authentication: text(authentication),
+                username_cipher: text(user),
+                password_cipher: text(password),
+            });
+            Ok(())
+        },
+    )?;
+    transports.shrink_to_fit();
+    let (mut username_cipher, mut password_cipher) = (None, None);
+    db.query(
         "SELECT parameter, value FROM system_settings WHERE parameter IN (?, ?)",
         &[USERNAME_SETTING.into(), PASSWORD_SETTING.into()],
+        &mut |row| {
+            let [parameter, value] = columns(row)?;
+            let slot = match text(parameter).as_deref() {
+                Some(USERNAME_SETTING) => &mut username_cipher,
+                Some(PASSWORD_SETTING) => &mut password_cipher,
+                _ => return Ok(()),
+            };
+            // The first row wins, as a lookup in the result would find it.
+            if slot.is_none() {
+                *slot = Some(text(value).unwrap_or_default());
+            }
+            Ok(())
+        },
     )?;
-    let setting = |name: &str| {
-        settings
-            .iter()
-            .find(|r| text(&r[0]).as_deref() == Some(name))
-            .map(|r| text(&r[1]).unwrap_or_default())
-    };
     Ok(Snapshot {
         params,
-        username_cipher: setting(USERNAME_SETTING),
-        password_cipher: setting(PASSWORD_SETTING),
+        username_cipher,
+        password_cipher,
         transports,
     })
+}
+
+/// A row's columns by position; the SELECTs above fix how many.
+fn columns<const N: usize>(row: Vec<SqlValue>) -> Result<[SqlValue; N]> {
+    let got = row.len();
+    row.try_into()
+        .map_err(|_| Error::DatabaseLayout(format!("expected {N} columns in a row, found {got}")))
 }
 
 /// Which side of a change a statement writes: the change itself, or its before-image.
@@ -200,12 +241,12 @@ pub fn transport_values(id: i64, creds: &TransportCreds) -> Vec<SqlValue> {
     ]
 }
 
-fn text(v: &SqlValue) -> Option<String> {
+fn text(v: SqlValue) -> Option<String> {
     match v {
         SqlValue::Null => None,
         SqlValue::Int(i) => Some(i.to_string()),
         SqlValue::Real(f) => Some(f.to_string()),
-        SqlValue::Text(s) => Some(s.clone()),
+        SqlValue::Text(s) => Some(s),
     }
 }
 

@@ -131,22 +131,26 @@ impl Dialect for SqliteStore {
     const ORDER1_AS_FLOAT: &'static str = "CAST(order1 AS REAL)";
     const PORT_AS_TEXT: &'static str = "CAST(port AS TEXT)";
 
-    fn query(&mut self, sql: &str, params: &[SqlValue]) -> Result<Vec<Vec<SqlValue>>> {
+    fn query(
+        &mut self,
+        sql: &str,
+        params: &[SqlValue],
+        each: &mut dyn FnMut(Vec<SqlValue>) -> Result<()>,
+    ) -> Result<()> {
         let mut stmt = self.conn.prepare_cached(sql).map_err(db_err)?;
         let n = stmt.column_count();
         let mut rows = stmt
             .query(params_from_iter(params.iter().map(to_sqlite)))
             .map_err(db_err)?;
-        let mut out = Vec::new();
         while let Some(row) = rows.next().map_err(db_err)? {
-            out.push(
+            each(
                 (0..n)
                     .map(|i| row.get_ref(i).map(from_sqlite))
                     .collect::<rusqlite::Result<_>>()
                     .map_err(db_err)?,
-            );
+            )?;
         }
-        Ok(out)
+        Ok(())
     }
 
     fn execute(&mut self, sql: &str, params: &[SqlValue]) -> Result<()> {
