@@ -77,10 +77,9 @@ fn stage_all(plan: &Plan, target: &Target) -> Result<Vec<Install>, Error> {
                 saved: Saved::capture(&backup)?,
             });
         }
-        installs.push(Install {
-            staged: stage(&live, main_cf.as_bytes(), 0o644)?,
-            saved: old,
-        });
+        let staged = stage(&live, main_cf.as_bytes(), 0o644)?;
+        settle(staged.path())?;
+        installs.push(Install { staged, saved: old });
     }
     let staged_tools = checked
         .as_ref()
@@ -152,13 +151,7 @@ fn check_staged_config(
         .map_err(|e| Error::io(target.dir, e))?;
     let staged = scratch.path().join("main.cf");
     std::fs::write(&staged, main_cf).map_err(|e| Error::io(&staged, e))?;
-    // Postfix waits for a main.cf younger than ~2 s to settle; this copy is final, so age it.
-    let settled = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
-    std::fs::File::options()
-        .write(true)
-        .open(&staged)
-        .and_then(|f| f.set_modified(settled))
-        .map_err(|e| Error::io(&staged, e))?;
+    settle(&staged)?;
     let master = target.dir.join("master.cf");
     if master.exists() {
         std::fs::copy(&master, scratch.path().join("master.cf"))
@@ -171,6 +164,23 @@ fn check_staged_config(
         .unwrap_or_default();
     target.postfix.check_config(&name, &model::MANAGED)?;
     Ok((scratch, name))
+}
+
+/// Gives a staged main.cf an mtime in the past. Every Postfix command that reads a main.cf
+/// modified within about the last second (postconf, postmap, `postfix status`, and `postfix
+/// reload`'s own postconf/postsuper) re-reads it every 300 ms until it is that old
+/// (`dict_load_file_xt`), so that it never parses a half-written file: ~1.5-2 s per changing
+/// run. Our file is written in full and fsynced before it is renamed into place, so there is
+/// nothing to settle. The master picks up the new file on the reload signal, not by its
+/// mtime (the e2e tests reload a live Postfix after every apply and deliver through the new
+/// relay settings).
+fn settle(path: &Path) -> Result<(), Error> {
+    let past = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .and_then(|f| f.set_modified(past))
+        .map_err(|e| Error::io(path, e))
 }
 
 fn roll_back(
