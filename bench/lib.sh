@@ -1,13 +1,24 @@
 # Shared by bench/run.sh and bench/scale.sh (sourced; expects $repo set).
 
-# Builds the release binary and sets $bin to it.
+# Builds the release binary and sets $bin to it. BENCH_PROFILE=NAME builds that cargo profile
+# instead (it must say so in any figures quoted); BENCH_BIN=PATH measures that binary as is
+# (e.g. an older build, for before/after) and builds nothing.
 build_release() {
-    echo "bench: building release binary" >&2
-    (cd "$repo" && cargo build --release --locked)
-    local target_dir=${CARGO_TARGET_DIR:-target}
+    if [[ -n ${BENCH_BIN:-} ]]; then
+        bin=$BENCH_BIN
+        [[ -x $bin ]] || { echo "bench: BENCH_BIN=$bin is not executable" >&2; exit 1; }
+        bench_build="BENCH_BIN=$bin"
+        return
+    fi
+    local profile=${BENCH_PROFILE:-release}
+    echo "bench: building the $profile profile" >&2
+    (cd "$repo" && cargo build --profile "$profile" --locked)
+    local target_dir=${CARGO_TARGET_DIR:-target} dir=$profile
+    [[ $profile == dev ]] && dir=debug
     [[ $target_dir == /* ]] || target_dir="$repo/$target_dir"
-    bin="$target_dir/release/hermes-relayhost"
+    bin="$target_dir/$dir/hermes-relayhost"
     [[ -x $bin ]] || { echo "bench: no binary at $bin" >&2; exit 1; }
+    bench_build="cargo profile $profile"
 }
 
 # Base64 of AES-256-ECB/PKCS#7 of $2 under the hex key $1, as Hermes stores credentials.
@@ -31,4 +42,34 @@ make_root() {
         printf '%s %s\n' "$(encrypt "$keyhex" "user$i@example.net")" \
             "$(encrypt "$keyhex" "pw-$i-Secret")" >>"$dir/creds.txt"
     done
+}
+
+# pair_row LABEL RUNS EXPECT FLOOR_EXPECT GOAL RSS_GOAL FLOOR... -- SUBJECT...: one row of the
+# issue-13 goal table (bench/pair.py), appended to $pairs. FLOOR and SUBJECT are commands as
+# single whitespace-separated strings (several are cycled); EXPECT/FLOOR_EXPECT: true, false
+# or "" (not a module run); GOAL: '{"ratio": 10}' or '{"diff_ms": 300}'; RSS_GOAL: KiB or "".
+pair_row() {
+    local label=$1 runs=$2 expect=$3 floor_expect=$4 goal=$5 rss_goal=$6
+    shift 6
+    local spec
+    spec=$(mktemp "${TMPDIR:-/tmp}/hermes-relayhost-pair.XXXXXX")
+    python3 - "$spec" "$label" "$runs" "$expect" "$floor_expect" "$goal" "$rss_goal" "$@" <<'PY'
+import json, sys
+out, label, runs, expect, floor_expect, goal, rss_goal, *cmds = sys.argv[1:]
+cut = cmds.index("--")
+flag = {"true": True, "false": False, "": None}
+spec = dict(label=label, runs=int(runs), expect=flag[expect], floor_expect=flag[floor_expect],
+            goal=json.loads(goal), floor=[c.split() for c in cmds[:cut]],
+            subject=[c.split() for c in cmds[cut + 1:]])
+if rss_goal:
+    spec["rss_goal_kib"] = int(rss_goal)
+json.dump(spec, open(out, "w"))
+PY
+    python3 "$repo/bench/pair.py" run "$spec" "$pairs"
+    rm -f "$spec"
+}
+
+# The goal table of the rows measured so far.
+pair_table() {
+    python3 "$repo/bench/pair.py" table "$pairs"
 }

@@ -9,7 +9,8 @@
 #
 # Environment: BENCH_SIZES (default "10 10000"), BENCH_NOCHANGE_RUNS (20),
 # BENCH_CHANGED_RUNS (10), BENCH_MAINCF_RUNS (3; 0 skips that row), BENCH_KEEP_TMP=1 keeps
-# the temp roots, BENCH_NO_HYPERFINE=1 times with Python even when hyperfine is installed.
+# the temp roots, BENCH_NO_HYPERFINE=1 times with Python even when hyperfine is installed,
+# BENCH_PAIR_RUNS (21) pairs for the issue-13 ratio row, BENCH_BIN / BENCH_PROFILE (bench/lib.sh).
 set -euo pipefail
 
 start_ns=$(date +%s%N)
@@ -19,6 +20,7 @@ sizes=${BENCH_SIZES:-"10 10000"}
 nochange_runs=${BENCH_NOCHANGE_RUNS:-20}
 changed_runs=${BENCH_CHANGED_RUNS:-10}
 maincf_runs=${BENCH_MAINCF_RUNS:-3}
+pair_runs=${BENCH_PAIR_RUNS:-21}
 
 for tool in cargo python3 openssl base64 od postmap; do
     command -v "$tool" >/dev/null || { echo "bench: '$tool' is required" >&2; exit 1; }
@@ -236,6 +238,8 @@ PY
 
 table="$tmp/table.tsv"
 : >"$table"
+pairs="$tmp/pairs.jsonl"
+: >"$pairs"
 for n in $sizes; do
     echo "bench: N=$n: init, seeding $n transport rows" >&2
     make_root "$tmp/n$n"
@@ -243,6 +247,12 @@ for n in $sizes; do
     echo "bench: N=$n: measuring" >&2
     python3 "$tmp/harness.py" measure "$bin" "$tmp" "$tmp/n$n/base.json" "$n" \
         "$nochange_runs" "$changed_runs" "$maincf_runs" "$gnu_time" "$hyperfine" "$table"
+    # Issue 13's row "no change, N rows vs postconf -n": args A again (whatever the last row
+    # left), then paired runs against the floor on the same (aged) main.cf.
+    "$bin" "$tmp/args${n}A.json" >/dev/null
+    touch -d '1 hour ago' "$tmp/n$n/root/etc/postfix/main.cf"
+    pair_row "no change, $n rows, vs one postconf -n" "$pair_runs" false "" '{"ratio": 1}' "" \
+        "postconf -c $tmp/n$n/root/etc/postfix -n" -- "$bin $tmp/args${n}A.json"
 done
 
 cpu=$(grep -m1 '^model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ *//' || true)
@@ -250,7 +260,8 @@ rev=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)
 [[ -z $(git -C "$repo" status --porcelain -- src Cargo.toml Cargo.lock templates 2>/dev/null) ]] \
     || rev="$rev+dirty"
 echo "machine: nproc=$(nproc), cpu=${cpu:-unknown}, kernel=$(uname -r)," \
-    "postfix=$(postconf -d -h mail_version 2>/dev/null || echo '?'), commit=$rev"
+    "postfix=$(postconf -d -h mail_version 2>/dev/null || echo '?'), commit=$rev," \
+    "binary: $bench_build"
 rss_source="wait4 ru_maxrss"
 [[ -z $gnu_time ]] || rss_source="GNU time %M of one extra run (first apply, main.cf: wait4 ru_maxrss)"
 timer="python3 perf_counter"
@@ -258,5 +269,8 @@ timer="python3 perf_counter"
 echo "timer: $timer;" \
     "peak RSS: $rss_source, the binary and the postmap/postfix it runs"
 python3 "$tmp/harness.py" print "$table"
+echo
+echo "issue 13 goals (module run vs its floor command, alternating, median of each):"
+pair_table
 end_ns=$(date +%s%N)
 echo "total bench time: $(( (end_ns - start_ns) / 1000000 )) ms (including the build)"

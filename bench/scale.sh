@@ -26,6 +26,11 @@ rows=${BENCH_ROWS:-100000}
 stores=${BENCH_STORES:-"sqlite mariadb"}
 rebuild_runs=${BENCH_REBUILD_RUNS:-5}
 rotate_runs=${BENCH_ROTATE_RUNS:-3}
+goals=${BENCH_GOALS:-1}
+goal_nochange_runs=${BENCH_GOAL_NOCHANGE_RUNS:-11}
+goal_rebuild_runs=${BENCH_GOAL_REBUILD_RUNS:-7}
+goal_small_runs=${BENCH_GOAL_SMALL_RUNS:-21}
+goal_live_runs=${BENCH_GOAL_LIVE_RUNS:-5}
 [[ $rows =~ ^[1-9][0-9]*$ ]] || { echo "bench: BENCH_ROWS must be a positive number" >&2; exit 1; }
 
 need=(cargo python3 openssl base64 od postmap)
@@ -45,7 +50,9 @@ build_release
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/hermes-relayhost-scale.XXXXXX")
 mariadb_pid=""
+live_pf=""
 cleanup() {
+    stop_postfix
     if [[ -n $mariadb_pid ]]; then
         echo "bench: stopping MariaDB (pid $mariadb_pid)" >&2
         kill "$mariadb_pid" 2>/dev/null || true
@@ -179,6 +186,39 @@ def table(path):
               f"{min(ms):>9.1f} {max(r for _, r in runs):>13}")
 
 
+def port_args(base_file, out_dir):
+    """argsP1/argsP2: the relay port alternates, so every run rewrites main.cf."""
+    with open(base_file) as f:
+        base = json.load(f)
+    for tag, port in (("P1", 587), ("P2", 2525)):
+        args = dict(base, host="smtp.example.com", port=port, username="relayuser",
+                    password="Bench-pass-A1")
+        with open(f"{out_dir}/args{tag}.json", "w") as f:
+            json.dump(args, f)
+
+
+def set_params(path, *pairs):
+    """Sets `key = value` lines in a main.cf text (replacing the key's lines, continuation
+    lines included), as tests/integration/support does for its private Postfix."""
+    params = dict(p.split("=", 1) for p in pairs)
+    out, skipping = [], False
+    for line in open(path).read().splitlines():
+        if line[:1] in (" ", "\t") and line.strip():
+            if skipping:
+                continue
+        else:
+            skipping = False
+            key = line.split("=")[0].strip()
+            if not line.startswith("#") and key in params:
+                out.append(f"{key} = {params.pop(key)}")
+                skipping = True
+                continue
+        out.append(line)
+    out += [f"{k} = {v}" for k, v in params.items()]
+    with open(path, "w") as f:
+        f.write("\n".join(out) + "\n")
+
+
 cmd, args = sys.argv[1], sys.argv[2:]
 if cmd == "seed-sqlite":
     seed_sqlite(args[0], int(args[1]), args[2])
@@ -188,6 +228,10 @@ elif cmd == "args":
     write_args(*args)
 elif cmd == "check":
     check(*args)
+elif cmd == "port-args":
+    port_args(*args)
+elif cmd == "set-params":
+    set_params(*args)
 elif cmd == "table":
     table(args[0])
 else:
@@ -302,6 +346,7 @@ bench_store() {
         current=$next
     done
     sasl_lines "$dir"
+    [[ $store != sqlite ]] || goal_rows_big "$dir"
 
     for i in $(seq 1 "$rotate_runs"); do
         run "$store" "rotate-key" "rotate-key #$i" true "" "" $((2 * rows + 2)) -- \
@@ -316,21 +361,112 @@ bench_store() {
         || { echo "bench: $store: $backups key backups, expected $rotate_runs" >&2; exit 1; }
 }
 
+# --- Issue 13's goal table: each row as a ratio against its floor, paired medians -----------
+
+# Rows "no change" and "password changed" on the big SQLite root. Leaves $current naming the
+# args the state matches.
+goal_rows_big() {
+    local dir=$1 pf="$1/root/etc/postfix" next map_type
+    next=$([[ $current == A ]] && echo B || echo A)
+    pair_row "no change, $rows rows, vs one postconf -n" "$goal_nochange_runs" false "" \
+        '{"ratio": 10}' 46875 "postconf -c $pf -n" -- "$bin $dir/args$current.json"
+    mkdir -p "$dir/floor"
+    cp "$pf/sasl_passwd" "$dir/floor/sasl_passwd"
+    map_type=$(postconf -c "$pf" -h smtp_sasl_password_maps)
+    pair_row "password changed, $rows rows, vs one postmap of that file" "$goal_rebuild_runs" \
+        true "" '{"ratio": 2}' "" "postmap -c $pf ${map_type%%:*}:$dir/floor/sasl_passwd" -- \
+        "$bin $dir/args$next.json" "$bin $dir/args$current.json"
+    # pair.py runs subject[0] once, then subject[1], subject[0], … (runs times).
+    ((goal_rebuild_runs % 2)) || current=$next
+}
+
+# Row "no change, N rows" on a small SQLite root.
+goal_row_small() {
+    local n=$1 dir="$tmp/small$1"
+    echo "bench: small root with $n rows" >&2
+    make_root "$dir"
+    helper seed-sqlite "$dir/root/hermes.sqlite" "$n" "$dir/creds.txt"
+    helper args "$dir/base.json" "$dir" ""
+    run sqlite - "first apply ($n rows)" true sasl_passwd "" "" -- "$bin" "$dir/argsA.json"
+    touch -d '1 hour ago' "$dir/root/etc/postfix/main.cf"
+    pair_row "no change, $n rows, vs one postconf -n" "$goal_small_runs" false "" '{"ratio": 1}' \
+        "" "postconf -c $dir/root/etc/postfix -n" -- "$bin $dir/argsA.json"
+}
+
+# Row "a change that rewrites main.cf while Postfix runs": two 10-row roots with the settings
+# of a private Postfix instance (own queue, loopback only, no smtp listener, as
+# tests/integration/support), one started; the relay port alternates on both.
+goal_row_live() {
+    if [[ $(id -u) != 0 ]]; then
+        echo "bench: not root: no private Postfix, the live-Postfix row is skipped" >&2
+        return
+    fi
+    local kind dir pf inst
+    for kind in stopped live; do
+        dir="$tmp/$kind" pf="$tmp/$kind/root/etc/postfix" inst="$tmp/$kind/instance"
+        make_root "$dir"
+        helper seed-sqlite "$dir/root/hermes.sqlite" 10 "$dir/creds.txt"
+        helper port-args "$dir/base.json" "$dir"
+        mkdir -p "$inst/queue" "$inst/data" "$inst/log"
+        # Daemons run as postfix and reach data_directory by absolute path.
+        chmod 755 "$tmp" "$dir" "$inst" "$inst/queue" "$inst/log"
+        chown postfix: "$inst/data"
+        for file in "$dir/root/opt/hermes/conf_files/main.cf.HERMES" "$pf/main.cf"; do
+            helper set-params "$file" compatibility_level=3.6 "queue_directory=$inst/queue" \
+                "data_directory=$inst/data" inet_interfaces=loopback-only \
+                inet_protocols=ipv4 smtp_dns_support_level=disabled mydestination= \
+                alias_maps= "maillog_file=$inst/log/maillog" \
+                "maillog_file_prefixes=/var, /dev/stdout, $inst/log"
+            touch -d '1 hour ago' "$file"
+        done
+        postconf -c "$pf" -F '*/*/chroot = n'
+        postconf -c "$pf" -M# smtp/inet
+        touch -d '1 hour ago' "$pf/main.cf" "$pf/master.cf"
+    done
+    live_pf="$tmp/live/root/etc/postfix"
+    postfix -c "$live_pf" start >&2
+    postfix -c "$live_pf" status
+    pair_row "main.cf change, Postfix running, vs the same with it stopped" "$goal_live_runs" \
+        true true '{"diff_ms": 300}' "" "$bin $tmp/stopped/argsP1.json" \
+        "$bin $tmp/stopped/argsP2.json" -- "$bin $tmp/live/argsP1.json" "$bin $tmp/live/argsP2.json"
+    grep -c 'reload -- version' "$tmp/live/instance/log/maillog" >&2 || true
+    stop_postfix
+}
+
+stop_postfix() {
+    if [[ -n $live_pf ]]; then
+        postfix -c "$live_pf" stop >&2 || true
+        live_pf=""
+    fi
+}
+
+pairs="$tmp/pairs.jsonl"
+: >"$pairs"
 : >"$tmp/runs.tsv"
 for store in $stores; do
     bench_store "$store"
 done
+if [[ $goals == 1 ]]; then
+    for n in 10 10000; do
+        goal_row_small "$n"
+    done
+    goal_row_live
+fi
 
 cpu=$(grep -m1 '^model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ *//' || true)
 rev=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)
 [[ -z $(git -C "$repo" status --porcelain -- src Cargo.toml Cargo.lock templates 2>/dev/null) ]] \
     || rev="$rev+dirty"
+[[ -z ${BENCH_BIN:-} ]] || rev="unknown (BENCH_BIN)"
 mariadb_version=$(mariadbd --version 2>/dev/null | sed -n 's/.*Ver \([^ ]*\).*/\1/p' || true)
 echo "machine: nproc=$(nproc), cpu=${cpu:-unknown}, kernel=$(uname -r)," \
     "postfix=$(postconf -d -h mail_version 2>/dev/null || echo '?'),"\
-    "mariadb=${mariadb_version:-?}, commit=$rev"
+    "mariadb=${mariadb_version:-?}, commit=$rev, binary: $bench_build"
 echo "timer: bash EPOCHREALTIME around GNU time; peak RSS: GNU time %M (the binary and the" \
     "postmap/postfix it runs; not the MariaDB server)"
 helper table "$tmp/runs.tsv"
+echo
+echo "issue 13 goals (SQLite; module run vs its floor command, alternating, median of each):"
+pair_table
 end_ns=$(date +%s%N)
 echo "total bench time: $(((end_ns - start_ns) / 1000000)) ms (including the build)"
