@@ -2,6 +2,7 @@
 //! directives), the two credential rows of `system_settings`, and `transport`.
 
 use std::cmp::Ordering;
+use std::sync::Arc;
 
 pub const RELAYHOST: &str = "relayhost";
 pub const SASL_AUTH: &str = "smtp_sasl_auth_enable";
@@ -63,16 +64,18 @@ impl ParamRow {
     }
 }
 
-/// `transport` row fields that feed sasl_passwd.
+/// `transport` row fields that feed sasl_passwd. A host may have 100,000 rows: the columns
+/// with few distinct values (port, authentication, the ciphertexts, which Hermes reuses across
+/// domains) share one `Arc` per value, the others are exact-size boxes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TransportRow {
     pub id: i64,
-    pub domain: Option<String>,
-    pub destination: Option<String>,
-    pub port: Option<String>,
-    pub authentication: Option<String>,
-    pub username_cipher: Option<String>,
-    pub password_cipher: Option<String>,
+    pub domain: Option<Box<str>>,
+    pub destination: Option<Box<str>>,
+    pub port: Option<Arc<str>>,
+    pub authentication: Option<Arc<str>>,
+    pub username_cipher: Option<Arc<str>>,
+    pub password_cipher: Option<Arc<str>>,
 }
 
 /// The credential columns of one `transport` row.
@@ -99,10 +102,11 @@ impl TransportRow {
     }
 
     pub fn creds(&self) -> TransportCreds {
+        let owned = |v: &Option<Arc<str>>| v.as_deref().map(String::from);
         TransportCreds {
-            authentication: self.authentication.clone(),
-            username_cipher: self.username_cipher.clone(),
-            password_cipher: self.password_cipher.clone(),
+            authentication: owned(&self.authentication),
+            username_cipher: owned(&self.username_cipher),
+            password_cipher: owned(&self.password_cipher),
         }
     }
 }

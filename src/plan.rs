@@ -9,6 +9,7 @@
 use std::borrow::Cow;
 use std::collections::HashSet;
 use std::path::Path;
+use std::sync::Arc;
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
@@ -438,34 +439,35 @@ fn domain_credentials<'a>(
         }) {
             found = true;
             // A stored value the key cannot read is simply replaced.
-            let plain = |stored: &Option<String>, column: &str| {
-                key.decrypt_as(stored.as_deref().unwrap_or(""), || t.column_label(column))
+            let plain = |stored: Option<&str>, column: &str| {
+                key.decrypt_as(stored.unwrap_or(""), || t.column_label(column))
                     .unwrap_or_else(|_| SecretString::from(String::new()))
             };
             let before = t.creds();
-            let authentication = match &t.authentication {
-                Some(a) if a.eq_ignore_ascii_case("YES") => a.clone(),
+            let authentication = match t.authentication.as_deref() {
+                Some(a) if a.eq_ignore_ascii_case("YES") => a.to_string(),
                 _ => "YES".to_string(),
             };
             let after = TransportCreds {
                 authentication: Some(authentication),
                 username_cipher: Some(keep_or_encrypt(
                     key,
-                    &plain(&t.username_cipher, TRANSPORT_USERNAME),
+                    &plain(t.username_cipher.as_deref(), TRANSPORT_USERNAME),
                     t.username_cipher.as_deref(),
                     &SecretString::from(wanted.username.clone()),
                 )?),
                 password_cipher: Some(keep_or_encrypt(
                     key,
-                    &plain(&t.password_cipher, TRANSPORT_PASSWORD),
+                    &plain(t.password_cipher.as_deref(), TRANSPORT_PASSWORD),
                     t.password_cipher.as_deref(),
                     &wanted.password,
                 )?),
             };
             if after != before {
-                t.authentication = after.authentication.clone();
-                t.username_cipher = after.username_cipher.clone();
-                t.password_cipher = after.password_cipher.clone();
+                let shared = |v: &Option<String>| v.as_deref().map(Arc::from);
+                t.authentication = shared(&after.authentication);
+                t.username_cipher = shared(&after.username_cipher);
+                t.password_cipher = shared(&after.password_cipher);
                 edits.push(Change::Transport {
                     id: t.id,
                     before,

@@ -2,6 +2,9 @@
 //! [`Change`] writes (or, for a rollback by before-images, puts back). A backend supplies a
 //! [`Dialect`]: how to run a statement, and the few spellings that differ.
 
+use std::collections::HashSet;
+use std::sync::Arc;
+
 use crate::error::{Error, Result};
 use crate::model::{
     Change, PASSWORD_SETTING, ParamRow, Snapshot, TransportCreds, TransportRow, USERNAME_SETTING,
@@ -97,6 +100,17 @@ pub fn load<D: Dialect>(db: &mut D) -> Result<Snapshot> {
         },
     )?;
     let mut transports = Vec::new();
+    let mut shared: HashSet<Arc<str>> = HashSet::new();
+    let mut share = |v: SqlValue| {
+        text(v).map(|s| match shared.get(s.as_str()) {
+            Some(known) => Arc::clone(known),
+            None => {
+                let new: Arc<str> = s.into();
+                shared.insert(Arc::clone(&new));
+                new
+            }
+        })
+    };
     db.query(
         &format!(
             "SELECT id, domain, destination, {}, authentication, authentication_username, \
@@ -116,17 +130,18 @@ pub fn load<D: Dialect>(db: &mut D) -> Result<Snapshot> {
             ] = columns(row)?;
             transports.push(TransportRow {
                 id: int(&id)?.unwrap_or_default(),
-                domain: text(domain),
-                destination: text(destination),
-                port: text(port),
-                authentication: text(authentication),
-                username_cipher: text(user),
-                password_cipher: text(password),
+                domain: text(domain).map(String::into_boxed_str),
+                destination: text(destination).map(String::into_boxed_str),
+                port: share(port),
+                authentication: share(authentication),
+                username_cipher: share(user),
+                password_cipher: share(password),
             });
             Ok(())
         },
     )?;
     transports.shrink_to_fit();
+    drop(shared);
     let (mut username_cipher, mut password_cipher) = (None, None);
     db.query(
         "SELECT parameter, value FROM system_settings WHERE parameter IN (?, ?)",
