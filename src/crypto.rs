@@ -3,7 +3,7 @@
 //! we keep it by default so the Hermes web UI can still read what we write. The opt-in `cbc`
 //! format is Lucee's `AES/CBC/PKCS5Padding` layout: a random 16-byte IV, then the ciphertext.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 use std::path::Path;
 
 use aes::Aes256;

@@ -6,8 +6,8 @@
 //! the credential settings and the per-domain credentials, mark pending rows applied, render
 //! main.cf and sasl_passwd. [`crate::diff`] presents a plan, masked.
 
+use foldhash::{HashSet, HashSetExt};
 use std::borrow::Cow;
-use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
 

@@ -14,7 +14,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::error::{Error, Result};
 use crate::model::{Change, Snapshot, TransportCreds};
-use crate::store::sql::{self, Dialect, INSERT_PARENT, INSERT_VALUE, Side, SqlValue};
+use crate::store::sql::{self, Dialect, INSERT_PARENT, INSERT_VALUE, Side, SqlRef, SqlValue};
 use crate::store::{Backend, Location, Open, Store};
 
 /// `mysql://USER[:PW]@HOST[:PORT]/DB` or `mysql://USER@localhost/DB?socket=PATH` (`mariadb://`
@@ -327,24 +327,20 @@ fn to_mysql(params: &[SqlValue]) -> Vec<mysql::Value> {
         .map(|v| match v {
             SqlValue::Null => mysql::Value::NULL,
             SqlValue::Int(i) => mysql::Value::Int(*i),
-            SqlValue::Real(f) => mysql::Value::Double(*f),
             SqlValue::Text(s) => mysql::Value::Bytes(s.clone().into_bytes()),
         })
         .collect()
 }
 
-fn from_mysql(v: mysql::Value) -> SqlValue {
+fn from_mysql(v: &mysql::Value) -> SqlRef<'_> {
     match v {
-        mysql::Value::NULL => SqlValue::Null,
-        mysql::Value::Int(i) => SqlValue::Int(i),
-        mysql::Value::UInt(u) => i64::try_from(u).map_or(SqlValue::Real(u as f64), SqlValue::Int),
-        mysql::Value::Float(f) => SqlValue::Real(f64::from(f)),
-        mysql::Value::Double(f) => SqlValue::Real(f),
-        mysql::Value::Bytes(b) => SqlValue::Text(
-            String::from_utf8(b)
-                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
-        ),
-        other => SqlValue::Text(other.as_sql(true).trim_matches('\'').to_string()),
+        mysql::Value::NULL => SqlRef::Null,
+        mysql::Value::Int(i) => SqlRef::Int(*i),
+        mysql::Value::UInt(u) => i64::try_from(*u).map_or(SqlRef::Real(*u as f64), SqlRef::Int),
+        mysql::Value::Float(f) => SqlRef::Real(f64::from(*f)),
+        mysql::Value::Double(f) => SqlRef::Real(*f),
+        mysql::Value::Bytes(b) => SqlRef::Text(String::from_utf8_lossy(b)),
+        other => SqlRef::Text(other.as_sql(true).trim_matches('\'').to_string().into()),
     }
 }
 
@@ -356,7 +352,7 @@ impl Dialect for MariaStore {
         &mut self,
         sql: &str,
         params: &[SqlValue],
-        each: &mut dyn FnMut(Vec<SqlValue>) -> Result<()>,
+        each: &mut dyn FnMut(&[SqlRef]) -> Result<()>,
     ) -> Result<()> {
         let config = &self.config;
         let rows = self
@@ -364,8 +360,9 @@ impl Dialect for MariaStore {
             .exec_iter(sql, to_mysql(params))
             .map_err(|e| db_error(config, e))?;
         for row in rows {
-            let row = row.map_err(|e| db_error(config, e))?;
-            each(row.unwrap().into_iter().map(from_mysql).collect())?;
+            let row = row.map_err(|e| db_error(config, e))?.unwrap();
+            let values: Vec<SqlRef> = row.iter().map(from_mysql).collect();
+            each(&values)?;
         }
         Ok(())
     }

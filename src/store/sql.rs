@@ -2,7 +2,8 @@
 //! [`Change`] writes (or, for a rollback by before-images, puts back). A backend supplies a
 //! [`Dialect`]: how to run a statement, and the few spellings that differ.
 
-use std::collections::HashSet;
+use foldhash::{HashSet, HashSetExt};
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
@@ -15,7 +16,6 @@ use crate::model::{
 pub enum SqlValue {
     Null,
     Int(i64),
-    Real(f64),
     Text(String),
 }
 
@@ -37,6 +37,16 @@ impl From<Option<i64>> for SqlValue {
     }
 }
 
+/// A column value as a SELECT hands it over, borrowed from the driver's row where it can be:
+/// a column that is interned or parsed costs no allocation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SqlRef<'a> {
+    Null,
+    Int(i64),
+    Real(f64),
+    Text(Cow<'a, str>),
+}
+
 /// The backend's hook: how it runs a statement, and how it spells a column as a float.
 pub trait Dialect {
     /// `order1` (a decimal) as a float: `CAST(order1 AS REAL)` in SQLite.
@@ -49,7 +59,7 @@ pub trait Dialect {
         &mut self,
         sql: &str,
         params: &[SqlValue],
-        each: &mut dyn FnMut(Vec<SqlValue>) -> Result<()>,
+        each: &mut dyn FnMut(&[SqlRef]) -> Result<()>,
     ) -> Result<()>;
     fn execute(&mut self, sql: &str, params: &[SqlValue]) -> Result<()>;
 }
@@ -86,14 +96,14 @@ pub fn load<D: Dialect>(db: &mut D) -> Result<Snapshot> {
                 action,
             ] = columns(row)?;
             params.push(ParamRow {
-                id: int(&id)?.unwrap_or_default(),
+                id: int(id)?.unwrap_or_default(),
                 parameter: text(parameter),
                 name: text(name),
                 parent: text(parent),
-                child: int(&child)?,
-                order1: real(&order1)?,
-                enabled: int(&enabled)?.unwrap_or_default(),
-                applied: int(&applied)?,
+                child: int(child)?,
+                order1: real(order1)?,
+                enabled: int(enabled)?.unwrap_or_default(),
+                applied: int(applied)?,
                 action: text(action),
             });
             Ok(())
@@ -101,16 +111,17 @@ pub fn load<D: Dialect>(db: &mut D) -> Result<Snapshot> {
     )?;
     let mut transports = Vec::new();
     let mut shared: HashSet<Arc<str>> = HashSet::new();
-    let mut share = |v: SqlValue| {
-        text(v).map(|s| match shared.get(s.as_str()) {
+    let mut share = |v: &SqlRef| {
+        str_of(v).map(|s| match shared.get(s.as_ref()) {
             Some(known) => Arc::clone(known),
             None => {
-                let new: Arc<str> = s.into();
+                let new: Arc<str> = s.as_ref().into();
                 shared.insert(Arc::clone(&new));
                 new
             }
         })
     };
+    let boxed = |v: &SqlRef| str_of(v).map(|s| Box::<str>::from(s.as_ref()));
     db.query(
         &format!(
             "SELECT id, domain, destination, {}, authentication, authentication_username, \
@@ -129,9 +140,9 @@ pub fn load<D: Dialect>(db: &mut D) -> Result<Snapshot> {
                 password,
             ] = columns(row)?;
             transports.push(TransportRow {
-                id: int(&id)?.unwrap_or_default(),
-                domain: text(domain).map(String::into_boxed_str),
-                destination: text(destination).map(String::into_boxed_str),
+                id: int(id)?.unwrap_or_default(),
+                domain: boxed(domain),
+                destination: boxed(destination),
                 port: share(port),
                 authentication: share(authentication),
                 username_cipher: share(user),
@@ -169,10 +180,13 @@ pub fn load<D: Dialect>(db: &mut D) -> Result<Snapshot> {
 }
 
 /// A row's columns by position; the SELECTs above fix how many.
-fn columns<const N: usize>(row: Vec<SqlValue>) -> Result<[SqlValue; N]> {
-    let got = row.len();
-    row.try_into()
-        .map_err(|_| Error::DatabaseLayout(format!("expected {N} columns in a row, found {got}")))
+fn columns<'r, 'a, const N: usize>(row: &'r [SqlRef<'a>]) -> Result<&'r [SqlRef<'a>; N]> {
+    row.try_into().map_err(|_| {
+        Error::DatabaseLayout(format!(
+            "expected {N} columns in a row, found {}",
+            row.len()
+        ))
+    })
 }
 
 /// Which side of a change a statement writes: the change itself, or its before-image.
@@ -256,34 +270,39 @@ pub fn transport_values(id: i64, creds: &TransportCreds) -> Vec<SqlValue> {
     ]
 }
 
-fn text(v: SqlValue) -> Option<String> {
+/// A column as text, borrowed when it is text.
+fn str_of<'b>(v: &'b SqlRef) -> Option<Cow<'b, str>> {
     match v {
-        SqlValue::Null => None,
-        SqlValue::Int(i) => Some(i.to_string()),
-        SqlValue::Real(f) => Some(f.to_string()),
-        SqlValue::Text(s) => Some(s),
+        SqlRef::Null => None,
+        SqlRef::Int(i) => Some(Cow::Owned(i.to_string())),
+        SqlRef::Real(f) => Some(Cow::Owned(f.to_string())),
+        SqlRef::Text(s) => Some(Cow::Borrowed(s.as_ref())),
     }
 }
 
-fn int(v: &SqlValue) -> Result<Option<i64>> {
+fn text(v: &SqlRef) -> Option<String> {
+    str_of(v).map(Cow::into_owned)
+}
+
+fn int(v: &SqlRef) -> Result<Option<i64>> {
     match v {
-        SqlValue::Null => Ok(None),
-        SqlValue::Int(i) => Ok(Some(*i)),
-        SqlValue::Text(s) => s
+        SqlRef::Null => Ok(None),
+        SqlRef::Int(i) => Ok(Some(*i)),
+        SqlRef::Text(s) => s
             .trim()
             .parse()
             .map(Some)
             .map_err(|_| not_a("an integer", s)),
-        SqlValue::Real(f) => Ok(Some(*f as i64)),
+        SqlRef::Real(f) => Ok(Some(*f as i64)),
     }
 }
 
-fn real(v: &SqlValue) -> Result<Option<f64>> {
+fn real(v: &SqlRef) -> Result<Option<f64>> {
     match v {
-        SqlValue::Null => Ok(None),
-        SqlValue::Int(i) => Ok(Some(*i as f64)),
-        SqlValue::Real(f) => Ok(Some(*f)),
-        SqlValue::Text(s) => s.trim().parse().map(Some).map_err(|_| not_a("a number", s)),
+        SqlRef::Null => Ok(None),
+        SqlRef::Int(i) => Ok(Some(*i as f64)),
+        SqlRef::Real(f) => Ok(Some(*f)),
+        SqlRef::Text(s) => s.trim().parse().map(Some).map_err(|_| not_a("a number", s)),
     }
 }
 

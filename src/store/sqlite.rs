@@ -10,7 +10,7 @@ use rusqlite::{Connection, OpenFlags, params_from_iter};
 
 use crate::error::{Error, Result};
 use crate::model::{Change, Snapshot};
-use crate::store::sql::{self, Dialect, INSERT_PARENT, INSERT_VALUE, Side, SqlValue};
+use crate::store::sql::{self, Dialect, INSERT_PARENT, INSERT_VALUE, Side, SqlRef, SqlValue};
 use crate::store::{Backend, Location, Open, Store};
 
 /// The Hermes schema and seed rows, for `init`.
@@ -111,19 +111,19 @@ fn to_sqlite(v: &SqlValue) -> Value {
     match v {
         SqlValue::Null => Value::Null,
         SqlValue::Int(i) => Value::Integer(*i),
-        SqlValue::Real(f) => Value::Real(*f),
         SqlValue::Text(s) => Value::Text(s.clone()),
     }
 }
 
-fn from_sqlite(v: ValueRef) -> SqlValue {
+/// The most columns a SELECT of ours has.
+const MAX_COLUMNS: usize = 16;
+
+fn from_sqlite(v: ValueRef) -> SqlRef {
     match v {
-        ValueRef::Null => SqlValue::Null,
-        ValueRef::Integer(i) => SqlValue::Int(i),
-        ValueRef::Real(f) => SqlValue::Real(f),
-        ValueRef::Text(t) | ValueRef::Blob(t) => {
-            SqlValue::Text(String::from_utf8_lossy(t).into_owned())
-        }
+        ValueRef::Null => SqlRef::Null,
+        ValueRef::Integer(i) => SqlRef::Int(i),
+        ValueRef::Real(f) => SqlRef::Real(f),
+        ValueRef::Text(t) | ValueRef::Blob(t) => SqlRef::Text(String::from_utf8_lossy(t)),
     }
 }
 
@@ -135,20 +135,23 @@ impl Dialect for SqliteStore {
         &mut self,
         sql: &str,
         params: &[SqlValue],
-        each: &mut dyn FnMut(Vec<SqlValue>) -> Result<()>,
+        each: &mut dyn FnMut(&[SqlRef]) -> Result<()>,
     ) -> Result<()> {
         let mut stmt = self.conn.prepare_cached(sql).map_err(db_err)?;
         let n = stmt.column_count();
         let mut rows = stmt
             .query(params_from_iter(params.iter().map(to_sqlite)))
             .map_err(db_err)?;
+        // The values of one row, borrowed from it, on the stack: no allocation per row.
+        if n > MAX_COLUMNS {
+            return Err(Error::DatabaseLayout(format!("a SELECT of {n} columns")));
+        }
         while let Some(row) = rows.next().map_err(db_err)? {
-            each(
-                (0..n)
-                    .map(|i| row.get_ref(i).map(from_sqlite))
-                    .collect::<rusqlite::Result<_>>()
-                    .map_err(db_err)?,
-            )?;
+            let mut row_values: [SqlRef; MAX_COLUMNS] = std::array::from_fn(|_| SqlRef::Null);
+            for (i, slot) in row_values.iter_mut().take(n).enumerate() {
+                *slot = from_sqlite(row.get_ref(i).map_err(db_err)?);
+            }
+            each(&row_values[..n])?;
         }
         Ok(())
     }
