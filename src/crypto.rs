@@ -179,7 +179,11 @@ impl Key {
 /// plaintexts are `SecretString`s, wiped on drop.
 pub struct DecryptCache<'a> {
     key: &'a Key,
-    plain: HashMap<&'a str, SecretString>,
+    /// By the address and length of the stored text: the rows share one allocation per
+    /// distinct ciphertext (`TransportRow`), so this is a cheap key, and a borrowed `&'a str`
+    /// cannot be freed (and its address reused) while the cache lives. An equal ciphertext at
+    /// another address is merely decrypted once more.
+    plain: HashMap<(usize, usize), SecretString>,
 }
 
 impl<'a> DecryptCache<'a> {
@@ -199,18 +203,19 @@ impl<'a> DecryptCache<'a> {
         password: &'a str,
         password_row: impl Fn() -> String,
     ) -> Result<(&str, &str)> {
+        let at = |s: &str| (s.as_ptr() as usize, s.len());
         for (stored, row) in [
             (user, &user_row as &dyn Fn() -> String),
             (password, &password_row),
         ] {
-            if !self.plain.contains_key(stored) {
+            if !self.plain.contains_key(&at(stored)) {
                 let plain = self.key.decrypt_as(stored, row)?;
-                self.plain.insert(stored, plain);
+                self.plain.insert(at(stored), plain);
             }
         }
         Ok((
-            self.plain[user].expose_secret(),
-            self.plain[password].expose_secret(),
+            self.plain[&at(user)].expose_secret(),
+            self.plain[&at(password)].expose_secret(),
         ))
     }
 }

@@ -3,6 +3,7 @@
 //! every write's before-image is kept, and a rollback writes those back — over a fresh
 //! connection if the first one died.
 
+use std::borrow::Cow;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -339,7 +340,9 @@ fn from_mysql(v: &mysql::Value) -> SqlRef<'_> {
         mysql::Value::UInt(u) => i64::try_from(*u).map_or(SqlRef::Real(*u as f64), SqlRef::Int),
         mysql::Value::Float(f) => SqlRef::Real(f64::from(*f)),
         mysql::Value::Double(f) => SqlRef::Real(*f),
-        mysql::Value::Bytes(b) => SqlRef::Text(String::from_utf8_lossy(b)),
+        mysql::Value::Bytes(b) => SqlRef::Text(
+            std::str::from_utf8(b).map_or_else(|_| String::from_utf8_lossy(b), Cow::Borrowed),
+        ),
         other => SqlRef::Text(other.as_sql(true).trim_matches('\'').to_string().into()),
     }
 }

@@ -1,6 +1,7 @@
 //! The embedded store: a SQLite copy of the Hermes tables. Every run is one transaction
 //! (`BEGIN IMMEDIATE` for a writing run), so a rollback is SQLite's own.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -123,7 +124,11 @@ fn from_sqlite(v: ValueRef) -> SqlRef {
         ValueRef::Null => SqlRef::Null,
         ValueRef::Integer(i) => SqlRef::Int(i),
         ValueRef::Real(f) => SqlRef::Real(f),
-        ValueRef::Text(t) | ValueRef::Blob(t) => SqlRef::Text(String::from_utf8_lossy(t)),
+        // `from_utf8` first: the lossy path walks the text in chunks and is several times
+        // slower on the valid UTF-8 that nearly every value is.
+        ValueRef::Text(t) | ValueRef::Blob(t) => SqlRef::Text(
+            std::str::from_utf8(t).map_or_else(|_| String::from_utf8_lossy(t), Cow::Borrowed),
+        ),
     }
 }
 
