@@ -535,4 +535,90 @@ mod tests {
         assert_eq!(input.echo["password"], NO_LOG);
         assert_eq!(input.echo["database"], "mysql://u:********@h/d");
     }
+
+    mod fuzz {
+        use proptest::prelude::*;
+        use serde_json::{Map, Value, json};
+
+        use crate::options::Request;
+
+        /// JSON values of every kind, strings with anything in them.
+        fn value() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::from),
+                any::<i64>().prop_map(Value::from),
+                prop::string::string_regex("(?s).{0,16}")
+                    .unwrap()
+                    .prop_map(Value::from),
+                Just(json!("587")),
+                Just(json!("smtp.example.com")),
+            ];
+            leaf.prop_recursive(2, 8, 3, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..3).prop_map(Value::from),
+                    prop::collection::btree_map("[a-z_]{1,8}", inner, 0..3)
+                        .prop_map(|m| Value::Object(m.into_iter().collect())),
+                ]
+            })
+        }
+
+        fn key() -> impl Strategy<Value = String> {
+            prop_oneof![
+                prop::sample::select(vec![
+                    "state",
+                    "host",
+                    "port",
+                    "tls",
+                    "auth",
+                    "username",
+                    "password",
+                    "database",
+                    "root",
+                    "vars",
+                    "postfix_exec",
+                    "postfix_exec_dir",
+                    "reload",
+                    "probe",
+                    "transport_auth",
+                    "_ansible_check_mode",
+                    "_ansible_diff",
+                    "_ansible_module_name",
+                    "rotate_key",
+                    "cipher",
+                ])
+                .prop_map(str::to_string),
+                "[a-z_]{1,10}",
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            /// Any args object: parsing and validating never panic, and the echo never shows
+            /// the password.
+            #[test]
+            fn parse_and_validate_any_object(
+                options in prop::collection::btree_map(key(), value(), 0..8),
+                password in "[a-zA-Z0-9]{12}",
+            ) {
+                let mut object: Map<String, Value> = options.into_iter().collect();
+                if object.contains_key("password") {
+                    object.insert("password".to_string(), json!(password));
+                }
+                let text = Value::Object(object).to_string();
+                if let Ok(input) = super::super::parse(&text) {
+                    let echo = Value::Object(input.echo).to_string();
+                    prop_assert!(!echo.contains(&password), "{echo}");
+                    let _ = crate::validate::validate(input.args, Request::Apply);
+                }
+            }
+
+            /// Any text at all is an error or an input, never a panic.
+            #[test]
+            fn parse_any_text(text in "(?s).{0,64}") {
+                let _ = super::super::parse(&text);
+            }
+        }
+    }
 }

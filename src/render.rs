@@ -522,6 +522,67 @@ mod tests {
         );
     }
 
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Any text, control characters and line breaks included.
+        fn text() -> impl Strategy<Value = String> {
+            prop::string::string_regex("(?s).{0,12}").unwrap()
+        }
+
+        fn param_rows() -> impl Strategy<Value = Vec<ParamRow>> {
+            let names = prop::sample::select(vec![
+                "relayhost".to_string(),
+                "smtp_tls_security_level".to_string(),
+                "smtpd_banner".to_string(),
+            ]);
+            let name = prop_oneof![names, text()];
+            prop::collection::vec(
+                (name, prop::collection::vec(text(), 0..3), any::<bool>()),
+                0..4,
+            )
+            .prop_map(|parents| {
+                let mut rows = Vec::new();
+                let mut id = 1;
+                for (name, values, enabled) in parents {
+                    let parent = id;
+                    let mut parent_row = row(parent, &name, 2, None, None);
+                    parent_row.enabled = i64::from(enabled);
+                    rows.push(parent_row);
+                    for (n, value) in values.iter().enumerate() {
+                        id += 1;
+                        let order = Some(f64::from(u8::try_from(n).unwrap_or(0)));
+                        rows.push(row(id, value, 1, Some(parent), order));
+                    }
+                    id += 1;
+                }
+                rows
+            })
+        }
+
+        proptest! {
+            /// Whatever the rows hold, main.cf gets the base's lines and one `name = value`
+            /// line per directive, or the rows are refused.
+            #[test]
+            fn main_cf_holds_only_intended_lines(rows in param_rows()) {
+                let base = "# base\nbiff = no\nrelayhost =\n";
+                if check_directive_rows(&rows, &crate::model::MANAGED).is_ok() {
+                    let directives = directives(&rows, "/etc/postfix");
+                    let merged = merge(base, &directives);
+                    let intended: Vec<String> = directives
+                        .iter()
+                        .map(|(k, v)| format!("{k} = {v}"))
+                        .chain(base.lines().map(str::to_string))
+                        .collect();
+                    for line in merged.lines() {
+                        prop_assert!(intended.iter().any(|l| l == line), "unintended line {line:?}");
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn sasl_writer_keeps_no_copy_of_an_unchanged_file() {
         let render = |existing: Option<&str>, lines: &[(&str, &str)]| {
