@@ -45,7 +45,13 @@ impl Outcome {
     /// The args file could not be read: a result object all the same.
     pub fn unreadable(msg: String) -> Outcome {
         Outcome::new(
-            json!({ "failed": true, "changed": false, "msg": msg }),
+            json!({
+                "failed": true,
+                "changed": false,
+                "msg": msg,
+                // Like every other failure: a stable code to match on.
+                "error": { "code": "args_unreadable", "hermes_code": null },
+            }),
             true,
             false,
         )

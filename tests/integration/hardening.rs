@@ -662,3 +662,23 @@ fn concurrent_rotations_all_succeed() {
     );
     assert_eq!(h.run(relay())["changed"], false);
 }
+
+#[test]
+fn unreadable_or_non_utf8_args_files_have_an_error_code() {
+    let h = Hermes::new();
+    let bad = h.dir.path().join("latin1.json");
+    fs::write(&bad, b"{\"host\": \"\xff\"}").unwrap();
+    for path in [
+        bad,
+        h.dir.path().to_path_buf(),
+        h.dir.path().join("missing.json"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_hermes-relayhost"))
+            .arg(&path)
+            .output()
+            .unwrap();
+        let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(json["failed"], true, "{json}");
+        assert_eq!(json["error"]["code"], "args_unreadable", "{json}");
+    }
+}
