@@ -185,7 +185,11 @@ impl Store for SqliteStore {
     }
 
     fn rollback(&mut self) -> Result<bool> {
-        self.conn.execute_batch("ROLLBACK").map_err(db_err)?;
+        // SQLite rolls the transaction back itself after an I/O error or a full disk; then
+        // the rows are already as they were.
+        if !self.conn.is_autocommit() {
+            self.conn.execute_batch("ROLLBACK").map_err(db_err)?;
+        }
         Ok(self.wrote)
     }
 }

@@ -682,3 +682,18 @@ fn unreadable_or_non_utf8_args_files_have_an_error_code() {
         assert_eq!(json["error"]["code"], "args_unreadable", "{json}");
     }
 }
+
+/// SQLite rolls back by itself after an I/O error: the run says the rows are as they were,
+/// not "RESTORE FAILED".
+#[test]
+fn a_database_write_error_is_no_restore_failure() {
+    let h = configured(Hermes::new());
+    let before = h.snapshot();
+    let out = run_injected(&h, password_change(), "pwrite64:error=EIO:when=1");
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["failed"], true, "{json}");
+    let msg = json["msg"].as_str().unwrap();
+    assert!(!msg.contains("RESTORE FAILED"), "{msg}");
+    assert_eq!(h.snapshot().rows, before.rows);
+    assert_eq!(h.decrypted("relay_host_password"), PASSWORD);
+}
