@@ -38,6 +38,22 @@ pub struct ParamRow {
 }
 
 impl ParamRow {
+    /// A disabled, applied parent row, as unit tests build their row sets from.
+    #[cfg(test)]
+    pub fn test_parent(id: i64, name: &str) -> ParamRow {
+        ParamRow {
+            id,
+            parameter: Some(name.to_string()),
+            name: None,
+            parent: None,
+            child: Some(2),
+            order1: None,
+            enabled: 0,
+            applied: Some(1),
+            action: Some("NONE".to_string()),
+        }
+    }
+
     pub fn is_parent(&self) -> bool {
         self.child == Some(2)
     }

@@ -634,20 +634,6 @@ mod tests {
     use super::*;
     use crate::model::PASSWORD_MAPS;
 
-    fn parent(id: i64, name: &str) -> ParamRow {
-        ParamRow {
-            id,
-            parameter: Some(name.to_string()),
-            name: None,
-            parent: None,
-            child: Some(2),
-            order1: None,
-            enabled: 0,
-            applied: Some(1),
-            action: Some("NONE".to_string()),
-        }
-    }
-
     #[test]
     fn delivery_time_values_are_checked() {
         let ok = |n: &str, v: &str| check_values(&[(n.to_string(), v.to_string())]).is_ok();
@@ -664,7 +650,7 @@ mod tests {
             user: SecretString::from(""),
             pass: SecretString::from(""),
         };
-        let mut maps = parent(206, PASSWORD_MAPS);
+        let mut maps = ParamRow::test_parent(206, PASSWORD_MAPS);
         maps.name = Some("user:pa:ss".to_string());
         let creds = legacy_creds(&empty, &maps).unwrap();
         assert_eq!(creds.user.expose_secret(), "user");

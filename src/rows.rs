@@ -220,23 +220,9 @@ mod tests {
     use super::*;
     use crate::model::WRAPPERMODE;
 
-    fn parent(id: i64, name: &str) -> ParamRow {
-        ParamRow {
-            id,
-            parameter: Some(name.to_string()),
-            name: None,
-            parent: None,
-            child: Some(2),
-            order1: None,
-            enabled: 0,
-            applied: Some(1),
-            action: Some("NONE".to_string()),
-        }
-    }
-
     #[test]
     fn extra_directives_are_created_once_then_toggled() {
-        let mut rows = Rows::new(&[parent(10, "myhostname")]);
+        let mut rows = Rows::new(&[ParamRow::test_parent(10, "myhostname")]);
         let created = rows.extra_directive(WRAPPERMODE, Some("yes")).unwrap();
         assert_eq!(
             created,
@@ -249,8 +235,11 @@ mod tests {
         assert_eq!(rows.all()[2].parent.as_deref(), Some("11"));
         assert_eq!(rows.extra_directive(WRAPPERMODE, None).unwrap(), None);
         assert_eq!((rows.all()[1].enabled, rows.all()[2].enabled), (0, 0));
-        assert!(rows.edits(&[parent(10, "myhostname")]).is_empty());
-        let mut none = Rows::new(&[parent(10, "myhostname")]);
+        assert!(
+            rows.edits(&[ParamRow::test_parent(10, "myhostname")])
+                .is_empty()
+        );
+        let mut none = Rows::new(&[ParamRow::test_parent(10, "myhostname")]);
         assert_eq!(none.extra_directive(WRAPPERMODE, None).unwrap(), None);
         assert_eq!(none.all().len(), 1, "nothing to disable, nothing created");
     }
