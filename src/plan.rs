@@ -634,6 +634,69 @@ mod tests {
     use super::*;
     use crate::model::PASSWORD_MAPS;
 
+    mod properties {
+        use std::sync::Arc;
+
+        use proptest::prelude::*;
+
+        use super::*;
+
+        /// Any short text, tabs, line breaks and other control characters included.
+        fn text() -> impl Strategy<Value = String> {
+            prop::string::string_regex("(?s).{0,8}").unwrap()
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+            /// Whatever the `transport` rows hold, sasl_passwd gets only whole lines
+            /// `[destination]:port<TAB>user:password` of rows that meant them: a TAB or line
+            /// break in a column never adds an entry of its choosing.
+            #[test]
+            fn sasl_passwd_holds_only_intended_lines(
+                rows in prop::collection::vec((text(), text(), text(), text()), 0..6)
+            ) {
+                let key = Key::generate().unwrap();
+                let encrypt = |v: &str| -> Option<Arc<str>> {
+                    Some(key.encrypt(&SecretString::from(v.to_string())).unwrap().into())
+                };
+                let transports: Vec<TransportRow> = rows
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (destination, port, user, password))| TransportRow {
+                        id: i64::try_from(i).unwrap(),
+                        domain: Some("example.com".into()),
+                        destination: Some(destination.as_str().into()),
+                        port: Some(port.as_str().into()),
+                        authentication: Some("YES".into()),
+                        username_cipher: encrypt(user),
+                        password_cipher: encrypt(password),
+                    })
+                    .collect();
+                let intended: HashSet<String> = rows
+                    .iter()
+                    .map(|(destination, port, user, password)| {
+                        let port = match port.trim() {
+                            "" => "25",
+                            p => p,
+                        };
+                        format!("[{}]:{port}\t{user}:{password}", destination.trim())
+                    })
+                    .collect();
+                let mut writer = render::SaslWriter::new(None, transports.len());
+                let (mut relay_entry, mut warnings) = (None, Vec::new());
+                transport_entries(&transports, &key, "", &mut relay_entry, &mut writer, &mut warnings)
+                    .unwrap();
+                let written = writer.finish().unwrap();
+                prop_assert!(written.is_empty() || written.ends_with('\n'));
+                let lines: Vec<&str> = written.split_terminator('\n').collect();
+                prop_assert!(lines.len() <= rows.len());
+                for line in lines {
+                    prop_assert!(intended.contains(line), "unintended line {line:?}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn delivery_time_values_are_checked() {
         let ok = |n: &str, v: &str| check_values(&[(n.to_string(), v.to_string())]).is_ok();
