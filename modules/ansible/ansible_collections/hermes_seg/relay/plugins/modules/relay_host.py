@@ -101,55 +101,6 @@ options:
         767 bytes.
       - Never logged and never shown; Ansible masks it too.
     type: str
-  database:
-    description:
-      - The Hermes database, C(sqlite:PATH), C(mysql://USER[:PW]@HOST[:PORT]/DB) or
-        C(mysql://USER@localhost/DB?socket=PATH). A password in the URL is masked in output.
-      - Defaults to C(sqlite:<root>/hermes.sqlite); pass the MariaDB URL for a Hermes host.
-    type: str
-  database_options_file:
-    description:
-      - MySQL option file whose C([client]) group supplies user, password, host, port or
-        socket that the O(database) URL leaves out (keeps credentials out of the URL).
-    type: str
-  root:
-    description:
-      - Prefix for O(key_file), O(postfix_dir) and O(template), for a Hermes tree that is not
-        at C(/) (a test root made by C(hermes-relayhost init)).
-    type: str
-    default: /
-  key_file:
-    description:
-      - The Hermes AES key file (under O(root)).
-    type: str
-    default: /opt/hermes/keys/hermes.key
-  postfix_dir:
-    description:
-      - Directory this host writes C(main.cf), C(sasl_passwd) and its map into (under O(root)).
-    type: str
-    default: /etc/postfix
-  template:
-    description:
-      - The base C(main.cf), a handlebars template (under O(root)).
-    type: str
-    default: /opt/hermes/conf_files/main.cf.HERMES
-  vars:
-    description:
-      - Context of the template, used there as C({{vars.NAME}}).
-    type: dict
-    default: {}
-  postfix_exec:
-    description:
-      - Command prefix for C(postconf), C(postmap) and C(postfix). V([]) runs them on this
-        host.
-    type: list
-    elements: str
-    default: [docker, exec, hermes_postfix_dkim]
-  postfix_exec_dir:
-    description:
-      - The Postfix config directory as the Postfix commands see it (their C(-c) argument).
-      - Defaults to C(/etc/postfix) when O(postfix_exec) is non-empty, else O(postfix_dir).
-    type: str
   reload:
     description:
       - Reload Postfix after a file change. Skipped with a warning when Postfix is not running.
@@ -200,13 +151,6 @@ options:
           - SASL password for that domain's relay. Never logged and never shown.
         type: str
         required: true
-  cipher:
-    description:
-      - Format of the stored credentials. V(ecb) is what Hermes (and its web UI) reads and
-        writes; V(cbc) (AES-256-CBC, random IV) cannot be read by the Hermes web UI today.
-    type: str
-    choices: [ecb, cbc]
-    default: ecb
   rotate_key:
     description:
       - Re-encrypt every stored credential with a new key and install it. A key rotation run
@@ -223,6 +167,8 @@ options:
       - With O(rotate_key), the format after the rotation. Defaults to O(cipher).
     type: str
     choices: [ecb, cbc]
+extends_documentation_fragment:
+  - hermes_seg.relay.location
 seealso:
   - module: hermes_seg.relay.relay_host_info
   - name: Postfix SASL client
@@ -373,11 +319,14 @@ key_backup:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.hermes_seg.relay.plugins.module_utils.location import LOCATION_ARGUMENT_SPEC
 from ansible_collections.hermes_seg.relay.plugins.module_utils.relay_binary import run
 
 # The binary validates every value again (contract rules, its own error codes); this spec is
-# what Ansible checks first, documents, and masks (no_log).
+# what Ansible checks first, documents, and masks (no_log). The location options are shared with
+# relay_host_info (plugins/module_utils/location.py).
 ARGUMENT_SPEC = dict(
+    LOCATION_ARGUMENT_SPEC,
     state=dict(type='str', choices=['present', 'absent'], default='present'),
     host=dict(type='str'),
     port=dict(type='int', default=25),
@@ -385,15 +334,6 @@ ARGUMENT_SPEC = dict(
     auth=dict(type='bool'),
     username=dict(type='str'),
     password=dict(type='str', no_log=True),
-    database=dict(type='str'),
-    database_options_file=dict(type='str'),
-    root=dict(type='str', default='/'),
-    key_file=dict(type='str', default='/opt/hermes/keys/hermes.key', no_log=False),
-    postfix_dir=dict(type='str', default='/etc/postfix'),
-    template=dict(type='str', default='/opt/hermes/conf_files/main.cf.HERMES'),
-    vars=dict(type='dict', default={}),
-    postfix_exec=dict(type='list', elements='str', default=['docker', 'exec', 'hermes_postfix_dkim']),
-    postfix_exec_dir=dict(type='str'),
     reload=dict(type='bool', default=True),
     sasl_security_options=dict(type='str'),
     sasl_tls_security_options=dict(type='str'),
@@ -404,7 +344,6 @@ ARGUMENT_SPEC = dict(
         username=dict(type='str', required=True),
         password=dict(type='str', required=True, no_log=True),
     )),
-    cipher=dict(type='str', choices=['ecb', 'cbc'], default='ecb'),
     rotate_key=dict(type='bool', default=False, no_log=False),
     new_key_file=dict(type='str', no_log=False),
     new_cipher=dict(type='str', choices=['ecb', 'cbc']),

@@ -43,60 +43,8 @@ attributes:
   async:
     support: full
     description: Runs with the C(async) keyword.
-options:
-  database:
-    description:
-      - The Hermes database, C(sqlite:PATH), C(mysql://USER[:PW]@HOST[:PORT]/DB) or
-        C(mysql://USER@localhost/DB?socket=PATH). A password in the URL is masked in output.
-      - Defaults to C(sqlite:<root>/hermes.sqlite); pass the MariaDB URL for a Hermes host.
-    type: str
-  database_options_file:
-    description:
-      - MySQL option file whose C([client]) group supplies user, password, host, port or
-        socket that the O(database) URL leaves out.
-    type: str
-  root:
-    description:
-      - Prefix for O(key_file), O(postfix_dir) and O(template).
-    type: str
-    default: /
-  key_file:
-    description:
-      - The Hermes AES key file (under O(root)).
-    type: str
-    default: /opt/hermes/keys/hermes.key
-  postfix_dir:
-    description:
-      - Directory holding this host's C(main.cf), C(sasl_passwd) and its map (under O(root)).
-    type: str
-    default: /etc/postfix
-  template:
-    description:
-      - The base C(main.cf), a handlebars template (under O(root)).
-    type: str
-    default: /opt/hermes/conf_files/main.cf.HERMES
-  vars:
-    description:
-      - Context of the template, used there as C({{vars.NAME}}).
-    type: dict
-    default: {}
-  postfix_exec:
-    description:
-      - Command prefix for C(postconf) and C(postmap). V([]) runs them on this host.
-    type: list
-    elements: str
-    default: [docker, exec, hermes_postfix_dkim]
-  postfix_exec_dir:
-    description:
-      - The Postfix config directory as the Postfix commands see it (their C(-c) argument).
-      - Defaults to C(/etc/postfix) when O(postfix_exec) is non-empty, else O(postfix_dir).
-    type: str
-  cipher:
-    description:
-      - Format of the stored credentials, as for M(hermes_seg.relay.relay_host).
-    type: str
-    choices: [ecb, cbc]
-    default: ecb
+extends_documentation_fragment:
+  - hermes_seg.relay.location
 seealso:
   - module: hermes_seg.relay.relay_host
 """
@@ -180,21 +128,11 @@ error:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.hermes_seg.relay.plugins.module_utils.location import LOCATION_ARGUMENT_SPEC
 from ansible_collections.hermes_seg.relay.plugins.module_utils.relay_binary import run
 
-# The location options of relay_host; the binary validates them again.
-ARGUMENT_SPEC = dict(
-    database=dict(type='str'),
-    database_options_file=dict(type='str'),
-    root=dict(type='str', default='/'),
-    key_file=dict(type='str', default='/opt/hermes/keys/hermes.key', no_log=False),
-    postfix_dir=dict(type='str', default='/etc/postfix'),
-    template=dict(type='str', default='/opt/hermes/conf_files/main.cf.HERMES'),
-    vars=dict(type='dict', default={}),
-    postfix_exec=dict(type='list', elements='str', default=['docker', 'exec', 'hermes_postfix_dkim']),
-    postfix_exec_dir=dict(type='str'),
-    cipher=dict(type='str', choices=['ecb', 'cbc'], default='ecb'),
-)
+# Exactly the location options; the binary validates them again.
+ARGUMENT_SPEC = dict(LOCATION_ARGUMENT_SPEC)
 
 
 def main():
