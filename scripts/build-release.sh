@@ -43,21 +43,7 @@ std_installed() {
   fi
 }
 
-# Exit 0 when every pin is installed in the venv, exactly.
-pins_ok() {
-  [ -x "$VENV/bin/python" ] || return 1
-  "$VENV/bin/python" - "${PINS[@]}" <<'EOF' 2>/dev/null
-import sys
-from importlib.metadata import version, PackageNotFoundError
-for pin in sys.argv[1:]:
-    name, want = pin.split("==")
-    try:
-        if version(name) != want:
-            sys.exit(1)
-    except PackageNotFoundError:
-        sys.exit(1)
-EOF
-}
+source scripts/venv.sh
 
 triples=("$@")
 [ ${#triples[@]} -gt 0 ] || triples=(x86_64-unknown-linux-gnu)
@@ -70,21 +56,7 @@ for triple in "${triples[@]}"; do
     die "the Rust standard library for $triple is not installed: run 'rustup target add $triple' where static.rust-lang.org is reachable (or install the toolchain's rust-std-$triple component), then re-run"
 done
 
-if ! pins_ok; then
-  python=$(command -v python3 || true)
-  if [ -z "$python" ] || ! "$python" -c 'import venv, ensurepip' 2>/dev/null; then
-    # A bare Debian has python3 without venv/ensurepip.
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends python3 python3-venv
-    python=/usr/bin/python3
-  fi
-  rm -rf "$VENV"
-  mkdir -p "$(dirname "$VENV")"
-  "$python" -m venv "$VENV"
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "${PINS[@]}"
-  pins_ok || die "pinned ${PINS[*]} did not install"
-fi
+ensure_venv "$VENV" "" "${PINS[@]}"
 
 # The pinned zig, not whatever `zig` is on PATH; cargo-zigbuild's wrappers stay under target/.
 CARGO_ZIGBUILD_ZIG_PATH=$("$VENV/bin/python" -c \

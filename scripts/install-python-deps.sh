@@ -12,52 +12,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Exit 0 when every pin (NAME==VERSION) is installed in venv $1, exactly.
-pins_ok() {
+source scripts/venv.sh
+
+# ensure_venv, then print what VENV holds.
+ensure_pinned() {
   local venv=$1
-  shift
-  [ -x "$venv/bin/python" ] || return 1
-  "$venv/bin/python" - "$@" <<'EOF' 2>/dev/null
-import sys
-from importlib.metadata import version, PackageNotFoundError
-for pin in sys.argv[1:]:
-    name, want = pin.split("==")
-    try:
-        if version(name) != want:
-            sys.exit(1)
-    except PackageNotFoundError:
-        sys.exit(1)
-EOF
-}
-
-# A python3 that can make venvs (a bare Debian has python3 without venv/ensurepip).
-python=
-base_python() {
-  [ -n "$python" ] && return
-  python=$(command -v python3 || true)
-  if [ -z "$python" ] || ! "$python" -c 'import venv, ensurepip' 2>/dev/null; then
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends python3 python3-venv python3-dev gcc
-    python=/usr/bin/python3
-  fi
-}
-
-# ensure_venv VENV CONSTRAINTS PIN...: (re)builds VENV unless it has exactly these pins.
-ensure_venv() {
-  local venv=$1 constraints=$2 file
+  ensure_venv "$@"
   shift 2
-  if ! pins_ok "$venv" "$@"; then
-    base_python
-    rm -rf "$venv"
-    mkdir -p "$(dirname "$venv")"
-    "$python" -m venv "$venv"
-    file=$(mktemp)
-    printf '%s\n' "$constraints" >"$file"
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -c "$file" "$@"
-    rm -f "$file"
-    pins_ok "$venv" "$@" || { echo "install-python-deps: $venv: pinned versions did not install" >&2; exit 1; }
-  fi
   "$venv/bin/python" - "$venv" "$@" <<'EOF'
 import sys
 from importlib.metadata import version
@@ -66,7 +27,7 @@ print(sys.argv[1] + ": " + ", ".join(f"{name} {version(name)}" for name in names
 EOF
 }
 
-ensure_venv target/test-venv "$(cat <<'CONSTRAINTS'
+ensure_pinned target/test-venv "$(cat <<'CONSTRAINTS'
 aiohappyeyeballs==2.7.1
 aiohttp==3.14.5
 aiosignal==1.4.0
@@ -159,7 +120,7 @@ CONSTRAINTS
 )" "ansible-core==2.19.14" "salt==3008.4" "aiosmtpd==1.4.6"
 
 # ansible-core 2.16 is also the last one that manages Python 3.6 targets.
-ensure_venv target/ansible-oldest-venv "$(cat <<'CONSTRAINTS'
+ensure_pinned target/ansible-oldest-venv "$(cat <<'CONSTRAINTS'
 cffi==2.1.1
 cryptography==50.0.2
 Jinja2==3.1.6
@@ -171,7 +132,7 @@ resolvelib==1.0.1
 CONSTRAINTS
 )" "ansible-core==2.16.19"
 
-ensure_venv target/lint-venv "$(cat <<'CONSTRAINTS'
+ensure_pinned target/lint-venv "$(cat <<'CONSTRAINTS'
 aiofiles==25.1.0
 annotated-doc==0.0.7
 annotated-types==0.8.0
