@@ -742,18 +742,7 @@ fn ansible_doc_shows_the_modules_and_agrees_with_the_schema() {
     );
 
     // relay_host_info takes exactly the location options, documented as relay_host does.
-    let location = [
-        "database",
-        "database_options_file",
-        "root",
-        "key_file",
-        "postfix_dir",
-        "template",
-        "vars",
-        "postfix_exec",
-        "postfix_exec_dir",
-        "cipher",
-    ];
+    let location = hermes_relayhost::options::LOCATION;
     let mut subset = schema.clone();
     subset["properties"]
         .as_object_mut()

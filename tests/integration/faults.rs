@@ -63,8 +63,9 @@ fn contents(s: &Snapshot) -> Contents {
 
 /// Temp files our atomic writes (and the scratch dir of the staged config check) leave behind
 /// if they are not cleaned up.
-fn leftovers(h: &Hermes) -> Vec<String> {
-    fs::read_dir(h.postfix_dir())
+/// No temp file of ours is left in the Postfix dir.
+fn assert_no_leftovers(h: &Hermes) {
+    let left: Vec<String> = fs::read_dir(h.postfix_dir())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .filter(|n| {
@@ -72,7 +73,8 @@ fn leftovers(h: &Hermes) -> Vec<String> {
                 || n.starts_with(".main.cf.")
                 || n.starts_with(".hermes-relayhost.check.")
         })
-        .collect()
+        .collect();
+    assert!(left.is_empty(), "temp files left: {left:?}");
 }
 
 const SECRETS: &[&str] = &[PASSWORD, NEW_PASSWORD, "Secr3t", "w0rd with"];
@@ -104,7 +106,7 @@ fn assert_recovers(h: &Hermes) {
         again["changed"], false,
         "second identical run changed something: {again}"
     );
-    assert!(leftovers(h).is_empty(), "{:?}", leftovers(h));
+    assert_no_leftovers(h);
 }
 
 #[test]
@@ -126,11 +128,7 @@ fn postmap_failure_changes_nothing() {
         "nothing was written, nothing to restore"
     );
     assert_eq!(h.snapshot(), before, "a postmap failure touched something");
-    assert!(
-        leftovers(&h).is_empty(),
-        "temp files left: {:?}",
-        leftovers(&h)
-    );
+    assert_no_leftovers(&h);
     run.assert_no_secret(SECRETS);
 
     assert_recovers(&h);
@@ -181,11 +179,7 @@ fn reload_failure_restores_files_map_and_rows() {
     assert_eq!(h.mode("sasl_passwd.db"), 0o600);
     assert_eq!(h.decrypted("relay_host_password"), PASSWORD);
     assert!(!h.db_path().with_extension("sqlite-journal").exists());
-    assert!(
-        leftovers(&h).is_empty(),
-        "temp files left: {:?}",
-        leftovers(&h)
-    );
+    assert_no_leftovers(&h);
     run.assert_no_secret(SECRETS);
 
     assert_recovers(&h);
@@ -214,11 +208,7 @@ fn missing_tool_fails_before_any_write() {
         before,
         "a run that could not start postmap touched something"
     );
-    assert!(
-        leftovers(&h).is_empty(),
-        "temp files left: {:?}",
-        leftovers(&h)
-    );
+    assert_no_leftovers(&h);
     run.assert_no_secret(SECRETS);
 
     assert_recovers(&h);
@@ -265,11 +255,7 @@ fn failure_on_a_fresh_root_leaves_only_the_lock_file() {
     assert_eq!(mode & 0o777, 0o600);
     assert_eq!(after, before);
     assert!(h.file("sasl_passwd").is_none());
-    assert!(
-        leftovers(&h).is_empty(),
-        "temp files left: {:?}",
-        leftovers(&h)
-    );
+    assert_no_leftovers(&h);
     run.assert_no_secret(SECRETS);
 
     let out = h.run(relay());
