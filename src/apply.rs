@@ -2,15 +2,17 @@
 //! write, then rows, files, reload, applied marks; on any failure after the first write put
 //! back the rows and files as they were and reload the old config if the new one was loaded.
 
-use std::os::unix::fs::PermissionsExt;
+use std::fs::File;
+use std::io::{Seek, SeekFrom, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 use crate::error::Error;
 use crate::failure::Failure;
-use crate::files::{self, Saved, Staged, stage};
+use crate::files::{self, FileId, Saved, Staged, stage};
 use crate::model;
-use crate::plan::Plan;
-use crate::postfix::Postfix;
+use crate::plan::{Plan, Tail};
+use crate::postfix::{Postfix, StatusCheck};
 use crate::store::Store;
 
 pub struct Target<'a> {
@@ -25,12 +27,19 @@ struct Install {
     staged: Staged,
 }
 
-/// Returns the warnings of a successful apply.
-pub fn apply(plan: &Plan, store: &mut dyn Store, target: &Target) -> Result<Vec<String>, Failure> {
-    let installs = stage_all(plan, target)?;
-    // Asked before main.cf is replaced: Postfix commands wait for a main.cf younger than ~2 s
-    // to settle, which would slow every changing run.
-    let running = target.reload && target.postfix.is_running();
+/// What a successful apply did besides the plan.
+pub struct Applied {
+    pub warnings: Vec<String>,
+    /// The identity of the sasl_passwd it installed.
+    pub sasl_passwd: Option<FileId>,
+}
+
+pub fn apply(plan: &Plan, store: &mut dyn Store, target: &Target) -> Result<Applied, Failure> {
+    // Asked before main.cf is replaced (Postfix commands wait for a main.cf younger than ~2 s
+    // to settle, which would slow every changing run), and while the files are staged.
+    let status = target.reload.then(|| target.postfix.start_status());
+    let (installs, sasl_passwd) = stage_all(plan, target)?;
+    let running = status.is_some_and(StatusCheck::is_running);
     let mut installed: Vec<Saved> = Vec::new();
     let mut reloaded = false;
     let mut warnings = Vec::new();
@@ -53,15 +62,19 @@ pub fn apply(plan: &Plan, store: &mut dyn Store, target: &Target) -> Result<Vec<
         store.commit()
     })();
     match result {
-        Ok(()) => Ok(warnings),
+        Ok(()) => Ok(Applied {
+            warnings,
+            sasl_passwd,
+        }),
         Err(error) => Err(roll_back(error, store, &installed, reloaded, target)),
     }
 }
 
 /// Writes every new file beside its target and builds the map from the staged sasl_passwd, so
 /// a postmap failure happens before anything is touched (Postfix's DATABASE_README: build a
-/// new map, then rename it into place).
-fn stage_all(plan: &Plan, target: &Target) -> Result<Vec<Install>, Error> {
+/// new map, then rename it into place). Also returns the staged sasl_passwd's identity, which
+/// the rename keeps.
+fn stage_all(plan: &Plan, target: &Target) -> Result<(Vec<Install>, Option<FileId>), Error> {
     let dir = target.dir;
     let mut installs = Vec::new();
     // Kept until the map is built: postmap reads the checked new config, not the live one.
@@ -71,9 +84,9 @@ fn stage_all(plan: &Plan, target: &Target) -> Result<Vec<Install>, Error> {
         let live = dir.join("main.cf");
         let old = Saved::capture(&live)?;
         let backup = dir.join("main.cf.HERMES");
-        if let Some(bytes) = old.content() {
+        if let Some(bytes) = files::read_optional(&live)? {
             installs.push(Install {
-                staged: stage(&backup, bytes, 0o644)?,
+                staged: stage(&backup, &bytes, 0o644)?,
                 saved: Saved::capture(&backup)?,
             });
         }
@@ -85,9 +98,17 @@ fn stage_all(plan: &Plan, target: &Target) -> Result<Vec<Install>, Error> {
         .as_ref()
         .map(|(_, name)| target.postfix.with_staged_config(name));
     let tools = staged_tools.as_ref().unwrap_or(target.postfix);
+    let mut sasl_id = None;
     if let Some(sasl) = &plan.sasl {
         let live = dir.join("sasl_passwd");
-        let source = stage(&live, sasl.text.as_bytes(), 0o600)?;
+        let source = files::stage_with(&live, 0o600, |file| {
+            file.write_all(sasl.text.as_bytes())?;
+            match &sasl.tail {
+                Some(tail) => copy_tail(&live, tail, file),
+                None => Ok(()),
+            }
+        })?;
+        sasl_id = Some(FileId::of(source.path())?);
         if let Some(suffix) = sasl.map_suffix {
             let tmp_name = source
                 .path()
@@ -134,7 +155,24 @@ fn stage_all(plan: &Plan, target: &Target) -> Result<Vec<Install>, Error> {
             });
         }
     }
-    Ok(installs)
+    Ok((installs, sasl_id))
+}
+
+/// Appends the installed sasl_passwd from `tail.from` (the per-domain lines a record vouches
+/// for), if it still is the file the record describes. A kernel copy: the lines never pass
+/// through this process.
+fn copy_tail(live: &Path, tail: &Tail, out: &mut File) -> std::io::Result<()> {
+    let mut file = File::options()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(live)?;
+    if FileId::of_meta(&file.metadata()?) != tail.file {
+        return Err(std::io::Error::other(
+            "changed since this run read it; run again",
+        ));
+    }
+    file.seek(SeekFrom::Start(tail.from))?;
+    std::io::copy(&mut file, out).map(drop)
 }
 
 /// `postconf -n` on the new main.cf next to the current master.cf, in a scratch directory

@@ -11,6 +11,7 @@ use aes::cipher::{BlockModeDecrypt, BlockModeEncrypt, KeyInit, KeyIvInit, block_
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
@@ -98,6 +99,24 @@ impl Key {
     /// Whether two keys are the same bytes (compared without exposing them).
     pub fn same_bytes(&self, other: &Key) -> bool {
         self.bytes.as_ref() == other.bytes.as_ref()
+    }
+
+    /// Names the key (and its format) without revealing it, as a key check value does: a
+    /// digest of a fixed label and the key, for records that must notice a new key.
+    pub fn check_value(&self) -> String {
+        let mut hash = Sha256::new();
+        hash.update(b"hermes-relayhost key check value\0");
+        hash.update([self.cipher as u8]);
+        hash.update(self.bytes.as_ref());
+        format!("{:x}", hash.finalize())
+    }
+
+    #[cfg(test)]
+    pub fn from_bytes(bytes: [u8; 32]) -> Key {
+        Key {
+            bytes: Zeroizing::new(bytes),
+            cipher: Cipher::Ecb,
+        }
     }
 
     /// A fresh random key, as `openssl rand -base64 32` would make.

@@ -18,6 +18,7 @@ use crate::model::{
 use crate::options::Request;
 use crate::plan::{self, Inputs};
 use crate::postfix::Postfix;
+use crate::store::Scope;
 use crate::validate::{self, Desired, Settings, Wanted};
 
 #[derive(Debug, Serialize)]
@@ -81,7 +82,7 @@ pub fn examine(desired: &Desired, settings: &Settings) -> Examination {
     let snapshot = settings
         .database
         .open(false)
-        .and_then(|mut store| store.load());
+        .and_then(|mut store| store.load(Scope::All));
     let (snapshot, files) = match snapshot {
         Err(e) => {
             checks.add("database", false, e.to_string());
@@ -91,7 +92,7 @@ pub fn examine(desired: &Desired, settings: &Settings) -> Examination {
                 key,
             };
         }
-        Ok(snapshot) => match load::files(&snapshot, dir) {
+        Ok(snapshot) => match load::files(&snapshot, dir, None) {
             Ok(files) => (snapshot, files),
             Err(e) => {
                 checks.add("database", false, e.to_string());

@@ -19,11 +19,12 @@ pub const STAMP_FILE: &str = ".hermes-relayhost.stamp";
 /// Name prefixes of what our own writes put in the Postfix dir before renaming (temp files,
 /// postmap's map beside a staged source, the staged-config scratch dir): anything left under
 /// them was left by a run that died.
-const TEMP_PREFIXES: [&str; 4] = [
+const TEMP_PREFIXES: [&str; 5] = [
     ".sasl_passwd.",
     ".main.cf.",
     ".hermes-relayhost.check.",
     "..hermes-relayhost.stamp.",
+    "..hermes-relayhost.verified.",
 ];
 
 /// A file's bytes; `None` when it does not exist. A symlink is refused (`O_NOFOLLOW`): a
@@ -44,6 +45,30 @@ pub(crate) fn read_optional(path: &Path) -> Result<Option<Zeroizing<Vec<u8>>>> {
     Ok(Some(bytes))
 }
 
+/// A file's bytes (the first `limit` of them, if given) and the identity of what was read
+/// (`fstat` of the same descriptor); `None` when it does not exist. Symlinks are refused as by
+/// [`read_optional`]. The buffer is sized once: a grown one would leave freed copies behind.
+pub(crate) fn read_identified(
+    path: &Path,
+    limit: Option<u64>,
+) -> Result<Option<(Zeroizing<Vec<u8>>, FileId)>> {
+    let opened = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path);
+    let file = match opened {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    let io = |e| Error::io(path, e);
+    let id = FileId::of_meta(&file.metadata().map_err(io)?);
+    let len = limit.map_or(id.size, |l| l.min(id.size));
+    let mut bytes = Zeroizing::new(Vec::with_capacity(usize::try_from(len).unwrap_or(0)));
+    file.take(len).read_to_end(&mut bytes).map_err(io)?;
+    Ok(Some((bytes, id)))
+}
+
 /// A file's permission bits (of the link itself for a symlink); `None` when it does not exist.
 pub(crate) fn mode_of(path: &Path) -> Result<Option<u32>> {
     match fs::symlink_metadata(path) {
@@ -62,6 +87,15 @@ pub struct Staged {
 
 /// Writes `bytes` to a temp file beside `target` (0600 from creation, then `mode`).
 pub fn stage(target: &Path, bytes: &[u8], mode: u32) -> Result<Staged> {
+    stage_with(target, mode, |file| file.write_all(bytes))
+}
+
+/// [`stage`] with the content written by `write`.
+pub fn stage_with(
+    target: &Path,
+    mode: u32,
+    write: impl FnOnce(&mut File) -> std::io::Result<()>,
+) -> Result<Staged> {
     let dir = target.parent().unwrap_or(Path::new("."));
     let name = target
         .file_name()
@@ -71,7 +105,7 @@ pub fn stage(target: &Path, bytes: &[u8], mode: u32) -> Result<Staged> {
         .tempfile_in(dir)
         .map_err(|e| Error::io(dir, e))?;
     let io = |e| Error::io(target, e);
-    tmp.write_all(bytes).map_err(io)?;
+    write(tmp.as_file_mut()).map_err(io)?;
     tmp.as_file()
         .set_permissions(fs::Permissions::from_mode(mode))
         .map_err(io)?;
@@ -120,14 +154,32 @@ pub fn sync_parent(path: &Path) -> Result<()> {
 /// A file as it was before the run, to put back if a later step fails.
 pub struct Saved {
     path: PathBuf,
-    before: Option<(Zeroizing<Vec<u8>>, u32)>,
+    before: Before,
+}
+
+enum Before {
+    Missing,
+    /// A hard link to the old file beside it, under a temp-file name (removed on drop, found as
+    /// a leftover if the run dies): sasl_passwd and its map are megabytes at 100,000 domains,
+    /// and a link costs nothing to make and is put back with one atomic rename.
+    Link(TempPath),
+    /// The old bytes and mode, where the filesystem makes no hard links.
+    Bytes(Zeroizing<Vec<u8>>, u32),
 }
 
 impl Saved {
     pub fn capture(path: &Path) -> Result<Saved> {
-        let before = match (read_optional(path)?, mode_of(path)?) {
-            (Some(bytes), Some(mode)) => Some((bytes, mode)),
-            _ => None,
+        let before = match fs::symlink_metadata(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Before::Missing,
+            Err(e) => return Err(Error::io(path, e)),
+            Ok(meta) => match meta.is_file().then(|| link_beside(path)) {
+                Some(Ok(link)) => Before::Link(link),
+                // A symlink is refused here as `read_optional` refuses it.
+                _ => match (read_optional(path)?, mode_of(path)?) {
+                    (Some(bytes), Some(mode)) => Before::Bytes(bytes, mode),
+                    _ => Before::Missing,
+                },
+            },
         };
         Ok(Saved {
             path: path.to_path_buf(),
@@ -139,20 +191,31 @@ impl Saved {
         &self.path
     }
 
-    pub fn content(&self) -> Option<&[u8]> {
-        self.before.as_ref().map(|(bytes, _)| bytes.as_slice())
-    }
-
-    /// Atomically writes the old content back, or removes a file that did not exist.
+    /// Atomically puts the old file back, or removes a file that did not exist.
     pub fn restore(&self) -> Result<()> {
         match &self.before {
-            Some((bytes, mode)) => stage(&self.path, bytes, *mode)?.install(),
-            None => match fs::remove_file(&self.path) {
+            Before::Link(link) => fs::rename(link, &self.path)
+                .map_err(|e| Error::io(&self.path, e))
+                .and_then(|()| sync_parent(&self.path)),
+            Before::Bytes(bytes, mode) => stage(&self.path, bytes, *mode)?.install(),
+            Before::Missing => match fs::remove_file(&self.path) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(&self.path, e)),
                 _ => sync_parent(&self.path),
             },
         }
     }
+}
+
+/// A hard link to `path` in its directory, named like our temp files (`.NAME.XXXXXX`).
+fn link_beside(path: &Path) -> std::io::Result<TempPath> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map_or("file".into(), |n| n.to_string_lossy());
+    tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .make_in(dir, |link| fs::hard_link(path, link))
+        .map(tempfile::NamedTempFile::into_temp_path)
 }
 
 /// The temp files and dirs an interrupted run left in `dir` (they may hold a password).
@@ -193,6 +256,34 @@ pub fn remove_leftovers(paths: &[PathBuf]) -> Result<()> {
     Ok(())
 }
 
+/// Which file this is, cheap to compare on every run: a rewrite (ours are renames) gets a new
+/// inode, an edit in place a new mtime or size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FileId {
+    pub dev: u64,
+    pub ino: u64,
+    pub size: u64,
+    pub mtime_ns: i128,
+}
+
+impl FileId {
+    pub fn of_meta(meta: &fs::Metadata) -> FileId {
+        FileId {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.size(),
+            mtime_ns: mtime_ns(meta),
+        }
+    }
+
+    /// The identity of the file at `path` (not of a symlink's target).
+    pub fn of(path: &Path) -> Result<FileId> {
+        fs::symlink_metadata(path)
+            .map(|meta| FileId::of_meta(&meta))
+            .map_err(|e| Error::io(path, e))
+    }
+}
+
 /// One file as it was built: its identity (cheap to compare on every run) and a digest of its
 /// content (which survives a restore, which writes the same bytes under a new inode).
 #[derive(PartialEq, Eq)]
@@ -205,11 +296,11 @@ struct Built {
 
 impl Built {
     fn of(path: &Path) -> Result<Built> {
-        let meta = fs::symlink_metadata(path).map_err(|e| Error::io(path, e))?;
+        let id = FileId::of(path)?;
         Ok(Built {
-            ino: meta.ino(),
-            size: meta.size(),
-            mtime_ns: mtime_ns(&meta),
+            ino: id.ino,
+            size: id.size,
+            mtime_ns: id.mtime_ns,
             sha256: digest(path)?,
         })
     }

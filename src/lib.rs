@@ -32,5 +32,6 @@ pub mod run;
 pub mod store;
 pub mod tls;
 pub mod validate;
+pub mod verified;
 
 pub use error::{Error, Result};

@@ -8,17 +8,21 @@ use zeroize::Zeroizing;
 
 use crate::crypto::Key;
 use crate::error::{Error, Result};
-use crate::files::{self, mode_of, read_optional};
+use crate::files::{self, FileId, mode_of, read_optional};
 use crate::model::Snapshot;
 use crate::render;
-use crate::store::Store;
+use crate::store::{Scope, Store};
 use crate::validate::Settings;
+use crate::verified::Record;
 
 /// What is on disk now. `None` means the file does not exist.
 #[derive(Default)]
 pub struct FileState {
     pub main_cf: Option<String>,
+    /// The whole file, or only the relay line when a verified record vouches for the rest.
     pub sasl_passwd: Option<Zeroizing<String>>,
+    /// The identity of the sasl_passwd that was read.
+    pub sasl_id: Option<FileId>,
     pub sasl_mode: Option<u32>,
     pub map_mode: Option<u32>,
     /// The map may not hold what sasl_passwd says: older than it (Postfix warns about it too),
@@ -52,21 +56,33 @@ pub fn key(settings: &Settings) -> Result<Key> {
     Ok(Key::load(&settings.key_file)?.with_cipher(settings.cipher))
 }
 
-/// The rows and the files they describe, read while the store holds its lock.
-pub fn current(store: &mut dyn Store, dir: &Path) -> Result<(Snapshot, FileState)> {
-    let snapshot = store.load()?;
-    let files = files(&snapshot, dir)?;
+/// The rows and the files they describe, read while the store holds its lock. With a
+/// `verified` record, neither the `transport` rows nor sasl_passwd past the relay line are read.
+pub fn current(
+    store: &mut dyn Store,
+    dir: &Path,
+    verified: Option<&Record>,
+) -> Result<(Snapshot, FileState)> {
+    let scope = match verified {
+        Some(_) => Scope::WithoutTransports,
+        None => Scope::All,
+    };
+    let snapshot = store.load(scope)?;
+    let files = files(&snapshot, dir, verified.map(|r| r.lines.head_len))?;
     Ok((snapshot, files))
 }
 
-/// main.cf, sasl_passwd and the modes of sasl_passwd and the map its map type makes.
-pub fn files(snapshot: &Snapshot, dir: &Path) -> Result<FileState> {
+/// main.cf, sasl_passwd (its first `sasl_head` bytes, if given) and the modes of sasl_passwd
+/// and the map its map type makes.
+pub fn files(snapshot: &Snapshot, dir: &Path, sasl_head: Option<u64>) -> Result<FileState> {
     let map_suffix = render::map_suffix(snapshot.password_map().unwrap_or_default())?;
     let main_cf = read_optional(&dir.join("main.cf"))?
         .map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
     let sasl_path = dir.join("sasl_passwd");
+    let sasl = files::read_identified(&sasl_path, sasl_head)?;
+    let sasl_id = sasl.as_ref().map(|(_, id)| *id);
     // Taken out of the read buffer, not copied: the file may be megabytes of secrets.
-    let sasl_passwd = read_optional(&sasl_path)?.map(|mut bytes| {
+    let sasl_passwd = sasl.map(|(mut bytes, _)| {
         Zeroizing::new(
             String::from_utf8(std::mem::take(&mut *bytes)).unwrap_or_else(|e| {
                 let bytes = Zeroizing::new(e.into_bytes());
@@ -95,6 +111,7 @@ pub fn files(snapshot: &Snapshot, dir: &Path) -> Result<FileState> {
     Ok(FileState {
         main_cf,
         sasl_passwd,
+        sasl_id,
         sasl_mode: mode_of(&sasl_path)?,
         map_mode,
         map_stale,

@@ -17,6 +17,7 @@ use zeroize::Zeroizing;
 
 use crate::crypto::{DecryptCache, Key};
 use crate::error::{Error, Result};
+use crate::files::FileId;
 use crate::load::FileState;
 use crate::model::{
     Change, PASSWORD_SETTING, ParamRow, SASL_AUTH, SASL_SECURITY_OPTIONS,
@@ -26,6 +27,7 @@ use crate::model::{
 use crate::render::{self, LineUnsafe};
 use crate::rows::{RelayRows, Rows};
 use crate::validate::{Desired, Relay, Wanted};
+use crate::verified::{DomainLines, Record};
 
 /// Everything besides the desired state that the plan depends on.
 pub struct Inputs<'a> {
@@ -40,12 +42,22 @@ pub struct Inputs<'a> {
 
 /// The new sasl_passwd and the map postmap must build from it.
 pub struct SaslFile {
+    /// The whole file, or with a `tail` the part before it.
     pub text: Zeroizing<String>,
+    pub tail: Option<Tail>,
     pub map_type: String,
     /// `None` for texthash, which Postfix reads without postmap.
     pub map_suffix: Option<&'static str>,
     /// The relay line's key and `user:password`, to check the built map answers with them.
     pub relay_entry: Option<(String, Zeroizing<String>)>,
+}
+
+/// The end of the new sasl_passwd when a record vouches for it: the installed file from byte
+/// `from`, which must still be `file`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tail {
+    pub from: u64,
+    pub file: FileId,
 }
 
 /// The relay login a plan commits, for the live probe.
@@ -67,6 +79,8 @@ pub struct Plan {
     pub pending: Vec<String>,
     /// The relay login this plan commits (auth on), for the live probe.
     pub login: Option<Login>,
+    /// How the per-domain part of the (new) sasl_passwd was rendered, for the record.
+    pub domain_lines: DomainLines,
     /// The relay credentials as stored and as planned, for the masked diff.
     pub(crate) stored_creds: Option<Creds>,
     pub(crate) new_creds: Option<Creds>,
@@ -124,40 +138,131 @@ pub(crate) struct Creds {
 }
 
 pub fn plan(desired: &Desired, inputs: &Inputs) -> Result<Plan> {
-    let snap = inputs.snapshot;
-    let key = inputs.key;
-    let mut rows = Rows::new(&snap.params);
-    let relay = rows.relay_rows(snap)?;
-    let stored = stored_creds(snap, key)?;
-    let current = migrate_legacy(&mut rows, &relay, &stored);
-    let new_creds = edit_relay(&mut rows, &relay, &desired.relay, current)?;
+    let draft = Draft::new(desired, inputs)?;
+    let line = draft.relay_line()?;
+    let (sasl, lines) = sasl_file(&draft, line, inputs)?;
+    Ok(draft.finish(desired, sasl, lines))
+}
 
-    let mut plan = Plan::default();
-    plan.edits.extend(extra_directives(&mut rows, desired)?);
-    plan.edits.extend(rows.edits(&snap.params));
-    plan.edits
-        .extend(credential_settings(key, snap, &stored, new_creds.as_ref())?);
-    let transports = domain_credentials(desired, snap, key, &mut plan.edits)?;
-    (plan.marks, plan.pending) = rows.applied_marks(&plan.edits);
-
-    plan.main_cf = main_cf(&rows, inputs)?;
-    plan.sasl = sasl_file(
-        &rows,
-        &relay,
-        new_creds.as_ref(),
-        &transports,
-        inputs,
-        &mut plan.warnings,
-    )?;
-    if let (Wanted::Present(_), true) = (&desired.relay, rows.parent(relay.sasl).is_enabled()) {
-        plan.login = new_creds.as_ref().map(|c| Login {
-            user: c.user.expose_secret().to_string(),
-            password: c.pass.clone(),
-        });
+/// [`plan`] from a snapshot without `transport` rows, whose sasl_passwd lines `record`
+/// vouches for (a [`crate::verified`] record of this store version and key). `None`: the
+/// record does not fit (another relay line key, sasl_passwd not the one it describes,
+/// per-domain credentials to set): plan from the rows.
+pub fn plan_verified(desired: &Desired, inputs: &Inputs, record: &Record) -> Result<Option<Plan>> {
+    if !desired.transport_auth.is_empty() {
+        return Ok(None);
     }
-    plan.stored_creds = Some(stored);
-    plan.new_creds = new_creds;
-    Ok(plan)
+    let draft = Draft::new(desired, inputs)?;
+    let line = draft.relay_line()?;
+    Ok(verified_sasl_file(&draft, line, inputs, record)?
+        .map(|(sasl, lines)| draft.finish(desired, sasl, lines)))
+}
+
+/// A plan with everything but sasl_passwd.
+struct Draft<'a> {
+    plan: Plan,
+    rows: Rows,
+    relay: RelayRows,
+    new_creds: Option<Creds>,
+    transports: Cow<'a, [TransportRow]>,
+}
+
+impl<'a> Draft<'a> {
+    fn new(desired: &Desired, inputs: &Inputs<'a>) -> Result<Draft<'a>> {
+        let snap = inputs.snapshot;
+        let key = inputs.key;
+        let mut rows = Rows::new(&snap.params);
+        let relay = rows.relay_rows(snap)?;
+        let stored = stored_creds(snap, key)?;
+        let current = migrate_legacy(&mut rows, &relay, &stored);
+        let new_creds = edit_relay(&mut rows, &relay, &desired.relay, current)?;
+
+        let mut plan = Plan::default();
+        plan.edits.extend(extra_directives(&mut rows, desired)?);
+        plan.edits.extend(rows.edits(&snap.params));
+        plan.edits
+            .extend(credential_settings(key, snap, &stored, new_creds.as_ref())?);
+        let transports = domain_credentials(desired, snap, key, &mut plan.edits)?;
+        (plan.marks, plan.pending) = rows.applied_marks(&plan.edits);
+        plan.main_cf = main_cf(&rows, inputs)?;
+        plan.stored_creds = Some(stored);
+        Ok(Draft {
+            plan,
+            rows,
+            relay,
+            new_creds,
+            transports,
+        })
+    }
+
+    /// The relay line sasl_passwd starts with, if the rows and credentials want one.
+    fn relay_line(&self) -> Result<Option<RelayLine<'_>>> {
+        let relay_value = self.rows.value(self.relay.relay);
+        let Some(c) = &self.new_creds else {
+            return Ok(None);
+        };
+        let (user, pass) = (c.user.expose_secret(), c.pass.expose_secret());
+        let wanted = self.rows.parent(self.relay.sasl).is_enabled()
+            && relay_value.is_enabled()
+            && !relay_value.param().is_empty()
+            && !user.is_empty()
+            && !pass.is_empty();
+        if !wanted {
+            return Ok(None);
+        }
+        sasl_safe(user, pass).map_err(|why| {
+            Error::option(
+                "password",
+                format!(
+                    "the stored relay credentials cannot go into sasl_passwd ({why}): set new ones"
+                ),
+            )
+        })?;
+        Ok(Some(RelayLine {
+            key: relay_value.param(),
+            user,
+            pass,
+        }))
+    }
+
+    fn finish(self, desired: &Desired, sasl: Option<SaslFile>, lines: DomainLines) -> Plan {
+        let mut plan = self.plan;
+        plan.sasl = sasl;
+        plan.warnings.extend(lines.warnings.iter().cloned());
+        plan.domain_lines = lines;
+        if let (Wanted::Present(_), true) = (
+            &desired.relay,
+            self.rows.parent(self.relay.sasl).is_enabled(),
+        ) {
+            plan.login = self.new_creds.as_ref().map(|c| Login {
+                user: c.user.expose_secret().to_string(),
+                password: c.pass.clone(),
+            });
+        }
+        plan.new_creds = self.new_creds;
+        plan
+    }
+}
+
+/// sasl_passwd's first line: the relay host's key and credentials.
+struct RelayLine<'a> {
+    key: &'a str,
+    user: &'a str,
+    pass: &'a str,
+}
+
+impl RelayLine<'_> {
+    fn text(&self) -> Zeroizing<String> {
+        Zeroizing::new(format!("{}\t{}:{}\n", self.key, self.user, self.pass))
+    }
+
+    /// What the built map must answer for the key.
+    fn entry(&self) -> (String, Zeroizing<String>) {
+        (
+            self.key.to_string(),
+            Zeroizing::new(format!("{}:{}", self.user, self.pass)),
+        )
+    }
 }
 
 /// The relay credentials as stored; a value the key cannot read stops the plan, named.
@@ -327,66 +432,114 @@ fn main_cf(rows: &Rows, inputs: &Inputs) -> Result<Option<String>> {
 /// its map are already right. Rendered as a compare against the file on disk, so an unchanged
 /// file costs no copy (see [`render::SaslWriter`]).
 fn sasl_file(
-    rows: &Rows,
-    relay: &RelayRows,
-    creds: Option<&Creds>,
-    transports: &[TransportRow],
+    draft: &Draft,
+    line: Option<RelayLine>,
     inputs: &Inputs,
-    warnings: &mut Vec<String>,
-) -> Result<Option<SaslFile>> {
-    let relay_value = rows.value(relay.relay);
+) -> Result<(Option<SaslFile>, DomainLines)> {
     let files = inputs.files;
     let on_disk = files.sasl_passwd.as_deref().map(String::as_str);
-    let mut writer = render::SaslWriter::new(on_disk, transports.len() + 1);
-    let mut relay_entry = None;
-    if let Some(c) = creds {
-        let (user, pass) = (c.user.expose_secret(), c.pass.expose_secret());
-        let line_wanted = rows.parent(relay.sasl).is_enabled()
-            && relay_value.is_enabled()
-            && !relay_value.param().is_empty()
-            && !user.is_empty()
-            && !pass.is_empty();
-        if line_wanted {
-            sasl_safe(user, pass).map_err(|why| {
-                Error::option(
-                    "password",
-                    format!(
-                        "the stored relay credentials cannot go into sasl_passwd ({why}): set new ones"
-                    ),
-                )
-            })?;
-            writer.line(&[relay_value.param()], user, pass);
-            relay_entry = Some((
-                relay_value.param().to_string(),
-                Zeroizing::new(format!("{user}:{pass}")),
-            ));
-        }
+    let mut writer = render::SaslWriter::new(on_disk, draft.transports.len() + 1);
+    let mut relay_entry = line.as_ref().map(RelayLine::entry);
+    let mut lines = DomainLines {
+        relay_key: line.as_ref().map(|l| l.key.to_string()),
+        head_len: line.as_ref().map_or(0, |l| l.text().len() as u64),
+        warnings: Vec::new(),
+    };
+    if let Some(l) = &line {
+        writer.line(&[l.key], l.user, l.pass);
     }
     transport_entries(
-        transports,
+        &draft.transports,
         inputs.key,
-        relay_value.param(),
+        draft.rows.value(draft.relay.relay).param(),
         &mut relay_entry,
         &mut writer,
-        warnings,
+        &mut lines.warnings,
     )?;
     let text = writer.finish();
-    let map_type = rows.value(relay.maps).param().to_string();
-    let map_suffix = render::map_suffix(&map_type)?;
-    let unsafe_mode = |m: Option<u32>| m.is_some_and(|m| m & 0o077 != 0);
-    let map_stale = map_suffix.is_some()
-        && (files.map_mode.is_none() || unsafe_mode(files.map_mode) || files.map_stale);
-    if text.is_none() && !unsafe_mode(files.sasl_mode) && !map_stale {
-        return Ok(None);
+    let map = MapState::of(draft, files)?;
+    if text.is_none() && !map.needs_rewrite {
+        return Ok((None, lines));
     }
     // `None` from the writer: the text is the file as it is (its mode or map needs the fix).
     let text = text.unwrap_or_else(|| Zeroizing::new(on_disk.unwrap_or_default().to_string()));
-    Ok(Some(SaslFile {
-        text,
-        map_type: map_type.split(':').next().unwrap_or("hash").to_string(),
-        map_suffix,
-        relay_entry,
-    }))
+    Ok((
+        Some(SaslFile {
+            text,
+            tail: None,
+            map_type: map.map_type,
+            map_suffix: map.map_suffix,
+            relay_entry,
+        }),
+        lines,
+    ))
+}
+
+/// [`sasl_file`] with the per-domain lines a record vouches for: only the relay line is
+/// compared (and, on a change, written before the file's verified lines). `None` when the
+/// record does not fit.
+fn verified_sasl_file(
+    draft: &Draft,
+    line: Option<RelayLine>,
+    inputs: &Inputs,
+    record: &Record,
+) -> Result<Option<(Option<SaslFile>, DomainLines)>> {
+    let files = inputs.files;
+    if files.sasl_id != Some(record.sasl_passwd)
+        || record.lines.relay_key.as_deref() != line.as_ref().map(|l| l.key)
+    {
+        return Ok(None);
+    }
+    let head = line.as_ref().map(RelayLine::text).unwrap_or_default();
+    let lines = DomainLines {
+        head_len: head.len() as u64,
+        ..record.lines.clone()
+    };
+    let map = MapState::of(draft, files)?;
+    let same = files.sasl_passwd.as_deref().map(String::as_str) == Some(head.as_str());
+    if same && !map.needs_rewrite {
+        return Ok(Some((None, lines)));
+    }
+    // Without a relay line, the line the built map is checked with is a per-domain one.
+    let Some(line) = line else {
+        return Ok(None);
+    };
+    Ok(Some((
+        Some(SaslFile {
+            text: head,
+            tail: Some(Tail {
+                from: record.lines.head_len,
+                file: record.sasl_passwd,
+            }),
+            map_type: map.map_type,
+            map_suffix: map.map_suffix,
+            relay_entry: Some(line.entry()),
+        }),
+        lines,
+    )))
+}
+
+/// The map the rows name, and whether sasl_passwd must be written even if its text is right
+/// (a group- or world-readable file or map, a missing or stale map).
+struct MapState {
+    map_type: String,
+    map_suffix: Option<&'static str>,
+    needs_rewrite: bool,
+}
+
+impl MapState {
+    fn of(draft: &Draft, files: &FileState) -> Result<MapState> {
+        let map_type = draft.rows.value(draft.relay.maps).param().to_string();
+        let map_suffix = render::map_suffix(&map_type)?;
+        let unsafe_mode = |m: Option<u32>| m.is_some_and(|m| m & 0o077 != 0);
+        let map_stale = map_suffix.is_some()
+            && (files.map_mode.is_none() || unsafe_mode(files.map_mode) || files.map_stale);
+        Ok(MapState {
+            map_type: map_type.split(':').next().unwrap_or("hash").to_string(),
+            map_suffix,
+            needs_rewrite: unsafe_mode(files.sasl_mode) || map_stale,
+        })
+    }
 }
 
 /// Values Postfix checks only when a daemon uses them: a bad one would pass `postconf -n` and

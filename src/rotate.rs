@@ -16,13 +16,15 @@ use crate::args::{Args, RunMode};
 use crate::crypto::{Cipher, Key};
 use crate::error::{Error, Result};
 use crate::failure::Failure;
-use crate::files::{self, DirLock};
+use crate::files::{self, DirLock, FileId};
 use crate::model::{
     Change, PASSWORD_SETTING, Snapshot, TRANSPORT_PASSWORD, TRANSPORT_USERNAME, TransportCreds,
     TransportRow, USERNAME_SETTING, setting_label,
 };
 use crate::options::Request;
+use crate::store::Scope;
 use crate::validate::{self, SETTING_COLUMN, TRANSPORT_COLUMN};
+use crate::verified::{self, Record};
 
 #[derive(Debug, Default)]
 pub struct RotationReport {
@@ -96,7 +98,15 @@ pub fn rotate(args: Args, mode: RunMode) -> Result<RotationReport, Failure> {
         lock = Some(DirLock::create(&settings.postfix_dir)?);
     };
     let mut store = settings.database.open(!mode.check)?;
-    let snapshot = store.load()?;
+    let snapshot = store.load(Scope::All)?;
+    let dir = settings.postfix_dir.as_path();
+    // New ciphertexts of the same credentials: what a record vouched for stays true.
+    let record = verified::read(dir)?.filter(|r| {
+        store
+            .version()
+            .is_ok_and(|v| r.vouches_for(v.as_deref(), &old))
+            && FileId::of(&dir.join("sasl_passwd")).is_ok_and(|id| id == r.sasl_passwd)
+    });
     let (changes, already) = reencrypt(&snapshot, &old, &new)?;
     let mut report = RotationReport {
         changed: true,
@@ -126,6 +136,11 @@ pub fn rotate(args: Args, mode: RunMode) -> Result<RotationReport, Failure> {
     let backup = backup_path(&key_file);
     install_key(&old, &staged, &backup, &key_file)
         .map_err(|e| Error::RotationUnfinished(e.to_string()))?;
+    if let (Some(record), Ok(Some(version))) = (record, store.version()) {
+        let renewed = Record::new(version, &new, record.sasl_passwd, record.lines);
+        // Only a cost if it fails: the next run reads every row.
+        let _ = verified::write(dir, &renewed);
+    }
     report.msg = format!(
         "re-encrypted {} credential(s){}; new key installed, previous key kept as {}",
         report.reencrypted,

@@ -1,17 +1,23 @@
 //! One module run: validate → load (under the locks) → plan → apply, or stop after the plan in
 //! check mode or when there is nothing to do.
 
+use std::path::Path;
+
 use crate::apply::{self, Target};
 use crate::args::{Args, RunMode};
+use crate::crypto::Key;
 use crate::diff::{self, DiffEntry};
 use crate::failure::Failure;
+use crate::files::FileId;
 use crate::files::{self, DirLock};
 use crate::load;
 use crate::options::Request;
-use crate::plan::{self, Changed, Inputs};
+use crate::plan::{self, Changed, Inputs, Plan};
 use crate::postfix::Postfix;
 use crate::probe;
+use crate::store::Store;
 use crate::validate::{self, Wanted};
+use crate::verified::{self, Record};
 
 /// What a successful run did (or, in check mode, would do).
 #[derive(Debug, Default)]
@@ -31,11 +37,19 @@ pub fn run(args: Args, mode: RunMode) -> Result<Report, Failure> {
     let postfix = Postfix::new(&settings.postfix_exec, &settings.postfix_exec_dir);
     let mut lock = DirLock::existing(dir, !mode.check)?;
     let mut probed = false;
+    // Diff mode shows sasl_passwd line by line, and `transport_auth` edits the rows a record
+    // vouches for: both read every row.
+    let mut trust_record = !mode.diff && desired.transport_auth.is_empty();
     loop {
         let mut store = settings.database.open(!mode.check)?;
         // Read under the locks: a key rotation may have installed a new key meanwhile.
         let key = load::key(&settings)?;
-        let (snapshot, file_state) = load::current(store.as_mut(), dir)?;
+        let version = store.version()?;
+        let record = match trust_record {
+            true => verified::read(dir)?.filter(|r| r.vouches_for(version.as_deref(), &key)),
+            false => None,
+        };
+        let (snapshot, file_state) = load::current(store.as_mut(), dir, record.as_ref())?;
         let inputs = Inputs {
             snapshot: &snapshot,
             files: &file_state,
@@ -44,7 +58,16 @@ pub fn run(args: Args, mode: RunMode) -> Result<Report, Failure> {
             exec_dir: &settings.postfix_exec_dir,
             postfix_dir: dir,
         };
-        let plan = plan::plan(&desired, &inputs)?;
+        let plan = match &record {
+            None => plan::plan(&desired, &inputs)?,
+            Some(record) => match plan::plan_verified(&desired, &inputs, record)? {
+                Some(plan) => plan,
+                None => {
+                    trust_record = false;
+                    continue;
+                }
+            },
+        };
         let leftovers = &file_state.leftovers;
         let mut report = Report {
             changed: !plan.is_noop() || !leftovers.is_empty(),
@@ -104,10 +127,36 @@ pub fn run(args: Args, mode: RunMode) -> Result<Report, Failure> {
                 reload: settings.reload,
             };
             let applied = apply::apply(&plan, store.as_mut(), &target)?;
-            report.warnings.extend(applied);
+            report.warnings.extend(applied.warnings);
+            let sasl_passwd = applied.sasl_passwd.or(file_state.sasl_id);
+            report.warnings.extend(record_verified(
+                dir,
+                store.as_mut(),
+                &key,
+                &plan,
+                sasl_passwd,
+            ));
         }
         report.warnings.splice(0..0, plan.warnings.iter().cloned());
         report.pending_applied = plan.pending;
         return Ok(report);
     }
+}
+
+/// After the commit: records what this run wrote or verified, so that the next run need not
+/// read the `transport` rows (see [`verified`]). Failing costs only that, and a warning.
+fn record_verified(
+    dir: &Path,
+    store: &mut dyn Store,
+    key: &Key,
+    plan: &Plan,
+    sasl_passwd: Option<FileId>,
+) -> Option<String> {
+    let (Ok(Some(version)), Some(sasl_passwd)) = (store.version(), sasl_passwd) else {
+        return None;
+    };
+    let record = Record::new(version, key, sasl_passwd, plan.domain_lines.clone());
+    verified::write(dir, &record)
+        .err()
+        .map(|e| format!("the next run reads every row again: {e}"))
 }

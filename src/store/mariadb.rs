@@ -16,7 +16,7 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::error::{Error, Result};
 use crate::model::{Change, Snapshot, TransportCreds};
 use crate::store::sql::{self, Dialect, INSERT_PARENT, INSERT_VALUE, Side, SqlRef, SqlValue};
-use crate::store::{Backend, Location, Open, Store};
+use crate::store::{Backend, Location, Open, Scope, Store};
 
 /// `mysql://USER[:PW]@HOST[:PORT]/DB` or `mysql://USER@localhost/DB?socket=PATH` (`mariadb://`
 /// too).
@@ -378,8 +378,8 @@ impl Dialect for MariaStore {
 }
 
 impl Store for MariaStore {
-    fn load(&mut self) -> Result<Snapshot> {
-        sql::load(self)
+    fn load(&mut self, scope: Scope) -> Result<Snapshot> {
+        sql::load(self, scope)
     }
 
     fn write(&mut self, changes: &[Change]) -> Result<()> {

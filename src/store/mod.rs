@@ -18,10 +18,24 @@ use crate::model::{Change, Snapshot};
 /// Every backend; a new one is a file in this directory, its `mod` line and a line here.
 const BACKENDS: &[Backend] = &[sqlite::BACKEND, mariadb::BACKEND];
 
+/// Which rows a load reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    All,
+    /// Everything but `transport`, whose lines a [`crate::verified::Record`] vouches for.
+    WithoutTransports,
+}
+
 pub trait Store {
-    /// Reads every row the plan needs, under the store's lock (taken on open, held until
+    /// Reads the rows the plan needs, under the store's lock (taken on open, held until
     /// `commit` or `rollback`), so that nothing changes between plan and write.
-    fn load(&mut self) -> Result<Snapshot>;
+    fn load(&mut self, scope: Scope) -> Result<Snapshot>;
+    /// Names the stored rows as they are now, under the lock (after `commit`: as committed,
+    /// or `None` when another writer may have come in between); any change to any row gives
+    /// another name. `None`: this backend cannot tell, so its rows are always read.
+    fn version(&mut self) -> Result<Option<String>> {
+        Ok(None)
+    }
     /// Performs the changes in order.
     fn write(&mut self, changes: &[Change]) -> Result<()>;
     /// Makes every write permanent and releases the lock.

@@ -10,6 +10,7 @@ use crate::error::{Error, Result};
 use crate::model::{
     Change, PASSWORD_SETTING, ParamRow, Snapshot, TransportCreds, TransportRow, USERNAME_SETTING,
 };
+use crate::store::Scope;
 
 /// A column or parameter value, whatever the driver.
 #[derive(Debug, Clone, PartialEq)]
@@ -72,8 +73,8 @@ pub const INSERT_VALUE: &str = "INSERT INTO parameters (parameter, module, edita
      parent, parent_name, child, order1, enabled, applied, action) \
      VALUES (?, 'postfix', 1, 'main.cf', ?, ?, 1, 1, 1, 1, 'NONE')";
 
-/// Reads every row the plan needs.
-pub fn load<D: Dialect>(db: &mut D) -> Result<Snapshot> {
+/// Reads the rows the plan needs.
+pub fn load<D: Dialect>(db: &mut D, scope: Scope) -> Result<Snapshot> {
     let mut params = Vec::new();
     db.query(
         &format!(
@@ -122,14 +123,13 @@ pub fn load<D: Dialect>(db: &mut D) -> Result<Snapshot> {
         })
     };
     let boxed = |v: &SqlRef| str_of(v).map(|s| Box::<str>::from(s.as_ref()));
-    db.query(
-        &format!(
-            "SELECT id, domain, destination, {}, authentication, authentication_username, \
-             authentication_password FROM transport ORDER BY id",
-            D::PORT_AS_TEXT
-        ),
-        &[],
-        &mut |row| {
+    let transport_select = format!(
+        "SELECT id, domain, destination, {}, authentication, authentication_username, \
+         authentication_password FROM transport ORDER BY id",
+        D::PORT_AS_TEXT
+    );
+    if scope == Scope::All {
+        db.query(&transport_select, &[], &mut |row| {
             let [
                 id,
                 domain,
@@ -149,8 +149,8 @@ pub fn load<D: Dialect>(db: &mut D) -> Result<Snapshot> {
                 password_cipher: share(password),
             });
             Ok(())
-        },
-    )?;
+        })?;
+    }
     transports.shrink_to_fit();
     drop(shared);
     let (mut username_cipher, mut password_cipher) = (None, None);

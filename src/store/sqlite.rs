@@ -2,6 +2,8 @@
 //! (`BEGIN IMMEDIATE` for a writing run), so a rollback is SQLite's own.
 
 use std::borrow::Cow;
+use std::fs::File;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,9 +12,10 @@ use rusqlite::types::{Value, ValueRef};
 use rusqlite::{Connection, OpenFlags, params_from_iter};
 
 use crate::error::{Error, Result};
+use crate::files::FileId;
 use crate::model::{Change, Snapshot};
 use crate::store::sql::{self, Dialect, INSERT_PARENT, INSERT_VALUE, Side, SqlRef, SqlValue};
-use crate::store::{Backend, Location, Open, Store};
+use crate::store::{Backend, Location, Open, Scope, Store};
 
 /// The Hermes schema and seed rows, for `init`.
 pub const SCHEMA: &str = include_str!("hermes.sqlite.sql");
@@ -51,6 +54,51 @@ impl Open for SqliteFile {
 pub struct SqliteStore {
     conn: Connection,
     wrote: bool,
+    /// Our own descriptor on the database file, for its header. POSIX locks belong to the
+    /// process, and closing any descriptor of the file drops every one SQLite holds on it: this
+    /// one is opened before the connection and, declared after it, closed after it.
+    file: File,
+    /// The header once read under the lock; after a commit, the committed one (`None`: it
+    /// cannot be told apart from another writer's).
+    loaded: Option<Header>,
+    committed: Option<Option<Header>>,
+}
+
+/// What [`Store::version`] is made of: the file's identity and the header's change counter,
+/// which SQLite increments with every transaction that changes the database ("file change
+/// counter", offset 24 of the file format). In WAL mode the counter is not kept: no version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Header {
+    id: FileId,
+    counter: u32,
+}
+
+impl Header {
+    fn read(file: &File) -> Result<Option<Header>> {
+        let mut bytes = [0u8; 100];
+        let io = |e| Error::Database(format!("reading the database header: {e}"));
+        let id = FileId::of_meta(&file.metadata().map_err(io)?);
+        if id.size < 100 {
+            return Ok(None);
+        }
+        file.read_exact_at(&mut bytes, 0).map_err(io)?;
+        let legacy = bytes[18] == 1 && bytes[19] == 1;
+        if !bytes.starts_with(b"SQLite format 3\0") || !legacy {
+            return Ok(None);
+        }
+        let counter = u32::from_be_bytes([bytes[24], bytes[25], bytes[26], bytes[27]]);
+        Ok(Some(Header { id, counter }))
+    }
+
+    fn version(&self) -> String {
+        let FileId {
+            dev,
+            ino,
+            size,
+            mtime_ns,
+        } = self.id;
+        format!("sqlite {dev}:{ino} {size} {mtime_ns} {}", self.counter)
+    }
 }
 
 fn db_err(e: rusqlite::Error) -> Error {
@@ -67,6 +115,11 @@ impl SqliteStore {
                 path.display()
             )));
         }
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(path)
+            .map_err(|e| Error::Database(format!("{}: {e}", path.display())))?;
         let flags = if writable {
             OpenFlags::SQLITE_OPEN_READ_WRITE
         } else {
@@ -77,7 +130,13 @@ impl SqliteStore {
         conn.busy_timeout(Duration::from_secs(30)).map_err(db_err)?;
         conn.execute_batch(if writable { "BEGIN IMMEDIATE" } else { "BEGIN" })
             .map_err(db_err)?;
-        Ok(SqliteStore { conn, wrote: false })
+        Ok(SqliteStore {
+            conn,
+            wrote: false,
+            file,
+            loaded: None,
+            committed: None,
+        })
     }
 
     /// Creates a database with the Hermes schema and seed rows.
@@ -171,8 +230,23 @@ impl Dialect for SqliteStore {
 }
 
 impl Store for SqliteStore {
-    fn load(&mut self) -> Result<Snapshot> {
-        sql::load(self)
+    fn load(&mut self, scope: Scope) -> Result<Snapshot> {
+        sql::load(self, scope)
+    }
+
+    fn version(&mut self) -> Result<Option<String>> {
+        if let Some(committed) = self.committed {
+            return Ok(committed.map(|h| h.version()));
+        }
+        if self.loaded.is_none() {
+            // A read takes SQLite's shared lock (and rolls back a crashed writer's journal)
+            // first, so the header is the one of the rows this transaction reads.
+            self.conn
+                .query_row("PRAGMA schema_version", [], |_| Ok(()))
+                .map_err(db_err)?;
+            self.loaded = Header::read(&self.file)?;
+        }
+        Ok(self.loaded.map(|h| h.version()))
     }
 
     fn write(&mut self, changes: &[Change]) -> Result<()> {
@@ -181,7 +255,18 @@ impl Store for SqliteStore {
     }
 
     fn commit(&mut self) -> Result<()> {
-        self.conn.execute_batch("COMMIT").map_err(db_err)
+        self.conn.execute_batch("COMMIT").map_err(db_err)?;
+        // The lock is gone: the header is ours only if it counts exactly our one transaction.
+        self.committed = Some(match (self.loaded, self.wrote) {
+            (loaded, false) => loaded,
+            (Some(loaded), true) => Header::read(&self.file)?.filter(|now| {
+                now.id.dev == loaded.id.dev
+                    && now.id.ino == loaded.id.ino
+                    && now.counter == loaded.counter.wrapping_add(1)
+            }),
+            (None, true) => None,
+        });
+        Ok(())
     }
 
     fn rollback(&mut self) -> Result<bool> {

@@ -23,3 +23,4 @@ mod probe;
 mod rotation;
 mod salt;
 mod validation;
+mod verified;
