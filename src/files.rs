@@ -6,7 +6,6 @@ use std::io::{Read, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
 use tempfile::TempPath;
 use zeroize::Zeroizing;
 
@@ -284,71 +283,27 @@ impl FileId {
     }
 }
 
-/// One file as it was built: its identity (cheap to compare on every run) and a digest of its
-/// content (which survives a restore, which writes the same bytes under a new inode).
-#[derive(PartialEq, Eq)]
-struct Built {
-    ino: u64,
-    size: u64,
-    mtime_ns: i128,
-    sha256: String,
-}
-
-impl Built {
-    fn of(path: &Path) -> Result<Built> {
-        let id = FileId::of(path)?;
-        Ok(Built {
-            ino: id.ino,
-            size: id.size,
-            mtime_ns: id.mtime_ns,
-            sha256: digest(path)?,
-        })
-    }
-
-    /// The same file, or one with the same bytes.
-    fn matches(&self, path: &Path) -> Result<bool> {
-        let meta = match fs::symlink_metadata(path) {
-            Ok(meta) => meta,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
-            Err(e) => return Err(Error::io(path, e)),
-        };
-        if !meta.is_file() || meta.size() != self.size {
-            return Ok(false);
-        }
-        if meta.ino() == self.ino && mtime_ns(&meta) == self.mtime_ns {
-            return Ok(true);
-        }
-        Ok(digest(path)? == self.sha256)
-    }
-}
-
 fn mtime_ns(meta: &fs::Metadata) -> i128 {
     i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec())
 }
 
-fn digest(path: &Path) -> Result<String> {
-    let bytes = read_optional(path)?
-        .ok_or_else(|| Error::io(path, std::io::Error::from(std::io::ErrorKind::NotFound)))?;
-    Ok(format!("{:x}", Sha256::digest(&*bytes)))
-}
-
-/// The stamp's text for files about to be installed: `(live name, staged path)` pairs. A
-/// rename keeps the inode and mtime, so the staged file's identity is the installed one's.
-pub fn stamp_text(files: &[(String, &Path)]) -> Result<Zeroizing<String>> {
-    let mut text = Zeroizing::new(String::new());
+/// The stamp's text for files about to be installed: `(live name, staged path)` pairs, each
+/// line `name inode size mtime_ns`. A rename keeps the inode and mtime, so the staged file's
+/// identity is the installed one's; a restore puts the old inode back (a hard link).
+pub fn stamp_text(files: &[(String, &Path)]) -> Result<String> {
+    let mut text = String::new();
     for (name, path) in files {
-        let b = Built::of(path)?;
-        text.push_str(&format!(
-            "{name} {} {} {} {}\n",
-            b.ino, b.size, b.mtime_ns, b.sha256
-        ));
+        let id = FileId::of(path)?;
+        text.push_str(&format!("{name} {} {} {}\n", id.ino, id.size, id.mtime_ns));
     }
     Ok(text)
 }
 
 /// Whether the stamp in `dir` vouches for every named file as it is now. A missing or
 /// unreadable stamp vouches for nothing: a run torn between renames (or before the stamp)
-/// leaves files the stamp does not describe, and the next run rebuilds them.
+/// leaves files the stamp does not describe, and the next run rebuilds them. A file with
+/// another identity but the same bytes (restored from a copy) is rebuilt once too: the stamp
+/// keeps no digest of files that hold passwords (an older stamp's fifth field is ignored).
 pub fn stamp_matches(dir: &Path, names: &[String]) -> Result<bool> {
     let Some(text) = read_optional(&dir.join(STAMP_FILE))? else {
         return Ok(false);
@@ -357,24 +312,22 @@ pub fn stamp_matches(dir: &Path, names: &[String]) -> Result<bool> {
     let mut built = std::collections::HashMap::new();
     for line in text.lines() {
         let fields: Vec<&str> = line.split(' ').collect();
-        if let [name, ino, size, mtime, sha] = fields[..]
+        if let [name, ino, size, mtime, ..] = fields[..]
+            && fields.len() <= 5
             && let (Ok(ino), Ok(size), Ok(mtime_ns)) = (ino.parse(), size.parse(), mtime.parse())
         {
-            built.insert(
-                name,
-                Built {
-                    ino,
-                    size,
-                    mtime_ns,
-                    sha256: sha.to_string(),
-                },
-            );
+            built.insert(name, (ino, size, mtime_ns));
         }
     }
     for name in names {
-        match built.get(name.as_str()) {
-            Some(b) if b.matches(&dir.join(name))? => {}
-            _ => return Ok(false),
+        let now = match fs::symlink_metadata(dir.join(name)) {
+            Ok(meta) if meta.is_file() => FileId::of_meta(&meta),
+            Ok(_) => return Ok(false),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(Error::io(dir.join(name), e)),
+        };
+        if built.get(name.as_str()) != Some(&(now.ino, now.size, now.mtime_ns)) {
+            return Ok(false);
         }
     }
     Ok(true)
