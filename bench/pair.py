@@ -10,8 +10,8 @@ reports an unexpected `changed`.
     python3 pair.py table RESULTS.jsonl           # the table
 
 SPEC: {"label", "runs", "floor": [argv, ...], "subject": [argv, ...], "expect": bool,
-"floor_expect": bool (optional: the floor is a module run too), "goal": {"ratio": x} or
-{"diff_ms": x}, "rss_goal_kib": n (optional)}. Several argvs in "floor"/"subject" are cycled
+"floor_expect": bool (optional: the floor is a module run too), "goal": {"ratio": x},
+{"diff_ms": x} or {} (a context row: no goal), "rss_goal_kib": n (optional)}. Several argvs in "floor"/"subject" are cycled
 (e.g. alternating passwords so that every run changes something).
 """
 
@@ -58,6 +58,21 @@ def once(argv, expect):
     return elapsed, usage.ru_maxrss
 
 
+GNU_TIME = "/usr/bin/time"
+
+
+def once_rss(argv, expect):
+    """One run under GNU time: its peak RSS in KiB. A child forked from this Python process
+    counts Python's own memory too (ru_maxrss includes the time before exec), ~15 MB; GNU time
+    forks from a small process. `None` without GNU time."""
+    if not os.access(GNU_TIME, os.X_OK):
+        once(argv, expect)
+        return None
+    with tempfile.NamedTemporaryFile(mode="r") as out:
+        once([GNU_TIME, "-f", "%M", "-o", out.name, *argv], expect)
+        return int(out.read().split()[-1])
+
+
 def run(spec_file, results_file):
     with open(spec_file) as f:
         spec = json.load(f)
@@ -65,9 +80,10 @@ def run(spec_file, results_file):
     floor, subject = spec["floor"], spec["subject"]
     floor_expect = spec.get("floor_expect")
     print(f"bench: {spec['label']}: {runs} pairs", file=sys.stderr)
-    # One untimed pair: caches, and a module run that settles its state first.
+    # One untimed pair: caches, and a module run that settles its state first (and gives the
+    # peak RSS, under GNU time).
     once(floor[0], floor_expect)
-    once(subject[0], spec["expect"])
+    measured_rss = once_rss(subject[0], spec["expect"])
     floor_s, subject_s, rss = [], [], 0
     for i in range(runs):
         # Alternate which goes first, so neither always runs right after the other.
@@ -81,6 +97,8 @@ def run(spec_file, results_file):
                 elapsed, peak = once(argv, spec["expect"])
                 subject_s.append(elapsed)
                 rss = max(rss, peak)
+    if measured_rss is not None:
+        rss = measured_rss
     f_med, s_med = statistics.median(floor_s), statistics.median(subject_s)
     row = dict(label=spec["label"], runs=runs, floor_ms=f_med * 1000, subject_ms=s_med * 1000,
                ratio=s_med / f_med, diff_ms=(s_med - f_med) * 1000, rss_kib=rss,
@@ -96,6 +114,10 @@ def table(results_file):
         rows = [json.loads(line) for line in f if line.strip()]
     for r in rows:
         goal = r["goal"]
+        if not goal:
+            print(f"{r['label']:<58} {r['runs']:>5} {r['subject_ms']:>9.1f} "
+                  f"{r['floor_ms']:>9.1f} {r['ratio']:>5.2f}x {r['rss_kib']:>12}  context")
+            continue
         if "ratio" in goal:
             met = r["ratio"] <= goal["ratio"]
             goal_text = f"ratio <= {goal['ratio']}"

@@ -132,7 +132,9 @@ def sql_file(out, n, creds_file, per_statement=1000):
 
 
 def write_args(base_file, out_dir, database):
-    """argsA/argsB (apply; they differ in the relay password only) and rotate.json."""
+    """argsA/argsB (apply; they differ in the relay password only), argsA-full/argsB-full
+    (the same in diff mode, which reads every row whatever the verified record says) and
+    rotate.json."""
     with open(base_file) as f:
         base = json.load(f)
     if database:
@@ -142,6 +144,8 @@ def write_args(base_file, out_dir, database):
                     password=password)
         with open(f"{out_dir}/args{tag}.json", "w") as f:
             json.dump(args, f)
+        with open(f"{out_dir}/args{tag}-full.json", "w") as f:
+            json.dump(dict(args, _ansible_diff=True), f)
     rotate = {"root": base["root"], "rotate_key": True}
     if database:
         rotate["database"] = database
@@ -370,6 +374,9 @@ goal_rows_big() {
     next=$([[ $current == A ]] && echo B || echo A)
     pair_row "no change, $rows rows, vs one postconf -n" "$goal_nochange_runs" false "" \
         '{"ratio": 10}' 46875 "postconf -c $pf -n" -- "$bin $dir/args$current.json"
+    pair_row "  the same, every row read (diff mode)" \
+        "$goal_nochange_runs" false "" '{}' "" "postconf -c $pf -n" -- \
+        "$bin $dir/args$current-full.json"
     mkdir -p "$dir/floor"
     cp "$pf/sasl_passwd" "$dir/floor/sasl_passwd"
     map_type=$(postconf -c "$pf" -h smtp_sasl_password_maps)
@@ -391,6 +398,9 @@ goal_row_small() {
     touch -d '1 hour ago' "$dir/root/etc/postfix/main.cf"
     pair_row "no change, $n rows, vs one postconf -n" "$goal_small_runs" false "" '{"ratio": 1}' \
         "" "postconf -c $dir/root/etc/postfix -n" -- "$bin $dir/argsA.json"
+    pair_row "  the same, every row read (diff mode)" \
+        "$goal_small_runs" false "" '{}' "" "postconf -c $dir/root/etc/postfix -n" -- \
+        "$bin $dir/argsA-full.json"
 }
 
 # Row "a change that rewrites main.cf while Postfix runs": two 10-row roots with the settings
