@@ -45,9 +45,10 @@ pub fn run(args: Args, mode: RunMode) -> Result<Report, Failure> {
         // Read under the locks: a key rotation may have installed a new key meanwhile.
         let key = load::key(&settings)?;
         let version = store.version()?;
-        let record = match trust_record {
-            true => verified::read(dir)?.filter(|r| r.vouches_for(version.as_deref(), &key)),
-            false => None,
+        let record = if trust_record {
+            verified::read(dir)?.filter(|r| r.vouches_for(version.as_deref(), &key))
+        } else {
+            None
         };
         let (snapshot, file_state) = load::current(store.as_mut(), dir, record.as_ref())?;
         let inputs = Inputs {
