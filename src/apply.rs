@@ -4,7 +4,7 @@
 
 use std::fs::File;
 use std::io::{Seek, SeekFrom, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use crate::error::Error;
@@ -162,10 +162,7 @@ fn stage_all(plan: &Plan, target: &Target) -> Result<(Vec<Install>, Option<FileI
 /// for), if it still is the file the record describes. A kernel copy: the lines never pass
 /// through this process.
 fn copy_tail(live: &Path, tail: &Tail, out: &mut File) -> std::io::Result<()> {
-    let mut file = File::options()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(live)?;
+    let mut file = files::open_nofollow(live)?;
     if FileId::of_meta(&file.metadata()?) != tail.file {
         return Err(std::io::Error::other(
             "changed since this run read it; run again",

@@ -26,36 +26,28 @@ const TEMP_PREFIXES: [&str; 5] = [
     "..hermes-relayhost.verified.",
 ];
 
-/// A file's bytes; `None` when it does not exist. A symlink is refused (`O_NOFOLLOW`): a
-/// managed file linked elsewhere (the key, say) would end up in the diff and the backup.
-pub(crate) fn read_optional(path: &Path) -> Result<Option<Zeroizing<Vec<u8>>>> {
-    let opened = OpenOptions::new()
+/// Opens a file for reading without following a symlink (`O_NOFOLLOW`): a managed file
+/// linked elsewhere (the key, say) would end up in the diff and the backup.
+pub(crate) fn open_nofollow(path: &Path) -> std::io::Result<File> {
+    OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW)
-        .open(path);
-    let mut file = match opened {
-        Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Error::io(path, e)),
-    };
-    let mut bytes = Zeroizing::new(Vec::new());
-    file.read_to_end(&mut bytes)
-        .map_err(|e| Error::io(path, e))?;
-    Ok(Some(bytes))
+        .open(path)
+}
+
+/// A file's bytes; `None` when it does not exist. A symlink is refused ([`open_nofollow`]).
+pub(crate) fn read_optional(path: &Path) -> Result<Option<Zeroizing<Vec<u8>>>> {
+    Ok(read_identified(path, None)?.map(|(bytes, _)| bytes))
 }
 
 /// A file's bytes (the first `limit` of them, if given) and the identity of what was read
-/// (`fstat` of the same descriptor); `None` when it does not exist. Symlinks are refused as by
-/// [`read_optional`]. The buffer is sized once: a grown one would leave freed copies behind.
+/// (`fstat` of the same descriptor); `None` when it does not exist. The buffer is sized once:
+/// a grown one would leave freed copies behind.
 pub(crate) fn read_identified(
     path: &Path,
     limit: Option<u64>,
 ) -> Result<Option<(Zeroizing<Vec<u8>>, FileId)>> {
-    let opened = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path);
-    let file = match opened {
+    let file = match open_nofollow(path) {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(Error::io(path, e)),

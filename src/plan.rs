@@ -256,6 +256,11 @@ impl RelayLine<'_> {
         Zeroizing::new(format!("{}\t{}:{}\n", self.key, self.user, self.pass))
     }
 
+    /// The length of [`RelayLine::text`], without writing the password once more.
+    fn len(&self) -> u64 {
+        (self.key.len() + self.user.len() + self.pass.len() + 3) as u64
+    }
+
     /// What the built map must answer for the key.
     fn entry(&self) -> (String, Zeroizing<String>) {
         (
@@ -442,7 +447,7 @@ fn sasl_file(
     let mut relay_entry = line.as_ref().map(RelayLine::entry);
     let mut lines = DomainLines {
         relay_key: line.as_ref().map(|l| l.key.to_string()),
-        head_len: line.as_ref().map_or(0, |l| l.text().len() as u64),
+        head_len: line.as_ref().map_or(0, RelayLine::len),
         warnings: Vec::new(),
     };
     if let Some(l) = &line {

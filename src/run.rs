@@ -8,8 +8,7 @@ use crate::args::{Args, RunMode};
 use crate::crypto::Key;
 use crate::diff::{self, DiffEntry};
 use crate::failure::Failure;
-use crate::files::FileId;
-use crate::files::{self, DirLock};
+use crate::files::{self, DirLock, FileId};
 use crate::load;
 use crate::options::Request;
 use crate::plan::{self, Changed, Inputs, Plan};
@@ -44,6 +43,7 @@ pub fn run(args: Args, mode: RunMode) -> Result<Report, Failure> {
         let mut store = settings.database.open(!mode.check)?;
         // Read under the locks: a key rotation may have installed a new key meanwhile.
         let key = load::key(&settings)?;
+        // Also taken when the record is not trusted: the commit's version is judged against it.
         let version = store.version()?;
         let record = if trust_record {
             verified::read(dir)?.filter(|r| r.vouches_for(version.as_deref(), &key))

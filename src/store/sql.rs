@@ -123,13 +123,13 @@ pub fn load<D: Dialect>(db: &mut D, scope: Scope) -> Result<Snapshot> {
         })
     };
     let boxed = |v: &SqlRef| str_of(v).map(|s| Box::<str>::from(s.as_ref()));
-    let transport_select = format!(
-        "SELECT id, domain, destination, {}, authentication, authentication_username, \
-         authentication_password FROM transport ORDER BY id",
-        D::PORT_AS_TEXT
-    );
     if scope == Scope::All {
-        db.query(&transport_select, &[], &mut |row| {
+        let select = format!(
+            "SELECT id, domain, destination, {}, authentication, authentication_username, \
+             authentication_password FROM transport ORDER BY id",
+            D::PORT_AS_TEXT
+        );
+        db.query(&select, &[], &mut |row| {
             let [
                 id,
                 domain,

@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 use std::fs::File;
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,7 +12,7 @@ use rusqlite::types::{Value, ValueRef};
 use rusqlite::{Connection, OpenFlags, params_from_iter};
 
 use crate::error::{Error, Result};
-use crate::files::FileId;
+use crate::files::{self, FileId};
 use crate::model::{Change, Snapshot};
 use crate::store::sql::{self, Dialect, INSERT_PARENT, INSERT_VALUE, Side, SqlRef, SqlValue};
 use crate::store::{Backend, Location, Open, Scope, Store};
@@ -115,10 +115,7 @@ impl SqliteStore {
                 path.display()
             )));
         }
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(path)
+        let file = files::open_nofollow(path)
             .map_err(|e| Error::Database(format!("{}: {e}", path.display())))?;
         let flags = if writable {
             OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -257,9 +254,10 @@ impl Store for SqliteStore {
     fn commit(&mut self) -> Result<()> {
         self.conn.execute_batch("COMMIT").map_err(db_err)?;
         // The lock is gone: the header is ours only if it counts exactly our one transaction.
+        // The rows are committed, so an unreadable header only costs the version, not the run.
         self.committed = Some(match (self.loaded, self.wrote) {
             (loaded, false) => loaded,
-            (Some(loaded), true) => Header::read(&self.file)?.filter(|now| {
+            (Some(loaded), true) => Header::read(&self.file).ok().flatten().filter(|now| {
                 now.id.dev == loaded.id.dev
                     && now.id.ino == loaded.id.ino
                     && now.counter == loaded.counter.wrapping_add(1)
