@@ -35,11 +35,7 @@ pub struct Applied {
 }
 
 pub fn apply(plan: &Plan, store: &mut dyn Store, target: &Target) -> Result<Applied, Failure> {
-    // Asked before main.cf is replaced (Postfix commands wait for a main.cf younger than ~2 s
-    // to settle, which would slow every changing run), and while the files are staged.
-    let status = target.reload.then(|| target.postfix.start_status());
-    let (installs, sasl_passwd) = stage_all(plan, target)?;
-    let running = status.is_some_and(StatusCheck::is_running);
+    let (installs, sasl_passwd, running) = prepare(plan, target)?;
     let mut installed: Vec<Saved> = Vec::new();
     let mut reloaded = false;
     let mut warnings = Vec::new();
@@ -68,6 +64,28 @@ pub fn apply(plan: &Plan, store: &mut dyn Store, target: &Target) -> Result<Appl
         }),
         Err(error) => Err(roll_back(error, store, &installed, reloaded, target)),
     }
+}
+
+/// Check mode: every step the real run takes before its first write (the staged config
+/// checked through `postfix_exec`, the map built and queried, Postfix asked whether it runs),
+/// so that its verdict is the real run's. What it staged is removed on return.
+pub fn preflight(plan: &Plan, target: &Target) -> Result<(), Error> {
+    prepare(plan, target).map(drop)
+}
+
+/// Everything before the first write: the files staged and whether Postfix runs (asked only
+/// when a file changes and a reload may follow; an unreachable Postfix is an error here).
+fn prepare(plan: &Plan, target: &Target) -> Result<(Vec<Install>, Option<FileId>, bool), Error> {
+    // Asked before main.cf is replaced (Postfix commands wait for a main.cf younger than ~2 s
+    // to settle, which would slow every changing run), and while the files are staged.
+    let touches_files = plan.main_cf.is_some() || plan.sasl.is_some();
+    let status = (target.reload && touches_files).then(|| target.postfix.start_status());
+    let (installs, sasl_passwd) = stage_all(plan, target)?;
+    let running = status
+        .map(StatusCheck::is_running)
+        .transpose()?
+        .unwrap_or(false);
+    Ok((installs, sasl_passwd, running))
 }
 
 /// Writes every new file beside its target and builds the map from the staged sasl_passwd, so
@@ -230,7 +248,7 @@ fn roll_back(
         failure.restore_step(saved.path().display().to_string(), saved.restore());
     }
     failure.roll_back_store(store);
-    if reloaded && target.postfix.is_running() {
+    if reloaded && target.postfix.is_running().unwrap_or(false) {
         failure.restore_step(
             "postfix reloaded with the previous config",
             target.postfix.reload(),

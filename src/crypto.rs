@@ -67,6 +67,7 @@ impl Key {
         };
         let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => key_err("missing"),
+            _ if crate::error::is_denied(&e) => Error::io_op(path, "read", e),
             _ => key_err(&e.to_string()),
         })?);
         Key::from_base64(text.trim()).map_err(key_err)

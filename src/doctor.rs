@@ -122,6 +122,7 @@ pub fn examine(desired: &Desired, settings: &Settings) -> Examination {
         &mut checks,
         dir,
         crate::render::map_suffix(&map).ok().flatten(),
+        files.map_stale,
     );
 
     if let (Some(key), Ok(base)) = (&key, &base) {
@@ -144,18 +145,21 @@ pub fn examine(desired: &Desired, settings: &Settings) -> Examination {
             Ok(plan) => {
                 let mut what = Vec::new();
                 if !plan.edits.is_empty() {
-                    what.push("rows".to_string());
+                    what.push("rows differ from the wanted settings".to_string());
                 }
                 if !plan.pending.is_empty() {
-                    what.push(format!("pending rows ({})", plan.pending.join(", ")));
+                    what.push(format!(
+                        "rows pending (applied = 2): {}",
+                        plan.pending.join(", ")
+                    ));
                 }
-                if plan.main_cf.is_some() {
-                    what.push("main.cf".to_string());
+                if let Some(main_cf) = &plan.main_cf {
+                    what.extend(main_cf_drift(files.main_cf.as_deref(), main_cf));
                 }
-                if plan.sasl.is_some() {
-                    what.push("sasl_passwd or its map".to_string());
+                if let Some(sasl) = &plan.sasl {
+                    what.extend(sasl_drift(&files, sasl, &postfix));
                 }
-                checks.add(name, false, format!("out of date: {}", what.join(", ")));
+                checks.add(name, false, what.join("; "));
             }
             Err(e) => checks.add(name, false, e.to_string()),
         }
@@ -165,6 +169,139 @@ pub fn examine(desired: &Desired, settings: &Settings) -> Examination {
         snapshot: Ok(snapshot),
         key,
     }
+}
+
+/// What differs between the installed main.cf and the one the rows make, a line each: the
+/// directives by name (main.cf holds no secret), else the first differing line.
+fn main_cf_drift(installed: Option<&str>, wanted: &str) -> Vec<String> {
+    let Some(installed) = installed else {
+        return vec!["main.cf: missing".to_string()];
+    };
+    let (have, want) = (directives(installed), directives(wanted));
+    let mut out = Vec::new();
+    for (name, value) in &want {
+        match have.iter().find(|(n, _)| n == name) {
+            None => out.push(format!("main.cf: no {name}, expected `{value}`")),
+            Some((_, v)) if v != value => {
+                out.push(format!("main.cf: {name} is `{v}`, expected `{value}`"))
+            }
+            Some(_) => {}
+        }
+    }
+    for (name, value) in &have {
+        if !want.iter().any(|(n, _)| n == name) {
+            out.push(format!(
+                "main.cf: {name} = `{value}` is not in the wanted config"
+            ));
+        }
+    }
+    if out.is_empty() {
+        let line = installed
+            .lines()
+            .zip(wanted.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or_else(|| installed.lines().count().min(wanted.lines().count()));
+        out.push(format!(
+            "main.cf: line {} differs from the template's (comments or layout)",
+            line + 1
+        ));
+    }
+    out
+}
+
+/// `name = value` directives, continuation lines joined, comments and blanks skipped.
+fn directives(text: &str) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for line in text.lines() {
+        if line.trim_start().starts_with('#') || line.trim().is_empty() {
+            continue;
+        }
+        if line.starts_with(char::is_whitespace) {
+            if let Some((_, value)) = out.last_mut() {
+                value.push(' ');
+                value.push_str(line.trim());
+            }
+        } else if let Some((name, value)) = line.split_once('=') {
+            out.push((name.trim().to_string(), value.trim().to_string()));
+        }
+    }
+    out
+}
+
+/// Why sasl_passwd or its map would be rewritten, by line key (never a password): missing,
+/// extra or differing lines, the modes, a missing or stale map, a map answering otherwise.
+fn sasl_drift(files: &load::FileState, sasl: &plan::SaslFile, postfix: &Postfix) -> Vec<String> {
+    let mut out = Vec::new();
+    match files.sasl_passwd.as_deref() {
+        None => out.push("sasl_passwd: missing".to_string()),
+        Some(installed) => out.extend(line_drift(installed, &sasl.text)),
+    }
+    if let Some(mode) = files.sasl_mode.filter(|m| m & 0o077 != 0) {
+        out.push(format!("sasl_passwd: mode {mode:o}, expected 600"));
+    }
+    if let Some(suffix) = sasl.map_suffix {
+        let map = format!("sasl_passwd{suffix}");
+        match files.map_mode {
+            None => out.push(format!("map: {map} is missing")),
+            Some(mode) if mode & 0o077 != 0 => {
+                out.push(format!("map: {map} is mode {mode:o}, expected 600"))
+            }
+            Some(_) if files.map_stale => out.push(format!(
+                "map: {map} is older than sasl_passwd or not the one the last run built"
+            )),
+            Some(_) => {}
+        }
+        if files.map_mode.is_some()
+            && let Some((key, expected)) = &sasl.relay_entry
+        {
+            match postfix.query(&sasl.map_type, "sasl_passwd", key) {
+                Ok(Some(answer)) if answer.as_str() != expected.as_str() => out.push(format!(
+                    "map: answers other credentials (an old password?) for `{key}`"
+                )),
+                Ok(None) => out.push(format!("map: has no entry for `{key}`")),
+                Ok(Some(_)) => {}
+                Err(e) => out.push(format!("map: cannot be queried: {e}")),
+            }
+        }
+    }
+    if out.is_empty() {
+        out.push("sasl_passwd: to be rewritten".to_string());
+    }
+    out
+}
+
+/// The keys whose lines differ between two sasl_passwd texts; values are never shown.
+fn line_drift(installed: &str, wanted: &str) -> Vec<String> {
+    let entries = |text: &str| -> Vec<(String, String)> {
+        text.lines()
+            .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+            .map(|l| {
+                let mut words = l.split_whitespace();
+                let key = words.next().unwrap_or_default().to_string();
+                (key, words.collect::<Vec<_>>().join(" "))
+            })
+            .collect()
+    };
+    let (have, want) = (entries(installed), entries(wanted));
+    let mut out = Vec::new();
+    for (key, value) in &want {
+        match have.iter().find(|(k, _)| k == key) {
+            None => out.push(format!("sasl_passwd: no line for `{key}`")),
+            Some((_, v)) if v != value => {
+                out.push(format!("sasl_passwd: line for `{key}` differs"))
+            }
+            Some(_) => {}
+        }
+    }
+    for (key, _) in &have {
+        if !want.iter().any(|(k, _)| k == key) {
+            out.push(format!("sasl_passwd: line for `{key}` is not wanted"));
+        }
+    }
+    if out.is_empty() && installed != wanted {
+        out.push("sasl_passwd: same lines, other order or spacing".to_string());
+    }
+    out
 }
 
 /// The key must decrypt every stored credential: a rotation gone wrong shows here first.
@@ -295,13 +432,23 @@ fn running_relayhost(checks: &mut Checks, postfix: &Postfix, snapshot: &Snapshot
     }
 }
 
-/// Peer roles leaked passwords through a world-readable map: both files 0600, owned by root.
-fn modes(checks: &mut Checks, dir: &Path, map_suffix: Option<&str>) {
+/// Peer roles leaked passwords through a world-readable map: both files 0600, owned by root;
+/// and a sasl_passwd without its map (or with a stale one) is a relay that fails at send time.
+fn modes(checks: &mut Checks, dir: &Path, map_suffix: Option<&str>, map_stale: bool) {
     let mut names = vec!["sasl_passwd".to_string()];
-    if let Some(suffix) = map_suffix {
-        names.push(format!("sasl_passwd{suffix}"));
-    }
     let mut problems = Vec::new();
+    if let Some(suffix) = map_suffix {
+        let map = format!("sasl_passwd{suffix}");
+        let exists = |name: &str| std::fs::symlink_metadata(dir.join(name)).is_ok();
+        if exists("sasl_passwd") && !exists(&map) {
+            problems.push(format!("{map} is missing (run postmap, or apply)"));
+        } else if exists(&map) && map_stale {
+            problems.push(format!(
+                "{map} is stale: older than sasl_passwd, or not the one the last run built"
+            ));
+        }
+        names.push(map);
+    }
     for name in &names {
         match std::fs::metadata(dir.join(name)) {
             Ok(meta) if meta.mode() & 0o077 != 0 => {

@@ -52,6 +52,26 @@ pub enum Error {
     Reload(String),
     #[error("{0}")]
     Postfix(String),
+    /// The Postfix commands cannot be started where Postfix runs: no `docker` CLI, the daemon
+    /// unreachable, the container missing or stopped, or the tools not installed. Never a
+    /// verdict on the configuration.
+    #[error("cannot reach Postfix: {0}")]
+    PostfixUnreachable(String),
+    /// `postfix_exec_dir` is not `postfix_dir` as the Postfix commands see it.
+    #[error("{0}")]
+    PathMismatch(String),
+    /// The OS refused an operation on a path (EACCES, EPERM, EROFS): one code whatever the
+    /// step, so a run without root reads as that.
+    #[error(
+        "permission denied: cannot {operation} {path} as {user}: {source} (run as root: `become: true` in Ansible, the Salt minion's user root)"
+    )]
+    PermissionDenied {
+        path: PathBuf,
+        operation: &'static str,
+        user: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("the new Postfix configuration is not valid: {0}")]
     PostfixConfig(String),
     /// A stored row that cannot be written as one safe line, or that contradicts another.
@@ -94,6 +114,9 @@ impl Error {
             Error::Postmap(_) => "postmap_failed",
             Error::Reload(_) => "reload_failed",
             Error::Postfix(_) => "postfix_error",
+            Error::PostfixUnreachable(_) => "postfix_unreachable",
+            Error::PathMismatch(_) => "path_mismatch",
+            Error::PermissionDenied { .. } => "permission_denied",
             Error::PostfixConfig(_) => "invalid_postfix_config",
             Error::UnsafeRow(_) => "unsafe_row",
             Error::Probe(_) => "probe_failed",
@@ -122,10 +145,46 @@ impl Error {
     }
 
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io {
-            path: path.into(),
-            source,
+        Error::io_op(path, "access", source)
+    }
+
+    /// An I/O error on `path` while doing `operation` ("read", "write in", …): a refusal by
+    /// the OS becomes [`Error::PermissionDenied`], anything else [`Error::Io`].
+    pub(crate) fn io_op(
+        path: impl Into<PathBuf>,
+        operation: &'static str,
+        source: std::io::Error,
+    ) -> Self {
+        if is_denied(&source) {
+            Error::PermissionDenied {
+                path: path.into(),
+                operation,
+                user: current_user(),
+                source,
+            }
+        } else {
+            Error::Io {
+                path: path.into(),
+                source,
+            }
         }
+    }
+}
+
+/// EACCES, EPERM or EROFS: the OS refused, as opposed to a missing or broken file.
+pub(crate) fn is_denied(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
+    )
+}
+
+/// The user this process runs as, for a permission message: `name (uid N)`.
+fn current_user() -> String {
+    let uid = rustix::process::geteuid().as_raw();
+    match std::env::var("USER") {
+        Ok(name) if !name.is_empty() => format!("user {name} (uid {uid})"),
+        _ => format!("uid {uid}"),
     }
 }
 

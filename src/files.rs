@@ -50,9 +50,9 @@ pub(crate) fn read_identified(
     let file = match open_nofollow(path) {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Error::io(path, e)),
+        Err(e) => return Err(Error::io_op(path, "read", e)),
     };
-    let io = |e| Error::io(path, e);
+    let io = |e| Error::io_op(path, "read", e);
     let id = FileId::of_meta(&file.metadata().map_err(io)?);
     let len = limit.map_or(id.size, |l| l.min(id.size));
     let mut bytes = Zeroizing::new(Vec::with_capacity(usize::try_from(len).unwrap_or(0)));
@@ -94,8 +94,8 @@ pub fn stage_with(
     let mut tmp = tempfile::Builder::new()
         .prefix(&format!(".{name}."))
         .tempfile_in(dir)
-        .map_err(|e| Error::io(dir, e))?;
-    let io = |e| Error::io(target, e);
+        .map_err(|e| Error::io_op(dir, "create a file in", e))?;
+    let io = |e| Error::io_op(target, "write", e);
     write(tmp.as_file_mut()).map_err(io)?;
     tmp.as_file()
         .set_permissions(fs::Permissions::from_mode(mode))
@@ -129,7 +129,7 @@ impl Staged {
         let target = self.target;
         self.tmp
             .persist(&target)
-            .map_err(|e| Error::io(&target, e.error))?;
+            .map_err(|e| Error::io_op(&target, "replace", e.error))?;
         sync_parent(&target)
     }
 }
@@ -211,7 +211,7 @@ fn link_beside(path: &Path) -> std::io::Result<TempPath> {
 
 /// The temp files and dirs an interrupted run left in `dir` (they may hold a password).
 pub fn leftovers(dir: &Path) -> Result<Vec<PathBuf>> {
-    let entries = fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+    let entries = fs::read_dir(dir).map_err(|e| Error::io_op(dir, "list", e))?;
     let mut found = Vec::new();
     for entry in entries {
         let entry = entry.map_err(|e| Error::io(dir, e))?;
@@ -325,6 +325,15 @@ pub fn stamp_matches(dir: &Path, names: &[String]) -> Result<bool> {
     Ok(true)
 }
 
+/// Whether `path` could be created (its directory writable by us), creating nothing: an
+/// unnamed temp file (`O_TMPFILE`) in its directory, gone when closed.
+pub fn check_can_create(path: &Path) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    tempfile::tempfile_in(dir)
+        .map(drop)
+        .map_err(|e| Error::io_op(path, "create", e))
+}
+
 /// The per-Postfix-directory flock. Held for the whole run; released on drop.
 pub struct DirLock {
     _file: File,
@@ -341,6 +350,7 @@ impl DirLock {
         match opened {
             Ok(file) => Self::take(file, &path, exclusive).map(Some),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) if crate::error::is_denied(&e) => Err(Error::io_op(path, "open", e)),
             Err(e) => Err(Error::Lock { path, source: e }),
         }
     }
@@ -354,9 +364,15 @@ impl DirLock {
             .mode(0o600)
             .custom_flags(libc::O_NOFOLLOW)
             .open(&path)
-            .map_err(|e| Error::Lock {
-                path: path.clone(),
-                source: e,
+            .map_err(|e| {
+                if crate::error::is_denied(&e) {
+                    Error::io_op(path.clone(), "create", e)
+                } else {
+                    Error::Lock {
+                        path: path.clone(),
+                        source: e,
+                    }
+                }
             })?;
         Self::take(file, &path, true)
     }

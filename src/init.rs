@@ -9,8 +9,10 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
+use crate::args::RunMode;
 use crate::crypto::Key;
 use crate::error::{Error, Result};
+use crate::options::Request;
 use crate::store::SqliteStore;
 
 const TEMPLATE: &str = include_str!("../templates/main.cf.HERMES");
@@ -42,17 +44,35 @@ pub fn init(root: &Path) -> Result<Value> {
         ("banner".to_string(), "Hermes SEG".to_string()),
         ("inet_interfaces".to_string(), "loopback-only".to_string()),
     ]);
-    let main_cf = crate::render::base(&conf.join("main.cf.HERMES"), TEMPLATE, &vars)?;
-    write_new(&postfix.join("main.cf"), main_cf.as_bytes(), 0o644)?;
     let database = root.join("hermes.sqlite");
     if !database.exists() {
         SqliteStore::create(&database)?;
     }
-    Ok(json!({
+    let module_args = json!({
         "root": root,
         "postfix_exec": [],
         "vars": vars,
-    }))
+    });
+    sync(&module_args)?;
+    Ok(module_args)
+}
+
+/// Writes main.cf, sasl_passwd and its map as the seed rows describe them, through the same
+/// pipeline a run takes (no reload), so that `doctor` finds a fresh tree healthy. Needs the
+/// Postfix tools on this host (postconf, postmap), as every run with `postfix_exec: []` does.
+fn sync(module_args: &Value) -> Result<()> {
+    let input = crate::args::parse(&module_args.to_string())?;
+    let (desired, mut settings) = crate::validate::validate(input.args, Request::Doctor)?;
+    settings.reload = false;
+    let mode = RunMode {
+        check: false,
+        diff: false,
+    };
+    crate::run::run_validated(&desired, &settings, mode).map_err(|failure| failure.error)?;
+    // No one else uses a tree this young: it starts as a tree no run has changed, without a
+    // lock file (a run that changes nothing creates none).
+    let lock = settings.postfix_dir.join(crate::files::LOCK_FILE);
+    fs::remove_file(&lock).map_err(|e| Error::io(&lock, e))
 }
 
 /// Creates `path` with `bytes` unless it exists (`O_EXCL`, so a second init keeps the key).

@@ -34,9 +34,15 @@ pub struct FileState {
 
 /// The base main.cf rendered with `vars`; also checks that the Postfix dir exists.
 pub fn base_template(settings: &Settings) -> Result<String> {
-    let template = fs::read_to_string(&settings.template).map_err(|e| Error::Template {
-        path: settings.template.clone(),
-        reason: e.to_string(),
+    let template = fs::read_to_string(&settings.template).map_err(|e| {
+        if crate::error::is_denied(&e) {
+            Error::io_op(&settings.template, "read", e)
+        } else {
+            Error::Template {
+                path: settings.template.clone(),
+                reason: e.to_string(),
+            }
+        }
     })?;
     let dir = settings.postfix_dir.as_path();
     if !dir.is_dir() {

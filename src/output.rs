@@ -129,6 +129,12 @@ fn change_line(change: &str, diff: &[DiffEntry]) -> String {
     }
     let text = TextDiff::from_lines(&entry.before, &entry.after);
     let count = |tag| text.iter_all_changes().filter(|c| c.tag() == tag).count();
+    if count(ChangeTag::Insert) == 0 && count(ChangeTag::Delete) == 0 {
+        return format!(
+            "{change}: same lines, rewritten to repair its mode, its map or its stamp ({})",
+            entry.after_header
+        );
+    }
     format!(
         "{change}: {} line(s) added, {} removed ({})",
         count(ChangeTag::Insert),

@@ -55,22 +55,20 @@ impl Postfix {
     }
 
     /// A Postfix tool on the managed config directory.
-    fn run(&self, tool: &str, args: &[&str]) -> std::io::Result<Output> {
+    fn run(&self, tool: &str, args: &[&str]) -> Result<Output> {
         let mut argv = vec![tool, "-c", &self.config_dir];
         argv.extend(args);
-        self.command(&argv).output()
+        self.output(&argv)
     }
 
     /// Builds `<file>.<suffix>` from `file` (a name inside the config directory).
     pub fn postmap(&self, map_type: &str, file_name: &str) -> Result<()> {
         let target = format!("{map_type}:{}", self.path_of(file_name));
-        let out = self
-            .run("postmap", &[&target])
-            .map_err(|e| Error::Postmap(self.spawn_error(e)))?;
+        let out = self.run("postmap", &[&target])?;
         if out.status.success() {
             Ok(())
         } else {
-            Err(Error::Postmap(describe(&out)))
+            Err(self.diagnose(Error::Postmap(describe(&out))))
         }
     }
 
@@ -79,16 +77,16 @@ impl Postfix {
     /// rejects the config before anything is installed.
     pub fn check_config(&self, staged_dir_name: &str, managed: &[&str]) -> Result<()> {
         let dir = self.path_of(staged_dir_name);
-        let out = self
-            .command(&["postconf", "-c", &dir, "-n"])
-            .output()
-            .map_err(|e| Error::Postfix(self.spawn_error(e)))?;
+        let out = self.output(&["postconf", "-c", &dir, "-n"])?;
         let stderr = String::from_utf8_lossy(&out.stderr);
         if !out.status.success() {
-            return Err(Error::PostfixConfig(format!(
+            if stderr.contains(&format!("open {dir}/main.cf")) {
+                return Err(self.diagnose(self.mismatch(staged_dir_name)));
+            }
+            return Err(self.diagnose(Error::PostfixConfig(format!(
                 "postconf -n: {}",
                 describe(&out)
-            )));
+            ))));
         }
         for line in stderr.lines() {
             if let Some((_, rest)) = line.split_once("unused parameter: ") {
@@ -111,39 +109,38 @@ impl Postfix {
         key: &str,
     ) -> Result<Option<Zeroizing<String>>> {
         let target = format!("{map_type}:{}", self.path_of(file_name));
-        let out = self
-            .run("postmap", &["-q", key, &target])
-            .map_err(|e| Error::Postmap(self.spawn_error(e)))?;
+        let out = self.run("postmap", &["-q", key, &target])?;
         let stdout = Zeroizing::new(out.stdout);
         match out.status.code() {
             Some(0) => Ok(Some(Zeroizing::new(
                 String::from_utf8_lossy(&stdout).trim_end().to_string(),
             ))),
             Some(1) => Ok(None),
-            _ => Err(Error::Postmap(describe(&Output {
+            _ => Err(self.diagnose(Error::Postmap(describe(&Output {
                 status: out.status,
                 stdout: Vec::new(),
                 stderr: out.stderr,
-            }))),
+            })))),
         }
     }
 
     /// A shell command where Postfix runs (inside the container with a prefix); its stdout.
+    /// A failure of the prefix itself is an error, not an empty answer.
     pub fn shell(&self, script: &str) -> Result<String> {
-        let out = self
-            .command(&["sh", "-c", script])
-            .output()
-            .map_err(|e| Error::Postfix(self.spawn_error(e)))?;
+        let out = self.output(&["sh", "-c", script])?;
+        if !out.status.success()
+            && let Some(unreachable) = self.unreachable()
+        {
+            return Err(unreachable);
+        }
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
     /// `postconf -m`: the lookup table types this Postfix supports.
     pub fn map_types(&self) -> Result<Vec<String>> {
-        let out = self
-            .run("postconf", &["-m"])
-            .map_err(|e| Error::Postfix(self.spawn_error(e)))?;
+        let out = self.run("postconf", &["-m"])?;
         if !out.status.success() {
-            return Err(Error::Postfix(format!("postconf -m: {}", describe(&out))));
+            return Err(self.diagnose(Error::Postfix(format!("postconf -m: {}", describe(&out)))));
         }
         Ok(String::from_utf8_lossy(&out.stdout)
             .split_whitespace()
@@ -153,66 +150,160 @@ impl Postfix {
 
     /// `postconf -h NAME`: the value Postfix reads from the installed main.cf.
     pub fn parameter(&self, name: &str) -> Result<String> {
-        let out = self
-            .run("postconf", &["-h", name])
-            .map_err(|e| Error::Postfix(self.spawn_error(e)))?;
+        let out = self.run("postconf", &["-h", name])?;
         if !out.status.success() {
-            return Err(Error::Postfix(format!(
+            return Err(self.diagnose(Error::Postfix(format!(
                 "postconf -h {name}: {}",
                 describe(&out)
-            )));
+            ))));
         }
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
     }
 
-    /// `postfix status` exits 0 only while the master daemon runs.
-    pub fn is_running(&self) -> bool {
+    /// `postfix status` exits 0 only while the master daemon runs; an error when Postfix
+    /// cannot be reached at all (a stopped container is not a stopped Postfix).
+    pub fn is_running(&self) -> Result<bool> {
         self.start_status().is_running()
     }
 
     /// Starts `postfix status` without waiting for it: a shell script that runs postconf and
     /// `master -t` (~0.1 s), so a changing run asks it beside its staging and postmap.
-    pub fn start_status(&self) -> StatusCheck {
+    pub fn start_status(&self) -> StatusCheck<'_> {
         let mut command = self.command(&["postfix", "-c", &self.config_dir, "status"]);
         command
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null());
-        StatusCheck(command.spawn().ok())
-    }
-
-    pub fn reload(&self) -> Result<()> {
-        let out = self
-            .run("postfix", &["reload"])
-            .map_err(|e| Error::Reload(self.spawn_error(e)))?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(Error::Reload(describe(&out)))
+        StatusCheck {
+            postfix: self,
+            child: Some(
+                command
+                    .spawn()
+                    .map_err(|e| self.spawn_error(Some("postfix"), &e)),
+            ),
         }
     }
 
-    fn spawn_error(&self, e: std::io::Error) -> String {
-        let program = self.exec.first().map_or("postfix tools", String::as_str);
-        format!("cannot run {program}: {e}")
+    pub fn reload(&self) -> Result<()> {
+        let out = self.run("postfix", &["reload"])?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(self.diagnose(Error::Reload(describe(&out))))
+        }
+    }
+
+    /// Runs a command line (exec prefix first); a program that cannot be started means
+    /// Postfix cannot be reached.
+    fn output(&self, argv: &[&str]) -> Result<Output> {
+        self.command(argv)
+            .output()
+            .map_err(|e| self.spawn_error(argv.first().copied(), &e))
+    }
+
+    /// `program`: the Postfix tool, when there is no exec prefix to name.
+    fn spawn_error(&self, program: Option<&str>, e: &std::io::Error) -> Error {
+        let program = self
+            .exec
+            .first()
+            .map(String::as_str)
+            .or(program)
+            .unwrap_or("postfix");
+        let hint = if e.kind() == std::io::ErrorKind::NotFound {
+            " (not installed, or not on PATH)"
+        } else {
+            ""
+        };
+        Error::PostfixUnreachable(format!("cannot run `{program}`: {e}{hint}"))
+    }
+
+    /// A tool failed: if the exec prefix itself cannot run a command where Postfix lives
+    /// (a missing or stopped container, an unreachable daemon), that is the cause, not the
+    /// tool's verdict. Costs one `PREFIX true`, only on a failure.
+    fn diagnose(&self, error: Error) -> Error {
+        self.unreachable().unwrap_or(error)
+    }
+
+    /// `Some` when `PREFIX true` fails: the prefix cannot run commands where Postfix lives.
+    fn unreachable(&self) -> Option<Error> {
+        if self.exec.is_empty() {
+            return None;
+        }
+        match self.command(&["true"]).output() {
+            Err(e) => Some(self.spawn_error(None, &e)),
+            Ok(out) if out.status.success() => None,
+            Ok(out) => Some(Error::PostfixUnreachable(format!(
+                "`{} true` fails: {}",
+                self.exec.join(" "),
+                unreachable_cause(&describe(&out))
+            ))),
+        }
+    }
+
+    /// A staged file the managed directory holds is not where `-c` told the tools to look.
+    fn mismatch(&self, staged_dir_name: &str) -> Error {
+        Error::PathMismatch(format!(
+            "postfix_exec_dir {managed} is not postfix_dir as the Postfix commands{prefix} see \
+             it: they cannot open {managed}/{staged_dir_name}/main.cf, written into postfix_dir \
+             (bind-mount the host's postfix_dir at postfix_exec_dir, or set postfix_exec_dir to \
+             where they see it)",
+            managed = self.managed_dir,
+            prefix = if self.exec.is_empty() {
+                String::new()
+            } else {
+                format!(" (run through `{}`)", self.exec.join(" "))
+            },
+        ))
+    }
+}
+
+/// The cause in the prefix's own words, with what it means when Docker said it.
+fn unreachable_cause(said: &str) -> String {
+    let meaning = if said.contains("Cannot connect to the Docker daemon") {
+        Some("the Docker daemon is not reachable")
+    } else if said.contains("No such container") {
+        Some("the container does not exist")
+    } else if said.contains("is not running") || said.contains("is paused") {
+        Some("the container is not running")
+    } else {
+        None
+    };
+    match meaning {
+        Some(meaning) => format!("{meaning} ({said})"),
+        None => said.to_string(),
     }
 }
 
 /// A `postfix status` under way; waited for on drop, so none outlives the run.
-pub struct StatusCheck(Option<std::process::Child>);
+pub struct StatusCheck<'a> {
+    postfix: &'a Postfix,
+    child: Option<Result<std::process::Child>>,
+}
 
-impl StatusCheck {
-    /// Whether the master daemon runs (a status that could not be started or asked: no).
-    pub fn is_running(mut self) -> bool {
-        self.0
-            .take()
-            .and_then(|mut child| child.wait().ok())
-            .is_some_and(|status| status.success())
+impl StatusCheck<'_> {
+    /// Whether the master daemon runs. A status that fails is asked why: Postfix stopped
+    /// (`false`), or Postfix not reachable (an error).
+    pub fn is_running(mut self) -> Result<bool> {
+        let Some(child) = self.child.take() else {
+            return Ok(false);
+        };
+        let child = child?;
+        let status = child
+            .wait_with_output()
+            .map_err(|e| self.postfix.spawn_error(Some("postfix"), &e))?
+            .status;
+        if status.success() {
+            return Ok(true);
+        }
+        match self.postfix.unreachable() {
+            Some(error) => Err(error),
+            None => Ok(false),
+        }
     }
 }
 
-impl Drop for StatusCheck {
+impl Drop for StatusCheck<'_> {
     fn drop(&mut self) {
-        if let Some(mut child) = self.0.take() {
+        if let Some(Ok(mut child)) = self.child.take() {
             let _ = child.wait();
         }
     }

@@ -21,6 +21,11 @@ pub fn result_json(
             let changes: Vec<&str> = report.changes.iter().map(|c| c.as_str()).collect();
             let msg = match (report.changed, mode.check) {
                 (false, _) => "no change".to_string(),
+                // Only the leftovers of an interrupted run (the warning says how many).
+                (true, check) if changes.is_empty() => format!(
+                    "{} temp files an interrupted run left",
+                    if check { "would remove" } else { "removed" }
+                ),
                 (true, true) => format!("would change: {}", changes.join(", ")),
                 (true, false) => format!("changed: {}", changes.join(", ")),
             };

@@ -18,7 +18,7 @@ pub struct ReloadReport {
 pub fn reload(args: Args) -> Result<ReloadReport, Error> {
     let settings = validate::settings(&args, Request::Reload)?;
     let postfix = Postfix::new(&settings.postfix_exec, &settings.postfix_exec_dir);
-    if !postfix.is_running() {
+    if !postfix.is_running()? {
         return Ok(ReloadReport {
             reloaded: false,
             warnings: vec!["Postfix is not running: reload skipped".to_string()],

@@ -15,7 +15,7 @@ use crate::plan::{self, Changed, Inputs, Plan};
 use crate::postfix::Postfix;
 use crate::probe;
 use crate::store::Store;
-use crate::validate::{self, Wanted};
+use crate::validate::{self, Desired, Settings, Wanted};
 use crate::verified::{self, Record};
 
 /// What a successful run did (or, in check mode, would do).
@@ -31,7 +31,16 @@ pub struct Report {
 
 pub fn run(args: Args, mode: RunMode) -> Result<Report, Failure> {
     let (desired, settings) = validate::validate(args, Request::Apply)?;
-    let base = load::base_template(&settings)?;
+    run_validated(&desired, &settings, mode)
+}
+
+/// The run after validation; `init` calls it to write the files its rows describe.
+pub fn run_validated(
+    desired: &Desired,
+    settings: &Settings,
+    mode: RunMode,
+) -> Result<Report, Failure> {
+    let base = load::base_template(settings)?;
     let dir = settings.postfix_dir.as_path();
     let postfix = Postfix::new(&settings.postfix_exec, &settings.postfix_exec_dir);
     let mut lock = DirLock::existing(dir, !mode.check)?;
@@ -41,8 +50,11 @@ pub fn run(args: Args, mode: RunMode) -> Result<Report, Failure> {
     let mut trust_record = !mode.diff && desired.transport_auth.is_empty();
     loop {
         let mut store = settings.database.open(!mode.check)?;
+        if mode.check {
+            settings.database.check_writable()?;
+        }
         // Read under the locks: a key rotation may have installed a new key meanwhile.
-        let key = load::key(&settings)?;
+        let key = load::key(settings)?;
         // Also taken when the record is not trusted: the commit's version is judged against it.
         let version = store.version()?;
         let record = if trust_record {
@@ -60,8 +72,8 @@ pub fn run(args: Args, mode: RunMode) -> Result<Report, Failure> {
             postfix_dir: dir,
         };
         let plan = match &record {
-            None => plan::plan(&desired, &inputs)?,
-            Some(record) => match plan::plan_verified(&desired, &inputs, record)? {
+            None => plan::plan(desired, &inputs)?,
+            Some(record) => match plan::plan_verified(desired, &inputs, record)? {
                 Some(plan) => plan,
                 None => {
                     trust_record = false;
@@ -121,12 +133,18 @@ pub fn run(args: Args, mode: RunMode) -> Result<Report, Failure> {
             // Built only in diff mode: it costs a pass over sasl_passwd.
             report.diff = diff::diff(&plan, &inputs);
         }
+        let target = Target {
+            dir,
+            postfix: &postfix,
+            reload: settings.reload,
+        };
+        if mode.check && !plan.is_noop() {
+            if lock.is_none() {
+                files::check_can_create(&dir.join(files::LOCK_FILE))?;
+            }
+            apply::preflight(&plan, &target)?;
+        }
         if !mode.check && !plan.is_noop() {
-            let target = Target {
-                dir,
-                postfix: &postfix,
-                reload: settings.reload,
-            };
             let applied = apply::apply(&plan, store.as_mut(), &target)?;
             report.warnings.extend(applied.warnings);
             let sasl_passwd = applied.sasl_passwd.or(file_state.sasl_id);

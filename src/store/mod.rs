@@ -56,6 +56,11 @@ pub struct Backend {
 pub trait Open: Debug + Send + Sync {
     /// Opens the store for one run; `writable: false` for check mode.
     fn open(&self, writable: bool) -> Result<Box<dyn Store>>;
+    /// For check mode, which opens read-only: fails where a writing open would, creating
+    /// nothing. Backends that cannot tell without writing say nothing.
+    fn check_writable(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -83,6 +88,11 @@ impl Location {
     /// Opens the store for one run; `writable: false` for check mode.
     pub fn open(&self, writable: bool) -> Result<Box<dyn Store>> {
         self.0.open(writable)
+    }
+
+    /// See [`Open::check_writable`].
+    pub fn check_writable(&self) -> Result<()> {
+        self.0.check_writable()
     }
 }
 

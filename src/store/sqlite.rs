@@ -49,6 +49,10 @@ impl Open for SqliteFile {
     fn open(&self, writable: bool) -> Result<Box<dyn Store>> {
         Ok(Box::new(SqliteStore::open(&self.0, writable)?))
     }
+
+    fn check_writable(&self) -> Result<()> {
+        writable_by_us(&self.0)
+    }
 }
 
 pub struct SqliteStore {
@@ -101,6 +105,25 @@ impl Header {
     }
 }
 
+/// An I/O failure on the database file: a refusal is `permission_denied`, naming the path.
+fn db_io(path: &Path, operation: &'static str, e: std::io::Error) -> Error {
+    if crate::error::is_denied(&e) {
+        Error::io_op(path, operation, e)
+    } else {
+        Error::Database(format!("{}: {e}", path.display()))
+    }
+}
+
+/// `access(W_OK)` on the database file and its directory, as the process's real ids.
+pub(super) fn writable_by_us(path: &Path) -> Result<()> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+    for p in [Some(path), dir].into_iter().flatten() {
+        rustix::fs::access(p, rustix::fs::Access::WRITE_OK)
+            .map_err(|e| db_io(p, "write", e.into()))?;
+    }
+    Ok(())
+}
+
 fn db_err(e: rusqlite::Error) -> Error {
     Error::Database(e.to_string())
 }
@@ -109,14 +132,25 @@ impl SqliteStore {
     /// Opens an existing database (never creates one: a wrong path must not yield an empty
     /// Hermes). Read-only for check mode; a writing run takes SQLite's write lock at once.
     pub fn open(path: &Path, writable: bool) -> Result<SqliteStore> {
-        if !path.is_file() {
-            return Err(Error::Database(format!(
-                "{} does not exist",
-                path.display()
-            )));
+        match std::fs::metadata(path) {
+            Ok(meta) if meta.is_file() => {}
+            Ok(_) => {
+                return Err(Error::Database(format!("{} is not a file", path.display())));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::Database(format!(
+                    "{} does not exist",
+                    path.display()
+                )));
+            }
+            Err(e) => return Err(db_io(path, "read", e)),
         }
-        let file = files::open_nofollow(path)
-            .map_err(|e| Error::Database(format!("{}: {e}", path.display())))?;
+        let file = files::open_nofollow(path).map_err(|e| db_io(path, "read", e))?;
+        if writable {
+            // SQLite would open an unwritable file read-only without a word, and fail only
+            // at the first write.
+            writable_by_us(path)?;
+        }
         let flags = if writable {
             OpenFlags::SQLITE_OPEN_READ_WRITE
         } else {

@@ -98,7 +98,7 @@ fn human_format_on_a_terminal_is_coloured_and_masked() {
         "{plain}"
     );
     assert!(
-        plain.contains("  ~ main.cf: 6 line(s) added, 0 removed ("),
+        plain.contains("  ~ main.cf: 4 line(s) added, 0 removed ("),
         "{plain}"
     );
     assert!(plain.contains("  ~ rows: "), "{plain}");

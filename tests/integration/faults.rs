@@ -195,10 +195,10 @@ fn missing_tool_fails_before_any_write() {
 
     let run = run_with(&h, extra, json!(["/nonexistent/hermes-postfix-tools"]));
 
-    run.assert_failed("postmap_failed");
+    run.assert_failed("postfix_unreachable");
     let msg = run.json["msg"].as_str().unwrap();
     assert!(
-        msg.contains("cannot run /nonexistent/hermes-postfix-tools")
+        msg.contains("cannot run `/nonexistent/hermes-postfix-tools`")
             && msg.contains("No such file or directory"),
         "unclear message: {msg}"
     );
@@ -235,12 +235,14 @@ fn template_error_fails_before_any_write() {
     assert_recovers(&h);
 }
 
-/// On a root no run has changed yet, a failing run leaves only the (empty) lock file behind:
-/// the lock is taken before staging, which the contract allows for a run with changes.
+/// On a root no run has changed yet (`init` wrote what its seed rows describe: an empty
+/// sasl_passwd and its map), a failing run leaves only the (empty) lock file behind: the lock
+/// is taken before staging, which the contract allows for a run with changes.
 #[test]
 fn failure_on_a_fresh_root_leaves_only_the_lock_file() {
     let h = Hermes::new();
     let before = h.snapshot();
+    assert_eq!(h.file("sasl_passwd").as_deref(), Some(""));
     let mut extra = relay();
     extra["postfix_exec"] = h.failing_exec("postmap");
     extra["postfix_exec_dir"] = json!(h.postfix_dir().display().to_string());
@@ -254,7 +256,7 @@ fn failure_on_a_fresh_root_leaves_only_the_lock_file() {
     assert_eq!(len, 0);
     assert_eq!(mode & 0o777, 0o600);
     assert_eq!(after, before);
-    assert!(h.file("sasl_passwd").is_none());
+    assert_eq!(h.file("sasl_passwd").as_deref(), Some(""));
     assert_no_leftovers(&h);
     run.assert_no_secret(SECRETS);
 

@@ -184,15 +184,18 @@ fn fleet_rotation_in_batches_skips_a_broken_host_until_repaired() {
     fleet.break_postmap(BROKEN);
     let before = fleet.snapshots();
 
-    // The preview: every host would change, both sides masked, nothing written anywhere.
+    // The preview tells the truth: the broken host fails as its real run will (check mode
+    // builds the map too), every other host would change, both sides masked, nothing written.
     let out = fleet.rotate(NEW, &["--check", "--diff"]);
-    assert_eq!(out.code, 0, "{}", out.all());
-    assert_eq!(fleet.hosts_with(&out, "changed"), everyone);
+    assert_eq!(out.code, 2, "{}", out.all());
+    assert_eq!(fleet.hosts_with(&out, "failed"), [BROKEN]);
+    assert_eq!(fleet.hosts_with(&out, "changed"), fleet.all_but(BROKEN));
+    assert!(out.stdout.contains("postmap_failed"), "{}", out.all());
     for side in [
         "-system_settings.relay_host_password = ******** (old)",
         "+system_settings.relay_host_password = ******** (new)",
     ] {
-        assert_eq!(out.stdout.matches(side).count(), HOSTS, "{}", out.all());
+        assert_eq!(out.stdout.matches(side).count(), HOSTS - 1, "{}", out.all());
     }
     assert!(fleet.snapshots() == before, "the preview wrote something");
 

@@ -9,6 +9,7 @@ mod support;
 
 mod ansible;
 mod apply;
+mod check_truth;
 mod ci_preview;
 mod cli;
 mod e2e;
