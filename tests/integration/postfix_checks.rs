@@ -289,3 +289,163 @@ fn a_map_older_than_sasl_passwd_is_rebuilt() {
     assert_eq!(out["changes"], json!(["sasl_passwd"]), "{out}");
     assert_eq!(h.run(relay())["changed"], false);
 }
+
+#[test]
+fn a_fresh_init_is_healthy_for_doctor_and_info() {
+    let h = Hermes::new();
+    let out = doctor(&h, json!({}));
+    out.assert_ok();
+    assert_eq!(check(&out, "drift")["ok"], true, "{out}");
+    let info = h.run_info(json!({})).json;
+    assert_eq!(info["healthy"], true, "{info}");
+}
+
+#[test]
+fn drift_names_each_file_and_what_differs_without_a_password() {
+    let h = Hermes::new();
+    h.run(relay()).assert_ok();
+    let dir = h.postfix_dir();
+    let old_map = fs::read(dir.join("sasl_passwd.db")).unwrap();
+    let mut newer = relay();
+    newer["password"] = json!("an-0ther-passw0rd");
+    h.run(newer.clone()).assert_ok();
+    // A map built from the old password, put back by hand; main.cf edited by hand.
+    fs::write(dir.join("sasl_passwd.db"), &old_map).unwrap();
+    let main_cf = h.file("main.cf").unwrap().replace(
+        "relayhost = [smtp.example.com]:587",
+        "relayhost = [old.example.com]:25",
+    );
+    fs::write(dir.join("main.cf"), main_cf).unwrap();
+
+    let out = doctor(&h, json!({}));
+    let detail = check(&out, "drift")["detail"].as_str().unwrap().to_string();
+    assert!(
+        detail.contains(
+            "main.cf: relayhost is `[old.example.com]:25`, expected `[smtp.example.com]:587`"
+        ),
+        "{detail}"
+    );
+    assert!(
+        detail.contains(
+            "map: answers other credentials (an old password?) for `[smtp.example.com]:587`"
+        ),
+        "{detail}"
+    );
+    assert_no_secret(&out.to_string(), &[PASSWORD, "an-0ther-passw0rd"]);
+
+    // A sasl_passwd line edited by hand is named by its key.
+    fs::write(
+        dir.join("sasl_passwd"),
+        "[smtp.example.com]:587\trelayuser:typo-passw0rd\n",
+    )
+    .unwrap();
+    let out = doctor(&h, json!({}));
+    let detail = check(&out, "drift")["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("sasl_passwd: line for `[smtp.example.com]:587` differs"),
+        "{detail}"
+    );
+    assert_no_secret(
+        &out.to_string(),
+        &[PASSWORD, "an-0ther-passw0rd", "typo-passw0rd"],
+    );
+}
+
+#[test]
+fn file_modes_fails_when_the_map_is_missing_or_stale() {
+    let h = Hermes::new();
+    h.run(relay()).assert_ok();
+    let map = h.postfix_dir().join("sasl_passwd.db");
+    let saved = fs::read(&map).unwrap();
+    fs::remove_file(&map).unwrap();
+    let out = doctor(&h, json!({}));
+    let modes = check(&out, "file_modes");
+    assert_eq!(modes["ok"], false, "{out}");
+    assert!(
+        modes["detail"]
+            .as_str()
+            .unwrap()
+            .contains("sasl_passwd.db is missing"),
+        "{out}"
+    );
+
+    // Put back by hand: not the map the last run built (its stamp says so).
+    fs::write(&map, saved).unwrap();
+    fs::set_permissions(&map, fs::Permissions::from_mode(0o600)).unwrap();
+    let out = doctor(&h, json!({}));
+    let modes = check(&out, "file_modes");
+    assert_eq!(modes["ok"], false, "{out}");
+    assert!(modes["detail"].as_str().unwrap().contains("stale"), "{out}");
+}
+
+#[test]
+fn doctor_reports_permission_denied_with_the_path_and_the_user() {
+    let h = Hermes::new();
+    h.run(relay()).assert_ok();
+    fs::set_permissions(h.dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    fs::set_permissions(h.db_path(), fs::Permissions::from_mode(0o600)).unwrap();
+    let args = h.dir.path().join("nobody-args.json");
+    let mut a = h.args(json!({}));
+    a["check_only"] = json!(true);
+    fs::write(&args, a.to_string()).unwrap();
+    fs::set_permissions(&args, fs::Permissions::from_mode(0o644)).unwrap();
+    let out = std::process::Command::new("setpriv")
+        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
+        .arg(env!("CARGO_BIN_EXE_hermes-relayhost"))
+        .arg(&args)
+        .output()
+        .unwrap();
+    let out: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let database = check(&out, "database")["detail"].as_str().unwrap();
+    assert!(
+        database.starts_with("permission denied: cannot read ")
+            && database.contains(&h.db_path().display().to_string())
+            && database.contains("uid 65534"),
+        "{database}"
+    );
+    assert!(!database.contains("does not exist"), "{database}");
+}
+
+#[test]
+fn an_unreachable_postfix_is_not_reported_as_missing_plugins() {
+    let h = Hermes::new();
+    h.run(relay()).assert_ok();
+    let out = doctor(
+        &h,
+        json!({"postfix_exec": ["false"], "postfix_exec_dir": h.postfix_dir()}),
+    );
+    let plugins = check(&out, "sasl_plugins")["detail"].as_str().unwrap();
+    assert!(plugins.starts_with("cannot reach Postfix"), "{plugins}");
+    assert!(!plugins.contains("libsasl2-modules"), "{plugins}");
+}
+
+#[test]
+fn a_repair_says_what_it_repaired() {
+    let h = Hermes::new();
+    let file = h.dir.path().join("relay.json");
+    fs::write(&file, h.args(relay()).to_string()).unwrap();
+    let apply = || {
+        assert_cmd::cargo::cargo_bin_cmd!("hermes-relayhost")
+            .args(["apply", "--format", "human", "--args-file"])
+            .arg(&file)
+            .output()
+            .unwrap()
+    };
+    assert!(apply().status.success());
+    fs::set_permissions(
+        h.postfix_dir().join("sasl_passwd.db"),
+        fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let out = apply();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains(
+            "sasl_passwd: same lines, rewritten to repair its mode, its map or its stamp"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("0 line(s) added, 0 removed"), "{text}");
+    assert_eq!(h.mode("sasl_passwd.db"), 0o600);
+}
