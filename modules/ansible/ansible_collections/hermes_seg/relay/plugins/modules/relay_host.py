@@ -35,7 +35,12 @@ requirements:
 attributes:
   check_mode:
     support: full
-    description: Reports what would change and writes nothing, not even the lock file.
+    description:
+      - Reports what would change and writes nothing, not even the lock file.
+      - Runs every check the real run makes before its first write (the staged C(main.cf)
+        through C(postconf -n) and the map through C(postmap), both via O(postfix_exec), in
+        temp files it removes; Postfix reachable; key, template and database readable and
+        writable), so it fails where the real run would fail, with the same C(error.code).
   diff_mode:
     support: full
     description: Diffs of C(main.cf), C(sasl_passwd) (password masked) and the database rows.
@@ -56,6 +61,13 @@ notes:
   - O(username) and O(password) must be strings; quote them in YAML (C(0123) would become 83).
   - Hermes hosts run Postfix in the C(hermes_postfix_dkim) container, hence the default
     O(postfix_exec). For a plain Postfix host or a test root use O(postfix_exec=[]).
+  - Run it as root (C(become: true)): it reads the key file (0600 root), writes the Postfix
+    directory and the database, and runs C(docker exec). As another user every refusal fails
+    with C(error.code=permission_denied), naming the path, the operation and the user.
+  - A Postfix that cannot be reached (no C(docker) CLI, the daemon down, the container missing
+    or stopped) fails with C(error.code=postfix_unreachable); a O(postfix_exec_dir) that is not
+    O(postfix_dir) as the Postfix commands see it (a missing bind mount) with
+    C(error.code=path_mismatch); both before anything is written.
 options:
   state:
     description:
