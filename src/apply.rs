@@ -35,7 +35,7 @@ pub struct Applied {
 }
 
 pub fn apply(plan: &Plan, store: &mut dyn Store, target: &Target) -> Result<Applied, Failure> {
-    let (installs, sasl_passwd, running) = prepare(plan, target)?;
+    let (installs, mut sasl_passwd, running) = prepare(plan, target)?;
     let mut installed: Vec<Saved> = Vec::new();
     let mut reloaded = false;
     let mut warnings = Vec::new();
@@ -45,6 +45,10 @@ pub fn apply(plan: &Plan, store: &mut dyn Store, target: &Target) -> Result<Appl
             // Put back even when only the directory fsync after the rename failed.
             installed.push(install.saved);
             install.staged.install()?;
+        }
+        if sasl_passwd.is_some() {
+            // The rename moved its ctime: the identity a record keeps is the installed one's.
+            sasl_passwd = Some(FileId::of(&target.dir.join("sasl_passwd"))?);
         }
         if !installed.is_empty() && target.reload {
             if running {
@@ -102,9 +106,11 @@ fn stage_all(plan: &Plan, target: &Target) -> Result<(Vec<Install>, Option<FileI
         let live = dir.join("main.cf");
         let old = Saved::capture(&live)?;
         let backup = dir.join("main.cf.HERMES");
-        if let Some(bytes) = files::read_optional(&live)? {
+        if let Some((bytes, _)) = files::read_identified(&live, None)? {
+            // Never wider than the file it copies.
+            let mode = files::mode_of(&live)?.unwrap_or(0o600) & 0o644;
             installs.push(Install {
-                staged: stage(&backup, &bytes, 0o644)?,
+                staged: stage(&backup, &bytes, mode)?,
                 saved: Saved::capture(&backup)?,
             });
         }
@@ -206,9 +212,9 @@ fn check_staged_config(
     std::fs::write(&staged, main_cf).map_err(|e| Error::io(&staged, e))?;
     settle(&staged)?;
     let master = target.dir.join("master.cf");
-    if master.exists() {
-        std::fs::copy(&master, scratch.path().join("master.cf"))
-            .map_err(|e| Error::io(&master, e))?;
+    if let Some(bytes) = files::read_optional(&master)? {
+        let copy = scratch.path().join("master.cf");
+        std::fs::write(&copy, &bytes).map_err(|e| Error::io(&copy, e))?;
     }
     let name = scratch
         .path()

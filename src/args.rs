@@ -402,8 +402,24 @@ fn echo(options: &Map<String, Value>) -> Map<String, Value> {
 
 /// `scheme://user:secret@host/db` → `scheme://user:********@host/db`. A value not of that form
 /// is shown only if it cannot hold a password (nothing but a path after `scheme:`); else all
-/// after the scheme is masked, since a malformed URL may hold one anywhere.
+/// after the scheme is masked, since a malformed URL may hold one anywhere. Every query value
+/// but `socket`'s is masked (`?password=`, or any name a driver might read one from).
 pub fn mask_url_password(url: &str) -> String {
+    let Some((base, query)) = url.split_once('?') else {
+        return mask_user_info(url);
+    };
+    let query: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some(("socket", _)) => pair.to_string(),
+            Some((name, _)) if !name.contains(['@', ':', '/']) => format!("{name}=********"),
+            _ => "********".to_string(),
+        })
+        .collect();
+    format!("{}?{}", mask_user_info(base), query.join("&"))
+}
+
+fn mask_user_info(url: &str) -> String {
     if let Some((scheme, rest)) = url.split_once("://")
         // The last `@` ends the user info even when an unencoded password holds `/` or `@`.
         && let Some(at) = rest.rfind('@')
@@ -513,6 +529,27 @@ mod tests {
         let mut names: Vec<&str> = names.iter().map(|n| n.as_str()).collect();
         names.sort_unstable();
         assert_eq!(given, names);
+    }
+
+    #[test]
+    fn url_passwords_in_the_query_or_malformed_urls_are_masked() {
+        for url in [
+            "mysql://u@h/db?password=s3cr3t-pw",
+            "mysql://h/db?password=s3cr3t-pw",
+            "mysql://u:s3cr3t-pw@h/db?password=s3cr3t-pw&socket=/run/x.sock",
+            "mysql://u@h/db?pass=s3cr3t-pw",
+            "mysql://u:pa?s3cr3t-pw@h/db",
+            "mysql:/u:s3cr3t-pw@h?x",
+            "mysql://u@h/db?s3cr3t-pw",
+            "mysql://u@h/db?a=1&pwd=s3cr3t-pw",
+        ] {
+            let shown = mask_url_password(url);
+            assert!(!shown.contains("s3cr3t"), "{url} -> {shown}");
+        }
+        assert_eq!(
+            mask_url_password("mysql://u@h/db?socket=/run/m.sock&password=x"),
+            "mysql://u@h/db?socket=/run/m.sock&password=********"
+        );
     }
 
     #[test]

@@ -65,11 +65,13 @@ impl Key {
             path: path.to_path_buf(),
             reason: reason.to_string(),
         };
-        let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => key_err("missing"),
-            _ if crate::error::is_denied(&e) => Error::io_op(path, "read", e),
-            _ => key_err(&e.to_string()),
-        })?);
+        let bytes = match crate::files::read_bounded(path, crate::files::limits::KEY) {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => return Err(key_err("missing")),
+            Err(e @ (Error::PermissionDenied { .. } | Error::UnsafeFile { .. })) => return Err(e),
+            Err(e) => return Err(key_err(&e.to_string())),
+        };
+        let text = std::str::from_utf8(&bytes).map_err(|_| key_err("not valid Base64"))?;
         Key::from_base64(text.trim()).map_err(key_err)
     }
 

@@ -60,6 +60,11 @@ pub enum Error {
     /// `postfix_exec_dir` is not `postfix_dir` as the Postfix commands see it.
     #[error("{0}")]
     PathMismatch(String),
+    /// A file we read or replace is not what it must be: not a regular file (a FIFO would
+    /// block the run), larger than its purpose allows, or hard-linked elsewhere (its bytes
+    /// would go into the diff and the backup).
+    #[error("{path}: {reason}")]
+    UnsafeFile { path: PathBuf, reason: String },
     /// The OS refused an operation on a path (EACCES, EPERM, EROFS): one code whatever the
     /// step, so a run without root reads as that.
     #[error(
@@ -117,6 +122,7 @@ impl Error {
             Error::PostfixUnreachable(_) => "postfix_unreachable",
             Error::PathMismatch(_) => "path_mismatch",
             Error::PermissionDenied { .. } => "permission_denied",
+            Error::UnsafeFile { .. } => "unsafe_file",
             Error::PostfixConfig(_) => "invalid_postfix_config",
             Error::UnsafeRow(_) => "unsafe_row",
             Error::Probe(_) => "probe_failed",

@@ -18,26 +18,74 @@ pub const STAMP_FILE: &str = ".hermes-relayhost.stamp";
 /// Name prefixes of what our own writes put in the Postfix dir before renaming (temp files,
 /// postmap's map beside a staged source, the staged-config scratch dir): anything left under
 /// them was left by a run that died.
-const TEMP_PREFIXES: [&str; 5] = [
+const TEMP_PREFIXES: [&str; 6] = [
     ".sasl_passwd.",
+    // Berkeley DB's temp name for the map postmap builds from our staged `.sasl_passwd.*`.
+    "__db..sasl_passwd.",
     ".main.cf.",
     ".hermes-relayhost.check.",
     "..hermes-relayhost.stamp.",
     "..hermes-relayhost.verified.",
 ];
 
-/// Opens a file for reading without following a symlink (`O_NOFOLLOW`): a managed file
-/// linked elsewhere (the key, say) would end up in the diff and the backup.
+/// The most bytes a read of ours takes, each fitting what the file holds: a path pointed at
+/// `/dev/zero` or a huge file fails clearly instead of reading gigabytes.
+pub mod limits {
+    /// Base64 of 32 bytes and a newline; generous for whitespace.
+    pub const KEY: u64 = 4 << 10;
+    pub const TEMPLATE: u64 = 1 << 20;
+    /// The args file and a MySQL option file.
+    pub const ARGS: u64 = 16 << 20;
+    pub const STAMP: u64 = 4 << 10;
+    pub const RECORD: u64 = 64 << 20;
+    /// main.cf, master.cf, sasl_passwd (a million domains is ~600 MB).
+    pub const MANAGED: u64 = 1 << 30;
+}
+
+/// Opens a file for reading without following a symlink (`O_NOFOLLOW`: a managed file linked
+/// elsewhere, the key say, would end up in the diff and the backup) and without blocking on a
+/// FIFO (`O_NONBLOCK`); anything but a regular file is refused.
 pub(crate) fn open_nofollow(path: &Path) -> std::io::Result<File> {
-    OpenOptions::new()
+    let file = OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)?;
+    let kind = file.metadata()?.file_type();
+    if !kind.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("not a regular file ({})", kind_name(kind)),
+        ));
+    }
+    Ok(file)
+}
+
+/// What a non-regular file is, for a message.
+fn kind_name(kind: fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if kind.is_dir() {
+        "a directory"
+    } else if kind.is_fifo() {
+        "a FIFO"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_block_device() || kind.is_char_device() {
+        "a device"
+    } else if kind.is_symlink() {
+        "a symlink"
+    } else {
+        "not a file"
+    }
 }
 
 /// A file's bytes; `None` when it does not exist. A symlink is refused ([`open_nofollow`]).
 pub(crate) fn read_optional(path: &Path) -> Result<Option<Zeroizing<Vec<u8>>>> {
     Ok(read_identified(path, None)?.map(|(bytes, _)| bytes))
+}
+
+/// At most `max` bytes of a regular file; `None` when it does not exist; larger is an error.
+pub(crate) fn read_bounded(path: &Path, max: u64) -> Result<Option<Zeroizing<Vec<u8>>>> {
+    Ok(read_within(path, None, max)?.map(|(bytes, _)| bytes))
 }
 
 /// A file's bytes (the first `limit` of them, if given) and the identity of what was read
@@ -47,17 +95,47 @@ pub(crate) fn read_identified(
     path: &Path,
     limit: Option<u64>,
 ) -> Result<Option<(Zeroizing<Vec<u8>>, FileId)>> {
+    read_within(path, limit, limits::MANAGED)
+}
+
+fn read_within(
+    path: &Path,
+    limit: Option<u64>,
+    max: u64,
+) -> Result<Option<(Zeroizing<Vec<u8>>, FileId)>> {
     let file = match open_nofollow(path) {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
+            return Err(Error::UnsafeFile {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            });
+        }
         Err(e) => return Err(Error::io_op(path, "read", e)),
     };
     let io = |e| Error::io_op(path, "read", e);
     let id = FileId::of_meta(&file.metadata().map_err(io)?);
     let len = limit.map_or(id.size, |l| l.min(id.size));
+    if len > max {
+        return Err(too_big(path, id.size, max));
+    }
     let mut bytes = Zeroizing::new(Vec::with_capacity(usize::try_from(len).unwrap_or(0)));
-    file.take(len).read_to_end(&mut bytes).map_err(io)?;
+    // One byte more than allowed: a file growing while read is caught too.
+    file.take(len.min(max) + u64::from(limit.is_none()))
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() as u64 > max {
+        return Err(too_big(path, bytes.len() as u64, max));
+    }
     Ok(Some((bytes, id)))
+}
+
+fn too_big(path: &Path, size: u64, max: u64) -> Error {
+    Error::UnsafeFile {
+        path: path.to_path_buf(),
+        reason: format!("{size} bytes or more, larger than the {max} bytes this file may have"),
+    }
 }
 
 /// A file's permission bits (of the link itself for a symlink); `None` when it does not exist.
@@ -225,6 +303,52 @@ pub fn leftovers(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(found)
 }
 
+/// Refuses a managed file with another name elsewhere (a hard link to the key, say): its
+/// bytes would go into the diff and the backup. The links our own interrupted runs left
+/// beside it (saved copies, found among `leftovers`) do not count.
+pub fn check_single_links(dir: &Path, names: &[String], leftovers: &[PathBuf]) -> Result<()> {
+    for name in names {
+        let path = dir.join(name);
+        let meta = match fs::symlink_metadata(&path) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(Error::io(&path, e)),
+        };
+        if !meta.is_file() {
+            if meta.file_type().is_symlink() {
+                // Refused where it is read (O_NOFOLLOW), with the error that says so.
+                continue;
+            }
+            return Err(Error::UnsafeFile {
+                path,
+                reason: format!(
+                    "not a regular file ({}): remove it",
+                    kind_name(meta.file_type())
+                ),
+            });
+        }
+        if meta.nlink() <= 1 {
+            continue;
+        }
+        let ours = leftovers
+            .iter()
+            .filter_map(|p| fs::symlink_metadata(p).ok())
+            .filter(|m| m.dev() == meta.dev() && m.ino() == meta.ino())
+            .count() as u64;
+        if meta.nlink() > 1 + ours {
+            return Err(Error::UnsafeFile {
+                path,
+                reason: format!(
+                    "has {} hard links: another name shares its bytes, which would go into \
+                     the diff and the backup; make it a file of its own (cp, then mv)",
+                    meta.nlink() - ours
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Removes what [`leftovers`] found; call it only under the exclusive [`DirLock`], which every
 /// writer holds while its temp files exist. A symlink is removed, never followed.
 pub fn remove_leftovers(paths: &[PathBuf]) -> Result<()> {
@@ -255,6 +379,9 @@ pub struct FileId {
     pub ino: u64,
     pub size: u64,
     pub mtime_ns: i128,
+    /// An edit in place that keeps the size and puts the mtime back (`touch -r`) still moves
+    /// the ctime, which no user can set. A rename moves it too: take it after the rename.
+    pub ctime_ns: i128,
 }
 
 impl FileId {
@@ -264,6 +391,7 @@ impl FileId {
             ino: meta.ino(),
             size: meta.size(),
             mtime_ns: mtime_ns(meta),
+            ctime_ns: i128::from(meta.ctime()) * 1_000_000_000 + i128::from(meta.ctime_nsec()),
         }
     }
 
@@ -297,7 +425,7 @@ pub fn stamp_text(files: &[(String, &Path)]) -> Result<String> {
 /// another identity but the same bytes (restored from a copy) is rebuilt once too: the stamp
 /// keeps no digest of files that hold passwords (an older stamp's fifth field is ignored).
 pub fn stamp_matches(dir: &Path, names: &[String]) -> Result<bool> {
-    let Some(text) = read_optional(&dir.join(STAMP_FILE))? else {
+    let Some(text) = read_bounded(&dir.join(STAMP_FILE), limits::STAMP)? else {
         return Ok(false);
     };
     let text = String::from_utf8_lossy(&text);
@@ -345,7 +473,7 @@ impl DirLock {
         let path = dir.join(LOCK_FILE);
         let opened = OpenOptions::new()
             .read(true)
-            .custom_flags(libc::O_NOFOLLOW)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
             .open(&path);
         match opened {
             Ok(file) => Self::take(file, &path, exclusive).map(Some),
@@ -362,10 +490,16 @@ impl DirLock {
             .truncate(false)
             .write(true)
             .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
             .open(&path)
             .map_err(|e| {
-                if crate::error::is_denied(&e) {
+                if e.raw_os_error() == Some(libc::ENXIO) {
+                    // A FIFO with no reader, opened for writing without blocking.
+                    Error::UnsafeFile {
+                        path: path.clone(),
+                        reason: "not a regular file (a FIFO): remove it".into(),
+                    }
+                } else if crate::error::is_denied(&e) {
                     Error::io_op(path.clone(), "create", e)
                 } else {
                     Error::Lock {
@@ -378,6 +512,13 @@ impl DirLock {
     }
 
     fn take(file: File, path: &Path, exclusive: bool) -> Result<DirLock> {
+        let kind = file.metadata().map_err(|e| Error::io(path, e))?.file_type();
+        if !kind.is_file() {
+            return Err(Error::UnsafeFile {
+                path: path.to_path_buf(),
+                reason: format!("not a regular file ({}): remove it", kind_name(kind)),
+            });
+        }
         let locked = if exclusive {
             file.lock()
         } else {

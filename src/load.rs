@@ -34,16 +34,18 @@ pub struct FileState {
 
 /// The base main.cf rendered with `vars`; also checks that the Postfix dir exists.
 pub fn base_template(settings: &Settings) -> Result<String> {
-    let template = fs::read_to_string(&settings.template).map_err(|e| {
-        if crate::error::is_denied(&e) {
-            Error::io_op(&settings.template, "read", e)
-        } else {
-            Error::Template {
-                path: settings.template.clone(),
-                reason: e.to_string(),
-            }
-        }
-    })?;
+    let template_err = |reason: String| Error::Template {
+        path: settings.template.clone(),
+        reason,
+    };
+    let bytes = match files::read_bounded(&settings.template, files::limits::TEMPLATE) {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => return Err(template_err("No such file or directory".into())),
+        Err(e @ (Error::PermissionDenied { .. } | Error::UnsafeFile { .. })) => return Err(e),
+        Err(e) => return Err(template_err(e.to_string())),
+    };
+    let template =
+        String::from_utf8(bytes.to_vec()).map_err(|_| template_err("not valid UTF-8".into()))?;
     let dir = settings.postfix_dir.as_path();
     if !dir.is_dir() {
         return Err(Error::io(
@@ -82,6 +84,13 @@ pub fn current(
 /// and the map its map type makes.
 pub fn files(snapshot: &Snapshot, dir: &Path, sasl_head: Option<u64>) -> Result<FileState> {
     let map_suffix = render::map_suffix(snapshot.password_map().unwrap_or_default())?;
+    let leftovers = files::leftovers(dir)?;
+    // master.cf too: we copy it beside the staged main.cf, and Postfix tools hang on a FIFO.
+    let mut managed = ["main.cf", "main.cf.HERMES", "master.cf", "sasl_passwd"]
+        .map(String::from)
+        .to_vec();
+    managed.extend(map_suffix.map(|suffix| format!("sasl_passwd{suffix}")));
+    files::check_single_links(dir, &managed, &leftovers)?;
     let main_cf = read_optional(&dir.join("main.cf"))?
         .map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
     let sasl_path = dir.join("sasl_passwd");
@@ -121,6 +130,6 @@ pub fn files(snapshot: &Snapshot, dir: &Path, sasl_head: Option<u64>) -> Result<
         sasl_mode: mode_of(&sasl_path)?,
         map_mode,
         map_stale,
-        leftovers: files::leftovers(dir)?,
+        leftovers,
     })
 }

@@ -15,6 +15,10 @@ pub const MASK: &str = "********";
 /// Renders the base main.cf. Strict, so a `{{vars.X}}` without a value fails instead of
 /// silently leaving a blank; no HTML escaping, since main.cf is not HTML.
 pub fn base(path: &Path, template: &str, vars: &BTreeMap<String, String>) -> Result<String> {
+    check_shape(template).map_err(|reason| Error::Template {
+        path: path.to_path_buf(),
+        reason,
+    })?;
     let mut hb = Handlebars::new();
     hb.set_strict_mode(true);
     hb.register_escape_fn(handlebars::no_escape);
@@ -28,6 +32,38 @@ pub fn base(path: &Path, template: &str, vars: &BTreeMap<String, String>) -> Res
         text.push('\n');
     }
     Ok(text)
+}
+
+/// Blocks may nest this deep; a base main.cf needs two or three.
+const MAX_DEPTH: usize = 32;
+
+/// What handlebars would recurse on without bound: a partial (an inline one can call itself,
+/// and the renderer's stack overflows, aborting the process) or blocks nested without end.
+/// A base main.cf needs neither.
+fn check_shape(template: &str) -> std::result::Result<(), String> {
+    let mut depth = 0usize;
+    for (at, _) in template.match_indices("{{") {
+        let tag = template[at..]
+            .trim_start_matches('{')
+            .trim_start_matches(['~', ' ', '\t']);
+        let line = template[..at].lines().count().max(1);
+        if tag.starts_with('>') || tag.starts_with("#>") || tag.starts_with("#*") {
+            return Err(format!(
+                "line {line}: partials and inline partials are not supported in a base main.cf"
+            ));
+        }
+        if tag.starts_with('#') {
+            depth += 1;
+            if depth > MAX_DEPTH {
+                return Err(format!(
+                    "line {line}: blocks nested more than {MAX_DEPTH} deep"
+                ));
+            }
+        } else if tag.starts_with('/') {
+            depth = depth.saturating_sub(1);
+        }
+    }
+    Ok(())
 }
 
 /// A render error in the user's terms: where, which variable, and that `vars` supplies it
@@ -210,6 +246,27 @@ pub fn check_directive_rows(rows: &[ParamRow], managed: &[&str]) -> Result<()> {
             .entry(parent.param().trim())
             .or_default()
             .push(parent.id);
+    }
+    for parent in parents
+        .iter()
+        .filter(|p| managed.contains(&p.param().trim()))
+    {
+        let id = parent.id.to_string();
+        let values: Vec<String> = rows
+            .iter()
+            .filter(|r| r.child == Some(1) && r.is_enabled() && r.parent.as_deref() == Some(&id))
+            .map(|r| format!("parameters#{}", r.id))
+            .collect();
+        if values.len() > 1 {
+            return Err(Error::UnsafeRow(format!(
+                "{} (parameters#{id}) has {} enabled value rows ({}): Postfix would read \
+                 `{}` as a list and fall back to the next value; disable all but one",
+                parent.param().trim(),
+                values.len(),
+                values.join(", "),
+                parent.param().trim(),
+            )));
+        }
     }
     for name in managed {
         if let Some(ids) = by_name.get(name).filter(|ids| ids.len() > 1) {
@@ -398,6 +455,34 @@ pub fn map_suffix(map: &str) -> Result<Option<&'static str>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn render(template: &str) -> Result<String> {
+        let vars = BTreeMap::from([("a".to_string(), "1".to_string())]);
+        base(Path::new("t"), template, &vars)
+    }
+
+    #[test]
+    fn a_recursive_partial_is_a_template_error_not_an_abort() {
+        for template in [
+            "{{#*inline \"p\"}}{{> p}}{{/inline}}{{> p}}",
+            "x = {{> missing}}\n",
+            "{{#> layout}}x{{/layout}}",
+            "{{~> p}}",
+        ] {
+            let err = render(template).unwrap_err();
+            assert_eq!(err.code(), "template_error", "{template}");
+            assert!(err.to_string().contains("partials"), "{err}");
+        }
+    }
+
+    #[test]
+    fn deep_nesting_fails_fast() {
+        let deep = "{{#if vars.a}}".repeat(10_000) + &"{{/if}}".repeat(10_000);
+        let err = render(&deep).unwrap_err();
+        assert!(err.to_string().contains("nested more than 32"), "{err}");
+        let ok = "{{#if vars.a}}".repeat(32) + "x = {{vars.a}}\n" + &"{{/if}}".repeat(32);
+        assert_eq!(render(&ok).unwrap(), "x = 1\n");
+    }
 
     fn row(
         id: i64,

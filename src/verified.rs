@@ -23,7 +23,7 @@ use crate::files::{self, FileId};
 pub const FILE: &str = ".hermes-relayhost.verified";
 
 /// Bumped whenever what the record means changes.
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 
 /// How the per-domain part of sasl_passwd was rendered, as a plan reports it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -74,7 +74,7 @@ impl Record {
 /// The record in `dir`; `None` when there is none or it does not parse (then it vouches for
 /// nothing).
 pub fn read(dir: &Path) -> Result<Option<Record>> {
-    let Some(bytes) = files::read_optional(&dir.join(FILE))? else {
+    let Some(bytes) = files::read_bounded(&dir.join(FILE), files::limits::RECORD)? else {
         return Ok(None);
     };
     Ok(serde_json::from_slice(&bytes).ok())
@@ -102,6 +102,7 @@ mod tests {
             ino: 2,
             size: 3,
             mtime_ns: 4,
+            ctime_ns: 5,
         };
         let record = Record::new("v1".into(), &key(1), id, DomainLines::default());
         assert!(record.vouches_for(Some("v1"), &key(1)));

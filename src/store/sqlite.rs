@@ -100,6 +100,8 @@ impl Header {
             ino,
             size,
             mtime_ns,
+            // The change counter covers an edit in place; our own commit moves the ctime.
+            ..
         } = self.id;
         format!("sqlite {dev}:{ino} {size} {mtime_ns} {}", self.counter)
     }

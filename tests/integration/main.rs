@@ -23,5 +23,6 @@ mod postfix_checks;
 mod probe;
 mod rotation;
 mod salt;
+mod shapes;
 mod validation;
 mod verified;
