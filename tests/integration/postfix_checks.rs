@@ -449,3 +449,31 @@ fn a_repair_says_what_it_repaired() {
     assert!(!text.contains("0 line(s) added, 0 removed"), "{text}");
     assert_eq!(h.mode("sasl_passwd.db"), 0o600);
 }
+
+#[test]
+fn reload_tells_a_stopped_postfix_from_an_unreachable_one() {
+    let h = Hermes::new();
+    let reload = |extra: Value| {
+        let file = h.dir.path().join("reload.json");
+        fs::write(&file, h.args(extra).to_string()).unwrap();
+        let out = assert_cmd::cargo::cargo_bin_cmd!("hermes-relayhost")
+            .args(["reload", "--format", "json", "--args-file"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+        (out.status.code(), json)
+    };
+    // Postfix installed here but not running: a warning, exit 0.
+    let (code, out) = reload(json!({}));
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(
+        out["warnings"][0], "Postfix is not running: reload skipped",
+        "{out}"
+    );
+    // The exec prefix cannot run anything where Postfix lives: a failure, never "skipped".
+    let (code, out) =
+        reload(json!({"postfix_exec": ["false"], "postfix_exec_dir": h.postfix_dir()}));
+    assert_eq!(code, Some(1), "{out}");
+    assert_eq!(out["error"]["code"], "postfix_unreachable", "{out}");
+}
