@@ -3,6 +3,7 @@
 //! the config directory we manage and never on a default one.
 
 use std::process::{Command, Output};
+use std::time::Duration;
 
 use zeroize::Zeroizing;
 
@@ -195,8 +196,7 @@ impl Postfix {
     /// Runs a command line (exec prefix first); a program that cannot be started means
     /// Postfix cannot be reached.
     fn output(&self, argv: &[&str]) -> Result<Output> {
-        self.command(argv)
-            .output()
+        output_within(self.command(argv), TOOL_TIMEOUT)
             .map_err(|e| self.spawn_error(argv.first().copied(), &e))
     }
 
@@ -253,6 +253,34 @@ impl Postfix {
                 format!(" (run through `{}`)", self.exec.join(" "))
             },
         ))
+    }
+}
+
+/// How long a Postfix tool may take: postmap of a million lines takes seconds; a tool that
+/// blocks (a FIFO where a config file should be, a hung `docker exec`) must not hang the run.
+const TOOL_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// `command.output()`, killed after `limit`. A thread waits for the child (draining both
+/// pipes), so nothing polls; on timeout the child is killed before it is reaped, so its pid
+/// cannot have been reused.
+fn output_within(mut command: Command, limit: Duration) -> std::io::Result<Output> {
+    let child = command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    let pid = rustix::process::Pid::from_child(&child);
+    let (done, result) = std::sync::mpsc::channel();
+    std::thread::spawn(move || done.send(child.wait_with_output()));
+    match result.recv_timeout(limit) {
+        Ok(output) => output,
+        Err(_) => {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+            let _ = result.recv();
+            Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("no answer in {} s", limit.as_secs()),
+            ))
+        }
     }
 }
 
@@ -321,5 +349,45 @@ fn describe(out: &Output) -> String {
         status
     } else {
         format!("{status}: {text}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tool_that_blocks_is_killed_at_the_limit() {
+        let mut sleeper = Command::new("sleep");
+        sleeper.arg("30");
+        let err = output_within(sleeper, Duration::from_millis(200)).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+        let mut echo = Command::new("sh");
+        echo.args(["-c", "echo out; echo err >&2; exit 3"]);
+        let out = output_within(echo, Duration::from_secs(30)).unwrap();
+        assert_eq!(out.stdout, b"out\n");
+        assert_eq!(out.stderr, b"err\n");
+        assert_eq!(out.status.code(), Some(3));
+    }
+
+    #[test]
+    fn docker_words_name_the_cause() {
+        for (said, meaning) in [
+            (
+                "exit 1: Cannot connect to the Docker daemon at unix:///x.sock",
+                "the Docker daemon is not reachable",
+            ),
+            (
+                "exit 1: Error: No such container: hermes_postfix_dkim",
+                "the container does not exist",
+            ),
+            (
+                "exit 1: Error response from daemon: Container abc is not running",
+                "the container is not running",
+            ),
+        ] {
+            assert!(unreachable_cause(said).starts_with(meaning), "{said}");
+        }
+        assert_eq!(unreachable_cause("exit 5: other"), "exit 5: other");
     }
 }
