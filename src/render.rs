@@ -475,6 +475,43 @@ mod tests {
         }
     }
 
+    mod fuzz {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        /// Template text built from handlebars' own syntax and arbitrary characters.
+        fn template() -> impl Strategy<Value = String> {
+            let piece = prop_oneof![
+                Just("{{".to_string()),
+                Just("}}".to_string()),
+                Just("{{#if vars.a}}".to_string()),
+                Just("{{/if}}".to_string()),
+                Just("{{#each vars}}".to_string()),
+                Just("{{/each}}".to_string()),
+                Just("{{> p}}".to_string()),
+                Just("{{#*inline \"p\"}}".to_string()),
+                Just("{{/inline}}".to_string()),
+                Just("{{vars.a}}".to_string()),
+                Just("{{{{raw}}}}".to_string()),
+                Just("{{~ else ~}}".to_string()),
+                prop::string::string_regex("(?s).{0,6}").unwrap(),
+            ];
+            prop::collection::vec(piece, 0..40).prop_map(|p| p.concat())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+            /// Any template renders or fails as `template_error`: no panic, no abort.
+            #[test]
+            fn any_template_renders_or_is_a_template_error(text in template()) {
+                if let Err(e) = render(&text) {
+                    prop_assert_eq!(e.code(), "template_error");
+                }
+            }
+        }
+    }
+
     #[test]
     fn deep_nesting_fails_fast() {
         let deep = "{{#if vars.a}}".repeat(10_000) + &"{{/if}}".repeat(10_000);

@@ -95,6 +95,30 @@ mod tests {
         Key::from_bytes([byte; 32])
     }
 
+    mod fuzz {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+            /// Whatever bytes the record file holds, reading it yields a record or none (it
+            /// then vouches for nothing), never a panic.
+            #[test]
+            fn any_record_file_reads_or_vouches_for_nothing(
+                bytes in prop::collection::vec(any::<u8>(), 0..512),
+                json in prop::string::string_regex("\\{\"format\":[0-9],\"binary\":\".{0,4}\",.{0,40}\\}").unwrap(),
+            ) {
+                let dir = tempfile::tempdir().unwrap();
+                for content in [bytes.as_slice(), json.as_bytes()] {
+                    std::fs::write(dir.path().join(FILE), content).unwrap();
+                    let read = read(dir.path()).unwrap();
+                    prop_assert!(read.is_none_or(|r| r.format == FORMAT || !r.vouches_for(Some(&r.store), &key(1))));
+                }
+            }
+        }
+    }
+
     #[test]
     fn vouches_only_for_the_same_store_version_and_key() {
         let id = FileId {

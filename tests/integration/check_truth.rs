@@ -314,7 +314,7 @@ fn states() -> Vec<State> {
         ),
         s(
             "key unreadable (a directory)",
-            "key_error",
+            "unsafe_file",
             |h| {
                 fs::remove_file(key_path(h)).unwrap();
                 fs::create_dir(key_path(h)).unwrap();

@@ -122,7 +122,12 @@ fn devices_and_huge_files_are_refused_without_reading_them() {
         let saved = fs::read(&path).unwrap();
         zero_device(&path);
         let (out, _) = run_bounded(&h, &h.args(port_change()));
-        assert_eq!(out["error"]["code"], "unsafe_file", "{}: {out}", path.display());
+        assert_eq!(
+            out["error"]["code"],
+            "unsafe_file",
+            "{}: {out}",
+            path.display()
+        );
         assert!(out["msg"].as_str().unwrap().contains("a device"), "{out}");
         if path == key_path(&h) {
             let peak = peak_rss_kib(&h, &h.args(port_change()));
@@ -167,26 +172,25 @@ fn zero_device(path: &Path) {
     assert!(status.success());
 }
 
-/// Peak RSS of one run, from GNU time when it is installed, else from the kernel's rusage of
-/// the child (`wait4`).
+/// Peak RSS of one run: the kernel's rusage of that child alone (`wait4` on its pid; other
+/// tests' children are not counted).
 fn peak_rss_kib(h: &Hermes, args: &Value) -> u64 {
     let file = h.dir.path().join("rss.json");
     fs::write(&file, args.to_string()).unwrap();
-    let status = Command::new(env!("CARGO_BIN_EXE_hermes-relayhost"))
+    let child = Command::new(env!("CARGO_BIN_EXE_hermes-relayhost"))
         .arg(&file)
         .stdout(Stdio::null())
-        .status()
+        .spawn()
         .unwrap();
-    assert!(status.success());
+    let pid = libc::pid_t::try_from(child.id()).unwrap();
+    let mut status = 0;
     let mut usage = std::mem::MaybeUninit::<libc::rusage>::uninit();
-    // SAFETY: getrusage fills the struct it is given.
+    // SAFETY: wait4 reaps our own child and fills the struct it is given.
     let usage = unsafe {
-        assert_eq!(
-            libc::getrusage(libc::RUSAGE_CHILDREN, usage.as_mut_ptr()),
-            0
-        );
+        assert_eq!(libc::wait4(pid, &mut status, 0, usage.as_mut_ptr()), pid);
         usage.assume_init()
     };
+    assert_eq!(status, 0, "exit status");
     u64::try_from(usage.ru_maxrss).unwrap()
 }
 

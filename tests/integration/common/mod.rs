@@ -290,6 +290,8 @@ impl Hermes {
     pub fn mariadb() -> Hermes {
         let mut h = Hermes::new();
         fs::remove_file(h.root.join("hermes.sqlite")).unwrap();
+        // What `init` recorded of the SQLite rows it wrote the files from.
+        fs::remove_file(h.postfix_dir().join(".hermes-relayhost.verified")).unwrap();
         let server = mariadb::server();
         let name = server.create_hermes_db();
         h.base["database"] = json!(server.socket_url(&name));
