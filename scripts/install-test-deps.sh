@@ -2,6 +2,9 @@
 # Installs what the test suite runs for real: Debian's Postfix tools (postconf, postmap,
 # postfix), the SASL client plugins and MariaDB. No service is started: the tests start their
 # own private Postfix and MariaDB instances. strace injects crashes into key rotations.
+# docker.io and debootstrap run the container tier (scripts/topology.sh builds its images with
+# debootstrap and starts a private dockerd; the packaged daemon is not used). zsh and fish
+# source the shipped completions (bash is there already); groff checks the man pages.
 # Versions are pinned to Debian 12's; if the mirror has moved on, the current ones are taken
 # (with a notice), since Debian keeps only the latest point release.
 set -euo pipefail
@@ -19,6 +22,11 @@ APT_PACKAGES=(
   "mariadb-server=1:10.11.19-0+deb12u1"
   "openssl"
   "strace"
+  "docker.io"
+  "debootstrap"
+  "zsh"
+  "fish"
+  "groff-base"
 )
 
 missing=()
@@ -38,7 +46,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 
-dpkg-query -W -f='${Package} ${Version}\n' postfix postfix-lmdb libsasl2-modules mariadb-server
+dpkg-query -W -f='${Package} ${Version}\n' postfix postfix-lmdb libsasl2-modules mariadb-server \
+  docker.io debootstrap
 
 # Python runners and peers (ansible-core, salt, the test smarthost) in a venv under target/.
 if [ -f scripts/install-python-deps.sh ]; then

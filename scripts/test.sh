@@ -2,7 +2,8 @@
 # The project's one test command (README "Run the tests"): format and lint checks first (no
 # root needed), then installs what the tests need (as root: apt, pinned Python venvs), checks
 # the portable release binary, runs Ansible's own checks on the collection, and every unit and
-# integration test.
+# integration test, then the container tier: the module against a Hermes-like container topology
+# (scripts/topology.sh; the images are built once and kept in target/topology-images).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,3 +14,10 @@ bash scripts/install-test-deps.sh
 bash scripts/check-release.sh
 bash scripts/ansible-checks.sh
 cargo test --locked
+
+# The container tier (tests/container): Postfix and MariaDB containers in a private dockerd,
+# taken down again whatever happens. The dir stays short: containerd's sockets live under it.
+topology=$(mktemp -d /tmp/hrt.XXXXXX)
+trap 'bash scripts/topology.sh down "$topology"' EXIT
+bash scripts/topology.sh up "$topology"
+HERMES_TOPOLOGY="$topology/topology.env" cargo test --locked --test container

@@ -1,0 +1,176 @@
+//! (a) A Hermes host's first relay setup through the container topology: rows in MariaDB,
+//! sasl_passwd and its map on the host, built and reloaded inside the container, and mail sent
+//! into the container's Postfix relayed with AUTH to a smarthost on the host.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+
+use mysql::prelude::Queryable;
+use serde_json::{Value, json};
+
+use crate::common::{Outcome, PASSWORD, assert_no_secret, ids, row};
+use crate::support::{Mode, Smarthost, WAIT};
+use crate::topology::{Case, topology};
+
+pub const USER: &str = "relayuser";
+pub const FROM: &str = "sender@origin.invalid";
+pub const TO: &str = "rcpt@remote.invalid";
+
+/// A case with a smarthost on the host's loopback that knows `users`.
+pub struct World {
+    pub sh: Smarthost,
+    pub c: Case,
+}
+
+impl World {
+    pub fn new(users: &[(&str, &str)]) -> World {
+        let c = Case::new();
+        let sh = Smarthost::start(c.tmp.path(), "127.0.0.1", Mode::Plain, users);
+        World { sh, c }
+    }
+
+    /// The relay args for this smarthost.
+    pub fn relay(&self, password: &str) -> Value {
+        json!({
+            "host": "127.0.0.1",
+            "port": self.sh.port,
+            "tls": "none",
+            "username": USER,
+            "password": password,
+            "sasl_security_options": "noanonymous",
+        })
+    }
+
+    /// `apply` that must change something and reload the container's Postfix.
+    pub fn apply(&self, extra: Value) -> Value {
+        let mark = self.c.log_mark();
+        let out = self.c.apply(extra);
+        out.assert_ok();
+        assert_eq!(out["changed"], true, "{out:#}");
+        assert!(
+            !out["warnings"].to_string().contains("not running"),
+            "the module did not see the container's Postfix: {out:#}"
+        );
+        assert!(
+            self.c.wait_log(mark, "reload -- version").is_some(),
+            "no reload in `docker logs` after the apply:\n{}",
+            self.c.log_since(mark)
+        );
+        out
+    }
+
+    /// Sends a message in the container and waits until the smarthost logged it.
+    pub fn deliver(&self, subject: &str) -> Value {
+        self.c.sendmail(FROM, TO, subject);
+        self.sh
+            .wait_message(subject, WAIT)
+            .unwrap_or_else(|| panic!("{subject}: not delivered to the smarthost\n{}", self.why()))
+    }
+
+    /// What explains a failure: the container's log, its queue, the smarthost's records.
+    pub fn why(&self) -> String {
+        let log = self.c.t.log();
+        let tail: Vec<&str> = log.lines().rev().take(40).collect();
+        format!(
+            "--- docker logs (last 40 lines)\n{}\n--- queue\n{}--- smarthost log\n{:#?}\n--- smarthost stderr\n{}",
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
+            self.c.queue(),
+            self.sh.records(),
+            self.sh.stderr()
+        )
+    }
+}
+
+/// The topology's own `hermes` database holds Hermes's schema and seed rows, reachable with
+/// the credentials of the 0600 option file only.
+#[test]
+fn topology_has_the_hermes_database() {
+    let t = topology();
+    let mode = fs::metadata(&t.options_file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let ids: Vec<i64> = t
+        .conn(&t.db_name)
+        .query("SELECT id FROM parameters WHERE id IN (202, 203, 204) ORDER BY id")
+        .unwrap();
+    assert_eq!(ids, [202, 203, 204]);
+}
+
+#[test]
+fn apply_relays_mail_with_auth_through_the_container() {
+    let w = World::new(&[(USER, PASSWORD)]);
+    let c = &w.c;
+    let key = format!("[127.0.0.1]:{}", w.sh.port);
+
+    let mark = c.log_mark();
+    let run = c.cli(&["apply"], &c.args(w.relay(PASSWORD)));
+    run.assert_no_secret(&[PASSWORD]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    run.json.assert_ok();
+    assert_eq!(run.json["changed"], true, "{}", run.stdout);
+    assert_eq!(run.json["warnings"], json!([]), "{}", run.stdout);
+
+    // The rows, as the Relay Host page writes them, in the MariaDB container.
+    let on = |p: &str, name: Option<&str>| row(p, name, 1);
+    assert_eq!(c.param(ids::RELAYHOST), on("relayhost", Some("Relay Host")));
+    assert_eq!(
+        c.param(ids::RELAYHOST_VALUE),
+        on(&key, Some("127.0.0.1")),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(c.param(ids::SASL_AUTH_VALUE), on("yes", None));
+    assert_eq!(
+        c.param(ids::PASSWORD_MAPS_VALUE),
+        on("hash:/etc/postfix/sasl_passwd", None)
+    );
+    assert_eq!(c.decrypted("relay_host_username"), USER);
+    assert_eq!(c.decrypted("relay_host_password"), PASSWORD);
+
+    // The files on the host, the map built by the container's postmap.
+    let main_cf = c.file("main.cf").unwrap();
+    assert!(
+        main_cf.contains(&format!("relayhost = {key}\n")),
+        "{main_cf}"
+    );
+    assert!(
+        main_cf.contains("smtp_sasl_password_maps = hash:/etc/postfix/sasl_passwd\n"),
+        "{main_cf}"
+    );
+    assert_eq!(
+        c.file("sasl_passwd").unwrap(),
+        format!("{key}\t{USER}:{PASSWORD}\n")
+    );
+    assert_eq!(c.mode("sasl_passwd"), 0o600);
+    assert_eq!(c.mode("sasl_passwd.db"), 0o600);
+    assert_eq!(
+        c.postmap_query(&key).as_deref(),
+        Some(format!("{USER}:{PASSWORD}").as_str())
+    );
+    // The container's Postfix reads the module's config.
+    let relayhost = c.t.in_postfix(&["postconf", "-h", "relayhost"]);
+    assert_eq!(relayhost.trim(), key);
+    assert!(
+        c.wait_log(mark, "reload -- version").is_some(),
+        "no reload in `docker logs` after the apply:\n{}",
+        c.log_since(mark)
+    );
+
+    let m = w.deliver("container-a");
+    assert_eq!(m["auth_user"], USER, "{}", w.why());
+    assert_eq!(m["mail_from"], FROM);
+    assert_eq!(m["rcpt_tos"], json!([TO]));
+    assert!(w.sh.failed_logins().is_empty(), "{}", w.why());
+
+    // The same run again: nothing to do, nothing written, no reload.
+    let before = c.snapshot();
+    let mark = c.log_mark();
+    let again = c.apply(w.relay(PASSWORD));
+    again.assert_ok();
+    assert_eq!(again["changed"], false, "{again:#}");
+    assert_eq!(c.snapshot(), before, "a no-change run wrote something");
+    assert!(
+        !c.log_since(mark).contains("reload"),
+        "a no-change run reloaded Postfix"
+    );
+    assert_no_secret(&again.to_string(), &[PASSWORD]);
+}
