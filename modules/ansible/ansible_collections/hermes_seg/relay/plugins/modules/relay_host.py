@@ -61,7 +61,7 @@ notes:
   - O(username) and O(password) must be strings; quote them in YAML (C(0123) would become 83).
   - Hermes hosts run Postfix in the C(hermes_postfix_dkim) container, hence the default
     O(postfix_exec). For a plain Postfix host or a test root use O(postfix_exec=[]).
-  - Run it as root (C(become: true)): it reads the key file (0600 root), writes the Postfix
+  - Run it as root (C(become=true)); it reads the key file (0600 root), writes the Postfix
     directory and the database, and runs C(docker exec). As another user every refusal fails
     with C(error.code=permission_denied), naming the path, the operation and the user.
   - A Postfix that cannot be reached (no C(docker) CLI, the daemon down, the container missing
