@@ -4,19 +4,10 @@
 
 use std::fs;
 
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::common::{Outcome, PASSWORD};
+use crate::common::{Outcome, PASSWORD, check};
 use crate::relay::{USER, World};
-
-fn check<'a>(out: &'a Value, name: &str) -> &'a Value {
-    out["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == name)
-        .unwrap_or_else(|| panic!("no check {name}: {out}"))
-}
 
 /// `doctor` and `relay_host_info` both report every check passed, and write nothing.
 fn assert_healthy(w: &World) {

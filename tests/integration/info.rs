@@ -4,7 +4,7 @@
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
-use crate::common::{Hermes, Outcome, PASSWORD, relay};
+use crate::common::{Hermes, Outcome, PASSWORD, check, relay};
 use serde_json::{Value, json};
 
 const TRANSPORT_PASSWORD: &str = "tr@nsport:pw";
@@ -40,15 +40,6 @@ fn info_ok(h: &Hermes, extra: Value) -> Value {
 }
 
 const SECRETS: &[&str] = &[PASSWORD, "p@ss", "w0rd", TRANSPORT_PASSWORD, "nsport"];
-
-fn check<'a>(out: &'a Value, name: &str) -> &'a Value {
-    out["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == name)
-        .unwrap_or_else(|| panic!("no check {name}: {out}"))
-}
 
 #[test]
 fn present_relay_with_auth_is_reported_without_the_password() {

@@ -5,7 +5,7 @@
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
-use crate::common::{Hermes, Outcome, PASSWORD, assert_no_secret, relay};
+use crate::common::{Hermes, Outcome, PASSWORD, assert_no_secret, check, relay};
 use serde_json::{Value, json};
 
 fn template(h: &Hermes) -> std::path::PathBuf {
@@ -148,15 +148,6 @@ fn doctor(h: &Hermes, extra: Value) -> Value {
     let mut args = h.args(extra);
     args["check_only"] = json!(true);
     h.run_raw(&args).json
-}
-
-fn check<'a>(out: &'a Value, name: &str) -> &'a Value {
-    out["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == name)
-        .unwrap_or_else(|| panic!("no check {name}: {out}"))
 }
 
 #[test]

@@ -174,6 +174,10 @@ fn zero_device(path: &Path) {
 
 /// Peak RSS of one run: the kernel's rusage of that child alone (`wait4` on its pid; other
 /// tests' children are not counted).
+#[allow(
+    clippy::zombie_processes,
+    reason = "reaped by wait4, which std's wait cannot replace"
+)]
 fn peak_rss_kib(h: &Hermes, args: &Value) -> u64 {
     let file = h.dir.path().join("rss.json");
     fs::write(&file, args.to_string()).unwrap();

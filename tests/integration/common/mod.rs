@@ -75,6 +75,16 @@ impl Outcome for Run {
     }
 }
 
+/// The doctor's check `name` in a result (`checks`: `{name, ok, detail}`).
+pub fn check<'a>(out: &'a Value, name: &str) -> &'a Value {
+    out["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no check {name}: {out}"))
+}
+
 /// `text` shows none of `secrets`, not even partly: a secret of 10 or more characters must
 /// not show its first or second half either.
 pub fn assert_no_secret(text: &str, secrets: &[&str]) {
