@@ -115,6 +115,13 @@ pub fn rotate(args: Args, mode: RunMode) -> Result<RotationReport, Failure> {
         ..RotationReport::default()
     };
     if mode.check {
+        // What the real run writes first, checked without writing: the lock file, the staged
+        // key and its backup beside the key, the rows.
+        if lock.is_none() {
+            files::check_can_create(&settings.postfix_dir.join(files::LOCK_FILE))?;
+        }
+        files::check_can_create(&staged)?;
+        settings.database.check_writable()?;
         report.msg = format!(
             "would re-encrypt {} credential(s) and install a new key",
             report.reencrypted

@@ -10,7 +10,7 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 
-use crate::common::{Hermes, PASSWORD, relay};
+use crate::common::{Hermes, Outcome, PASSWORD, relay};
 
 /// How the binary is started for a state.
 #[derive(Clone, Copy)]
@@ -518,4 +518,82 @@ fn check_mode_agrees_with_the_real_run_in_every_host_state() {
         disagreements.len(),
         disagreements.join("\n")
     );
+}
+
+/// The same invariant for a key rotation (`rotate_key: true`): check mode fails where the real
+/// rotation would, before anything is written.
+#[test]
+fn rotation_check_mode_agrees_with_the_real_rotation() {
+    let states: [(&str, &str, fn(&Hermes), Runner); 5] = [
+        ("clean", "ok", |_| {}, Runner::Plain),
+        (
+            "key missing",
+            "key_error",
+            |h| fs::remove_file(key_path(h)).unwrap(),
+            Runner::Plain,
+        ),
+        (
+            "key dir not writable by the user",
+            "permission_denied",
+            |h| {
+                open_to_others(h);
+                chown_nobody(&h.root);
+                let keys = key_path(h).parent().unwrap().to_path_buf();
+                Command::new("chown")
+                    .arg("root:root")
+                    .arg(&keys)
+                    .status()
+                    .unwrap();
+                fs::set_permissions(&keys, fs::Permissions::from_mode(0o755)).unwrap();
+                fs::set_permissions(key_path(h), fs::Permissions::from_mode(0o644)).unwrap();
+            },
+            Runner::Nobody,
+        ),
+        (
+            "database read-only for the user",
+            "permission_denied",
+            |h| {
+                open_to_others(h);
+                chown_nobody(&h.root);
+                Command::new("chown")
+                    .arg("root:root")
+                    .arg(h.db_path())
+                    .status()
+                    .unwrap();
+            },
+            Runner::Nobody,
+        ),
+        (
+            "non-root user, nothing readable",
+            "permission_denied",
+            open_to_others,
+            Runner::Nobody,
+        ),
+    ];
+    for (name, expect, setup, runner) in states {
+        let h = Hermes::new();
+        h.run(relay()).assert_ok();
+        setup(&h);
+        let args = h.args(json!({"rotate_key": true}));
+        let before = h.snapshot();
+        let mut check_args = args.clone();
+        check_args["_ansible_check_mode"] = json!(true);
+        let check = run(&check_args, runner);
+        assert_eq!(
+            h.snapshot(),
+            before,
+            "{name}: check mode changed the host: {check}"
+        );
+        let real = run(&args, runner);
+        assert_eq!(
+            real["error"]["code"].as_str().unwrap_or("ok"),
+            expect,
+            "{name}: {real}"
+        );
+        assert_eq!(
+            json!([check["failed"], check["error"]["code"], check["changed"]]),
+            json!([real["failed"], real["error"]["code"], real["changed"]]),
+            "{name}:\n  check {check}\n  real  {real}"
+        );
+    }
 }
