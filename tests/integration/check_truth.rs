@@ -520,11 +520,14 @@ fn check_mode_agrees_with_the_real_run_in_every_host_state() {
     );
 }
 
+/// A rotation state: name, expected code, setup, runner.
+type RotationState = (&'static str, &'static str, fn(&Hermes), Runner);
+
 /// The same invariant for a key rotation (`rotate_key: true`): check mode fails where the real
 /// rotation would, before anything is written.
 #[test]
 fn rotation_check_mode_agrees_with_the_real_rotation() {
-    let states: [(&str, &str, fn(&Hermes), Runner); 5] = [
+    let states: [RotationState; 5] = [
         ("clean", "ok", |_| {}, Runner::Plain),
         (
             "key missing",
