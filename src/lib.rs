@@ -30,6 +30,8 @@ pub mod rotate;
 pub mod rows;
 pub mod run;
 pub mod store;
+#[cfg(test)]
+mod testkit;
 pub mod tls;
 pub mod validate;
 pub mod verified;

@@ -792,6 +792,274 @@ mod tests {
     use super::*;
     use crate::model::PASSWORD_MAPS;
 
+    /// The plan phases on a "current state + args" scenario (crate::testkit).
+    mod scenarios {
+        use serde_json::{Value, json};
+
+        use super::*;
+        use crate::testkit::Scenario;
+
+        const PW: &str = "p@ss:w0rd with spaces";
+
+        fn relay() -> Value {
+            json!({"host": "smtp.example.com", "port": 587, "username": "relayuser", "password": PW})
+        }
+
+        fn with(extra: Value) -> Value {
+            let mut args = relay();
+            for (k, v) in extra.as_object().unwrap() {
+                args[k] = v.clone();
+            }
+            args
+        }
+
+        fn configured() -> Scenario {
+            Scenario::fresh().applied(relay())
+        }
+
+        fn main_cf(plan: &Plan) -> &str {
+            plan.main_cf.as_deref().expect("main.cf is rewritten")
+        }
+
+        fn sasl(plan: &Plan) -> String {
+            plan.sasl
+                .as_ref()
+                .expect("sasl_passwd is rewritten")
+                .text
+                .to_string()
+        }
+
+        #[test]
+        fn a_first_relay_writes_rows_main_cf_and_sasl_passwd() {
+            let plan = Scenario::fresh().plan(relay()).unwrap();
+            assert_eq!(
+                plan.changes(),
+                [Changed::Rows, Changed::MainCf, Changed::SaslPasswd]
+            );
+            assert!(main_cf(&plan).contains("\nrelayhost = [smtp.example.com]:587\n"));
+            assert!(main_cf(&plan).contains("\nsmtp_sasl_auth_enable = yes\n"));
+            assert_eq!(
+                sasl(&plan),
+                format!("[smtp.example.com]:587\trelayuser:{PW}\n")
+            );
+        }
+
+        #[test]
+        fn the_same_args_again_change_nothing() {
+            assert!(configured().plan(relay()).unwrap().is_noop());
+        }
+
+        #[test]
+        fn an_omitted_password_keeps_the_stored_one() {
+            let mut args = relay();
+            args.as_object_mut().unwrap().remove("password");
+            assert!(configured().plan(args).unwrap().is_noop());
+        }
+
+        #[test]
+        fn auth_true_alone_uses_the_stored_credentials() {
+            let plan = configured()
+                .plan(json!({"host": "smtp.example.com", "port": 587, "auth": true}))
+                .unwrap();
+            assert!(plan.is_noop());
+        }
+
+        #[test]
+        fn a_new_password_rewrites_rows_and_sasl_passwd_only() {
+            let plan = configured()
+                .plan(with(json!({"password": "n3w-pass"})))
+                .unwrap();
+            assert_eq!(plan.changes(), [Changed::Rows, Changed::SaslPasswd]);
+            assert_eq!(sasl(&plan), "[smtp.example.com]:587\trelayuser:n3w-pass\n");
+        }
+
+        #[test]
+        fn a_new_port_moves_the_relay_line_key() {
+            let plan = configured().plan(with(json!({"port": 2525}))).unwrap();
+            assert!(main_cf(&plan).contains("relayhost = [smtp.example.com]:2525\n"));
+            assert!(sasl(&plan).starts_with("[smtp.example.com]:2525\t"));
+        }
+
+        #[test]
+        fn absent_disables_the_relay_and_drops_the_relay_line() {
+            let plan = configured().plan(json!({"state": "absent"})).unwrap();
+            assert!(!main_cf(&plan).contains("relayhost = ["));
+            assert!(!main_cf(&plan).contains("smtp_sasl_auth_enable = yes"));
+            assert_eq!(sasl(&plan), "");
+        }
+
+        #[test]
+        fn auth_false_clears_the_credentials() {
+            let plan = configured()
+                .plan(json!({"host": "smtp.example.com", "port": 587, "auth": false}))
+                .unwrap();
+            assert_eq!(sasl(&plan), "");
+            assert!(!main_cf(&plan).contains("smtp_sasl_auth_enable = yes"));
+        }
+
+        #[test]
+        fn tls_levels_become_their_rows() {
+            for (tls, level, wrapper) in [
+                ("may", Some("may"), false),
+                ("encrypt", Some("encrypt"), false),
+                ("wrapper", Some("encrypt"), true),
+                ("none", None, false),
+            ] {
+                let plan = Scenario::fresh().plan(with(json!({"tls": tls}))).unwrap();
+                let text = main_cf(&plan);
+                match level {
+                    Some(level) => assert!(
+                        text.contains(&format!("smtp_tls_security_level = {level}\n")),
+                        "{tls}: {text}"
+                    ),
+                    None => assert!(!text.contains("smtp_tls_security_level ="), "{tls}"),
+                }
+                assert_eq!(
+                    text.contains("smtp_tls_wrappermode = yes"),
+                    wrapper,
+                    "{tls}"
+                );
+            }
+        }
+
+        #[test]
+        fn an_ipv6_relay_is_written_as_postfix_reads_it() {
+            let plan = Scenario::fresh()
+                .plan(with(json!({"host": "2001:db8::25", "port": 25})))
+                .unwrap();
+            assert!(main_cf(&plan).contains("relayhost = [ipv6:2001:db8::25]:25\n"));
+            assert!(sasl(&plan).starts_with("[ipv6:2001:db8::25]:25\t"));
+        }
+
+        #[test]
+        fn sasl_security_options_become_directives() {
+            let plan = Scenario::fresh()
+                .plan(with(json!({
+                    "sasl_security_options": "noanonymous",
+                    "sasl_tls_security_options": "noanonymous"
+                })))
+                .unwrap();
+            assert!(main_cf(&plan).contains("smtp_sasl_security_options = noanonymous\n"));
+            assert!(main_cf(&plan).contains("smtp_sasl_tls_security_options = noanonymous\n"));
+        }
+
+        #[test]
+        fn a_stale_or_readable_map_is_rebuilt_from_the_same_text() {
+            let mut stale = configured();
+            stale.files.map_stale = true;
+            assert_eq!(
+                stale.plan(relay()).unwrap().changes(),
+                [Changed::SaslPasswd]
+            );
+            let mut readable = configured();
+            readable.files.map_mode = Some(0o644);
+            assert_eq!(
+                readable.plan(relay()).unwrap().changes(),
+                [Changed::SaslPasswd]
+            );
+            let mut missing = configured();
+            missing.files.map_mode = None;
+            assert_eq!(
+                missing.plan(relay()).unwrap().changes(),
+                [Changed::SaslPasswd]
+            );
+        }
+
+        #[test]
+        fn a_hand_edited_main_cf_is_rewritten() {
+            let mut edited = configured();
+            edited.files.main_cf = Some("relayhost = [other.example]:25\n".into());
+            assert_eq!(edited.plan(relay()).unwrap().changes(), [Changed::MainCf]);
+        }
+
+        #[test]
+        fn rows_another_page_left_pending_are_applied_and_named() {
+            let plan = configured()
+                .with_sql("UPDATE parameters SET applied = 2 WHERE id = 10")
+                .plan(relay())
+                .unwrap();
+            assert_eq!(plan.changes(), [Changed::Rows]);
+            assert_eq!(plan.pending.len(), 1, "{:?}", plan.pending);
+        }
+
+        #[test]
+        fn per_domain_lines_follow_the_relay_line() {
+            let plan = Scenario::fresh()
+                .with_transport("x.example", "mx.x.example", "xuser", "xpass")
+                .plan(relay())
+                .unwrap();
+            assert_eq!(
+                sasl(&plan),
+                format!(
+                    "[smtp.example.com]:587\trelayuser:{PW}\n[mx.x.example]:587\txuser:xpass\n"
+                )
+            );
+        }
+
+        #[test]
+        fn transport_auth_sets_a_domains_credentials() {
+            let plan = Scenario::fresh()
+                .with_transport("x.example", "mx.x.example", "xuser", "xpass")
+                .plan(json!({"transport_auth": [
+                    {"domain": "x.example", "username": "new", "password": "newpass"}
+                ]}))
+                .unwrap();
+            assert!(
+                sasl(&plan).contains("[mx.x.example]:587\tnew:newpass\n"),
+                "{}",
+                sasl(&plan)
+            );
+        }
+
+        #[test]
+        fn a_transport_row_keyed_like_the_relay_is_skipped_with_a_warning() {
+            let plan = Scenario::fresh()
+                .with_transport("x.example", "smtp.example.com", "xuser", "xpass")
+                .plan(relay())
+                .unwrap();
+            assert!(!sasl(&plan).contains("xuser"));
+            assert!(
+                plan.warnings.iter().any(|w| w.contains("transport")),
+                "{:?}",
+                plan.warnings
+            );
+        }
+
+        #[test]
+        fn the_diff_masks_every_password() {
+            let scenario = configured();
+            let (desired, settings) = scenario
+                .request(with(json!({"password": "n3w-pass"})))
+                .unwrap();
+            let inputs = scenario.inputs(&settings);
+            let plan = plan(&desired, &inputs).unwrap();
+            let entries = crate::diff::diff(&plan, &inputs);
+            let all: String = entries
+                .iter()
+                .map(|e| format!("{}{}", e.before, e.after))
+                .collect();
+            assert!(!all.contains(PW) && !all.contains("n3w-pass"), "{all}");
+            assert!(
+                all.contains("******** (old)") && all.contains("******** (new)"),
+                "{all}"
+            );
+        }
+
+        #[test]
+        fn username_and_password_missing_are_codes_5_and_6() {
+            let err = Scenario::fresh()
+                .plan(json!({"host": "smtp.example.com", "auth": true}))
+                .err()
+                .unwrap();
+            assert_eq!(err.hermes_code(), Some(5));
+            let err = Scenario::fresh()
+                .plan(json!({"host": "smtp.example.com", "username": "u"}))
+                .err()
+                .unwrap();
+            assert_eq!(err.hermes_code(), Some(6));
+        }
+    }
+
     mod properties {
         use std::sync::Arc;
 

@@ -393,6 +393,79 @@ fn check_password(pass: &str, limit: usize) -> Result<()> {
 mod tests {
     use super::*;
 
+    /// Every validation rule of the contract, one test each: its stable code, its Hermes code
+    /// and words its message must hold. Codes 5 and 6 need the stored state (plan's tests).
+    mod rules {
+        use serde_json::json;
+
+        use crate::testkit::Scenario;
+
+        macro_rules! refused {
+            ($($name:ident: $args:expr => $code:literal, $hermes:expr, $words:expr;)*) => {$(
+                #[test]
+                fn $name() {
+                    let scenario = Scenario::fresh();
+                    let err = scenario
+                        .plan($args)
+                        .err()
+                        .expect("the args are refused");
+                    assert_eq!(err.code(), $code, "{err}");
+                    assert_eq!(err.hermes_code(), $hermes, "{err}");
+                    assert!(err.to_string().contains($words), "{err} lacks {:?}", $words);
+                    for secret in ["trailing ", "two\nlines", "s3cr3t"] {
+                        assert!(!err.to_string().contains(secret), "{err}");
+                    }
+                }
+            )*};
+        }
+
+        const HOST: &str = "smtp.example.com";
+
+        refused! {
+            no_host: json!({"port": 587}) => "host_missing", Some(1), "host";
+            blank_host: json!({"host": "  "}) => "host_missing", Some(1), "host";
+            host_with_a_space: json!({"host": "not a host"}) => "invalid_host", Some(2), "whitespace";
+            single_label_host: json!({"host": "localhost"}) => "invalid_host", Some(2), "fully qualified";
+            ipv4_octet_too_big: json!({"host": "300.1.1.1"}) => "invalid_host", Some(2), "IPv4";
+            ipv4_leading_zero: json!({"host": "010.1.1.1"}) => "invalid_host", Some(2), "IPv4";
+            bad_ipv6: json!({"host": "2001:db8::zz"}) => "invalid_host", Some(2), "IPv6";
+            ipv6_zone: json!({"host": "fe80::1%eth0"}) => "invalid_host", Some(2), "zone";
+            non_ascii_host: json!({"host": "bücher.example"}) => "invalid_host", Some(2), "xn--";
+            trailing_dot: json!({"host": "a.example."}) => "invalid_host", Some(2), "dot";
+            numeric_tld: json!({"host": "a.b.123"}) => "invalid_host", Some(2), "numeric";
+            label_starts_with_a_dash: json!({"host": "-x.example"}) => "invalid_host", Some(2), "'-'";
+            host_not_a_string: json!({"host": 42}) => "invalid_host", Some(2), "string";
+            empty_port: json!({"host": HOST, "port": ""}) => "port_missing", Some(3), "port";
+            port_zero: json!({"host": HOST, "port": 0}) => "invalid_port", Some(4), "65535";
+            port_too_big: json!({"host": HOST, "port": 65536}) => "invalid_port", Some(4), "65535";
+            port_not_digits: json!({"host": HOST, "port": "58x"}) => "invalid_port", Some(4), "65535";
+            port_fraction: json!({"host": HOST, "port": 1.5}) => "invalid_port", Some(4), "65535";
+            auth_without_a_username: json!({"host": HOST, "auth": true}) => "username_missing", Some(5), "username";
+            empty_username: json!({"host": HOST, "username": ""}) => "username_missing", Some(5), "username";
+            username_without_a_password: json!({"host": HOST, "username": "u"}) => "password_missing", Some(6), "password";
+            empty_password: json!({"host": HOST, "username": "u", "password": ""}) => "password_missing", Some(6), "password";
+            username_with_a_space: json!({"host": HOST, "username": "a b", "password": "p"}) => "invalid_username", None, "whitespace";
+            username_with_a_colon: json!({"host": HOST, "username": "a:b", "password": "p"}) => "invalid_username", None, "':'";
+            username_too_long: json!({"host": HOST, "username": "u".repeat(768), "password": "p"}) => "invalid_username", None, "767";
+            username_a_number: json!({"host": HOST, "username": 123, "password": "p"}) => "invalid_username", None, "quote";
+            password_a_number: json!({"host": HOST, "username": "u", "password": 123}) => "invalid_password", None, "quote";
+            password_trailing_blank: json!({"host": HOST, "username": "u", "password": "trailing "}) => "invalid_password", None, "whitespace";
+            password_line_break: json!({"host": HOST, "username": "u", "password": "two\nlines"}) => "invalid_password", None, "LF";
+            password_too_long: json!({"host": HOST, "username": "u", "password": "a".repeat(768)}) => "invalid_password", None, "767";
+            auth_off_with_a_username: json!({"host": HOST, "auth": false, "username": "u"}) => "conflicting_options", None, "auth";
+            password_with_auth_off: json!({"host": HOST, "password": "s3cr3t"}) => "conflicting_options", None, "authentication is off";
+            absent_with_a_host: json!({"state": "absent", "host": HOST}) => "conflicting_options", None, "'host'";
+            absent_with_a_password: json!({"state": "absent", "password": "s3cr3t"}) => "conflicting_options", None, "'password'";
+            unknown_state: json!({"state": "gone"}) => "invalid_args", None, "'state'";
+            unknown_tls: json!({"host": HOST, "tls": "always"}) => "invalid_args", None, "'tls'";
+            auth_not_a_boolean: json!({"host": HOST, "auth": "maybe"}) => "invalid_args", None, "'auth'";
+            unknown_option: json!({"host": HOST, "hostname": "x"}) => "invalid_args", None, "hostname";
+            vars_not_strings: json!({"host": HOST, "vars": {"a": 1}}) => "invalid_args", None, "'vars'";
+            unsupported_database: json!({"host": HOST, "database": "postgres://x"}) => "invalid_args", None, "'database'";
+            transport_auth_without_a_domain: json!({"transport_auth": [{"domain": " ", "username": "u", "password": "p"}]}) => "invalid_args", None, "domain";
+        }
+    }
+
     #[test]
     fn hosts() {
         let ok = |s: &str| parse_host(s).unwrap();

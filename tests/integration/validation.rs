@@ -6,71 +6,16 @@ use serde_json::{Value, json};
 
 /// (args, code, hermes_code, words the message must contain)
 fn cases() -> Vec<(Value, &'static str, Option<u8>, &'static str)> {
-    let long = "u".repeat(768);
+    // One per code: every rule has its unit test beside the code (validate.rs `rules`); these
+    // prove the protocol path (module mode, exit 0, nothing written, no value echoed).
     vec![
         (json!({"port": 587}), "host_missing", Some(1), "host"),
-        (json!({"host": "  "}), "host_missing", Some(1), "host"),
         (
             json!({"host": "not a host"}),
             "invalid_host",
             Some(2),
             "whitespace",
         ),
-        (
-            json!({"host": "localhost"}),
-            "invalid_host",
-            Some(2),
-            "fully qualified",
-        ),
-        (
-            json!({"host": "300.1.1.1"}),
-            "invalid_host",
-            Some(2),
-            "IPv4",
-        ),
-        (
-            json!({"host": "010.1.1.1"}),
-            "invalid_host",
-            Some(2),
-            "IPv4",
-        ),
-        (
-            json!({"host": "2001:db8::zz"}),
-            "invalid_host",
-            Some(2),
-            "IPv6",
-        ),
-        (
-            json!({"host": "fe80::1%eth0"}),
-            "invalid_host",
-            Some(2),
-            "zone",
-        ),
-        (
-            json!({"host": "bücher.example"}),
-            "invalid_host",
-            Some(2),
-            "xn--",
-        ),
-        (
-            json!({"host": "a.example."}),
-            "invalid_host",
-            Some(2),
-            "dot",
-        ),
-        (
-            json!({"host": "a.b.123"}),
-            "invalid_host",
-            Some(2),
-            "numeric",
-        ),
-        (
-            json!({"host": "-x.example"}),
-            "invalid_host",
-            Some(2),
-            "'-'",
-        ),
-        (json!({"host": 42}), "invalid_host", Some(2), "string"),
         (
             json!({"host": "smtp.example.com", "port": ""}),
             "port_missing",
@@ -84,31 +29,7 @@ fn cases() -> Vec<(Value, &'static str, Option<u8>, &'static str)> {
             "65535",
         ),
         (
-            json!({"host": "smtp.example.com", "port": 65536}),
-            "invalid_port",
-            Some(4),
-            "65535",
-        ),
-        (
-            json!({"host": "smtp.example.com", "port": "58x"}),
-            "invalid_port",
-            Some(4),
-            "65535",
-        ),
-        (
-            json!({"host": "smtp.example.com", "port": 1.5}),
-            "invalid_port",
-            Some(4),
-            "65535",
-        ),
-        (
             json!({"host": "smtp.example.com", "auth": true}),
-            "username_missing",
-            Some(5),
-            "username",
-        ),
-        (
-            json!({"host": "smtp.example.com", "username": ""}),
             "username_missing",
             Some(5),
             "username",
@@ -120,40 +41,10 @@ fn cases() -> Vec<(Value, &'static str, Option<u8>, &'static str)> {
             "password",
         ),
         (
-            json!({"host": "smtp.example.com", "username": "u", "password": ""}),
-            "password_missing",
-            Some(6),
-            "password",
-        ),
-        (
             json!({"host": "smtp.example.com", "username": "a b", "password": "p"}),
             "invalid_username",
             None,
             "whitespace",
-        ),
-        (
-            json!({"host": "smtp.example.com", "username": "a:b", "password": "p"}),
-            "invalid_username",
-            None,
-            "':'",
-        ),
-        (
-            json!({"host": "smtp.example.com", "username": long, "password": "p"}),
-            "invalid_username",
-            None,
-            "767",
-        ),
-        (
-            json!({"host": "smtp.example.com", "username": 123, "password": "p"}),
-            "invalid_username",
-            None,
-            "quote",
-        ),
-        (
-            json!({"host": "smtp.example.com", "username": "u", "password": 123}),
-            "invalid_password",
-            None,
-            "quote",
         ),
         (
             json!({"host": "smtp.example.com", "username": "u", "password": "trailing "}),
@@ -168,65 +59,16 @@ fn cases() -> Vec<(Value, &'static str, Option<u8>, &'static str)> {
             "LF",
         ),
         (
-            json!({"host": "smtp.example.com", "username": "u", "password": "a".repeat(768)}),
-            "invalid_password",
-            None,
-            "767",
-        ),
-        (
-            json!({"host": "smtp.example.com", "auth": false, "username": "u"}),
-            "conflicting_options",
-            None,
-            "auth",
-        ),
-        (
-            json!({"host": "smtp.example.com", "password": "p"}),
-            "conflicting_options",
-            None,
-            "authentication is off",
-        ),
-        (
             json!({"state": "absent", "host": "smtp.example.com"}),
             "conflicting_options",
             None,
             "'host'",
         ),
         (
-            json!({"state": "absent", "password": "p"}),
-            "conflicting_options",
-            None,
-            "'password'",
-        ),
-        (json!({"state": "gone"}), "invalid_args", None, "'state'"),
-        (
-            json!({"host": "smtp.example.com", "tls": "always"}),
-            "invalid_args",
-            None,
-            "'tls'",
-        ),
-        (
-            json!({"host": "smtp.example.com", "auth": "maybe"}),
-            "invalid_args",
-            None,
-            "'auth'",
-        ),
-        (
             json!({"host": "smtp.example.com", "hostname": "x"}),
             "invalid_args",
             None,
             "hostname",
-        ),
-        (
-            json!({"host": "smtp.example.com", "vars": {"a": 1}}),
-            "invalid_args",
-            None,
-            "'vars'",
-        ),
-        (
-            json!({"host": "smtp.example.com", "database": "postgres://x"}),
-            "invalid_args",
-            None,
-            "'database'",
         ),
     ]
 }
