@@ -25,3 +25,4 @@ mod topology;
 mod check;
 mod relay;
 mod rotation;
+mod runners;
