@@ -472,3 +472,65 @@ fn modes(checks: &mut Checks, dir: &Path, map_suffix: Option<&str>, map_stale: b
         checks.add("file_modes", false, problems.join("; "));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn main_cf_drift_names_directives_and_their_values() {
+        let wanted = "a = 1\nrelayhost = [b.example]:587\nsmtp_sasl_auth_enable = yes\n";
+        let installed = "a = 1\nrelayhost = [a.example]:25\nextra = x\n";
+        assert_eq!(
+            main_cf_drift(Some(installed), wanted),
+            [
+                "main.cf: relayhost is `[a.example]:25`, expected `[b.example]:587`",
+                "main.cf: no smtp_sasl_auth_enable, expected `yes`",
+                "main.cf: extra = `x` is not in the wanted config",
+            ]
+        );
+        assert_eq!(main_cf_drift(None, wanted), ["main.cf: missing"]);
+    }
+
+    #[test]
+    fn main_cf_drift_of_comments_names_the_line() {
+        let wanted = "# ours\na = 1\n";
+        assert_eq!(
+            main_cf_drift(Some("# theirs\na = 1\n"), wanted),
+            ["main.cf: line 1 differs from the template's (comments or layout)"]
+        );
+    }
+
+    #[test]
+    fn directives_join_continuation_lines_and_skip_comments() {
+        let text = "# c\nmynetworks = 127.0.0.0/8,\n    10.0.0.0/8\n\nrelayhost =\n";
+        assert_eq!(
+            directives(text),
+            [
+                ("mynetworks".to_string(), "127.0.0.0/8, 10.0.0.0/8".to_string()),
+                ("relayhost".to_string(), String::new()),
+            ]
+        );
+    }
+
+    #[test]
+    fn line_drift_names_keys_never_values() {
+        let wanted = "[a]:587\tu:secret-new\n[b]:25\tv:pw\n";
+        let installed = "[a]:587\tu:secret-old\n[c]:25\tw:pw\n";
+        let drift = line_drift(installed, wanted);
+        assert_eq!(
+            drift,
+            [
+                "sasl_passwd: line for `[a]:587` differs",
+                "sasl_passwd: no line for `[b]:25`",
+                "sasl_passwd: line for `[c]:25` is not wanted",
+            ]
+        );
+        assert!(!drift.concat().contains("secret"));
+        assert_eq!(
+            line_drift("[a]:587  u:p\n", "[a]:587\tu:p\n"),
+            ["sasl_passwd: same lines, other order or spacing"]
+        );
+        assert!(line_drift("[a]:587\tu:p\n", "[a]:587\tu:p\n").is_empty());
+    }
+}
