@@ -507,7 +507,10 @@ mod tests {
         assert_eq!(
             directives(text),
             [
-                ("mynetworks".to_string(), "127.0.0.0/8, 10.0.0.0/8".to_string()),
+                (
+                    "mynetworks".to_string(),
+                    "127.0.0.0/8, 10.0.0.0/8".to_string()
+                ),
                 ("relayhost".to_string(), String::new()),
             ]
         );
