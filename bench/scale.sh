@@ -10,7 +10,10 @@
 #     and, for MariaDB, the socket URL). After each rotation it checks `reencrypted` = 2N + 2
 #     and that a no-change apply still reports changed=false (every value still decrypts).
 # and the peak RSS of those runs (GNU time %M: the binary and the postmap/postfix it waited
-# for; for MariaDB not the server).
+# for; for MariaDB not the server). Then the goal table (bench/pair.py): per store, no change
+# at N, 10 and 10000 rows vs one `postconf -n`, a password change at N rows vs one `postmap`
+# of the same file (issue 13 for SQLite, issue 19 item 5 for MariaDB), and a main.cf change
+# with Postfix running (SQLite, root only).
 # Prints a table on stdout; build output and progress go to stderr. Nothing is asserted about
 # the figures; the script fails only if a run fails or reports something unexpected.
 #
@@ -297,6 +300,28 @@ run() {
     fi
 }
 
+# seed_mariadb DB N DIR: a database DB on the private server (started if need be) with Hermes's
+# schema and N transport rows made from DIR/creds.txt; sets $database to its URL. The rows
+# are then left alone for the store's racy window (src/store/mariadb.rs, RACY_SECONDS = 2): a
+# version whose `transport` was written less than 2 s ago is no version, so without the wait
+# the first apply would leave no record. On a real host the rows are older than that.
+seed_mariadb() {
+    local db=$1 n=$2 dir=$3 count
+    [[ -n $mariadb_pid ]] || start_mariadb
+    rm -f "$dir/root/hermes.sqlite"
+    mariadb --no-defaults -S "$mariadb_sock" -uroot \
+        -e "CREATE DATABASE $db CHARACTER SET latin1"
+    mariadb --no-defaults -S "$mariadb_sock" -uroot "$db" \
+        <"$repo/tests/integration/data/hermes-schema.mysql.sql"
+    helper sql-file "$dir/rows.sql" "$n" "$dir/creds.txt"
+    mariadb --no-defaults -S "$mariadb_sock" -uroot "$db" <"$dir/rows.sql"
+    count=$(mariadb --no-defaults -S "$mariadb_sock" -uroot -N "$db" \
+        -e "SELECT COUNT(*) FROM transport WHERE authentication = 'YES'")
+    [[ $count == "$n" ]] || { echo "bench: $count rows loaded" >&2; exit 1; }
+    database="mysql://root@localhost/$db?socket=$mariadb_sock"
+    sleep 2.1
+}
+
 sasl_lines() {
     local dir=$1 lines
     lines=$(grep -c . "$dir/root/etc/postfix/sasl_passwd")
@@ -313,20 +338,7 @@ bench_store() {
             helper seed-sqlite "$dir/root/hermes.sqlite" "$rows" "$dir/creds.txt"
             ;;
         mariadb)
-            [[ -n $mariadb_pid ]] || start_mariadb
-            rm "$dir/root/hermes.sqlite"
-            local db=hermes_bench
-            mariadb --no-defaults -S "$mariadb_sock" -uroot \
-                -e "CREATE DATABASE $db CHARACTER SET latin1"
-            mariadb --no-defaults -S "$mariadb_sock" -uroot "$db" \
-                <"$repo/tests/integration/data/hermes-schema.mysql.sql"
-            helper sql-file "$dir/rows.sql" "$rows" "$dir/creds.txt"
-            mariadb --no-defaults -S "$mariadb_sock" -uroot "$db" <"$dir/rows.sql"
-            local count
-            count=$(mariadb --no-defaults -S "$mariadb_sock" -uroot -N "$db" \
-                -e "SELECT COUNT(*) FROM transport WHERE authentication = 'YES'")
-            [[ $count == "$rows" ]] || { echo "bench: $count rows loaded" >&2; exit 1; }
-            database="mysql://root@localhost/$db?socket=$mariadb_sock"
+            seed_mariadb hermes_bench "$rows" "$dir"
             ;;
         *) echo "bench: unknown store $store" >&2; exit 1 ;;
     esac
@@ -350,7 +362,7 @@ bench_store() {
         current=$next
     done
     sasl_lines "$dir"
-    [[ $store != sqlite ]] || goal_rows_big "$dir"
+    goal_rows_big "$store" "$dir"
 
     for i in $(seq 1 "$rotate_runs"); do
         run "$store" "rotate-key" "rotate-key #$i" true "" "" $((2 * rows + 2)) -- \
@@ -365,39 +377,56 @@ bench_store() {
         || { echo "bench: $store: $backups key backups, expected $rotate_runs" >&2; exit 1; }
 }
 
-# --- Issue 13's goal table: each row as a ratio against its floor, paired medians -----------
+# --- The goal table (issue 13: SQLite; issue 19 item 5: MariaDB): each row as a ratio against
+# its floor, paired medians -------------------------------------------------------------------
 
-# Rows "no change" and "password changed" on the big SQLite root. Leaves $current naming the
-# args the state matches.
+# What a row of the goal table says about STORE: its label prefix and its goals.
+goals_of() {
+    case $1 in
+        sqlite)
+            label="" big_nochange='{"ratio": 10}' big_rss=46875 rebuild='{"ratio": 2}' ;;
+        mariadb)
+            label="MariaDB: " big_nochange='{"ratio": 1}' big_rss="" rebuild='{"ratio": 1.5}' ;;
+    esac
+}
+
+# Rows "no change" and "password changed" on the big root of STORE. Leaves $current naming
+# the args the state matches.
 goal_rows_big() {
-    local dir=$1 pf="$1/root/etc/postfix" next map_type
+    local store=$1 dir=$2 pf="$2/root/etc/postfix" next map_type label big_nochange big_rss rebuild
+    goals_of "$store"
     next=$([[ $current == A ]] && echo B || echo A)
-    pair_row "no change, $rows rows, vs one postconf -n" "$goal_nochange_runs" false "" \
-        '{"ratio": 10}' 46875 "postconf -c $pf -n" -- "$bin $dir/args$current.json"
+    pair_row "${label}no change, $rows rows, vs one postconf -n" "$goal_nochange_runs" false "" \
+        "$big_nochange" "$big_rss" "postconf -c $pf -n" -- "$bin $dir/args$current.json"
     pair_row "  the same, every row read (diff mode)" \
         "$goal_nochange_runs" false "" '{}' "" "postconf -c $pf -n" -- \
         "$bin $dir/args$current-full.json"
     mkdir -p "$dir/floor"
     cp "$pf/sasl_passwd" "$dir/floor/sasl_passwd"
     map_type=$(postconf -c "$pf" -h smtp_sasl_password_maps)
-    pair_row "password changed, $rows rows, vs one postmap of that file" "$goal_rebuild_runs" \
-        true "" '{"ratio": 2}' "" "postmap -c $pf ${map_type%%:*}:$dir/floor/sasl_passwd" -- \
+    pair_row "${label}password changed, $rows rows, vs one postmap of that file" \
+        "$goal_rebuild_runs" true "" "$rebuild" "" \
+        "postmap -c $pf ${map_type%%:*}:$dir/floor/sasl_passwd" -- \
         "$bin $dir/args$next.json" "$bin $dir/args$current.json"
     # pair.py runs subject[0] once, then subject[1], subject[0], … (runs times).
     ((goal_rebuild_runs % 2)) || current=$next
 }
 
-# Row "no change, N rows" on a small SQLite root.
+# Row "no change, N rows" on a small root of STORE.
 goal_row_small() {
-    local n=$1 dir="$tmp/small$1"
-    echo "bench: small root with $n rows" >&2
+    local store=$1 n=$2 dir="$tmp/small-$1-$2" database="" label big_nochange big_rss rebuild
+    goals_of "$store"
+    echo "bench: $store: small root with $n rows" >&2
     make_root "$dir"
-    helper seed-sqlite "$dir/root/hermes.sqlite" "$n" "$dir/creds.txt"
-    helper args "$dir/base.json" "$dir" ""
-    run sqlite - "first apply ($n rows)" true sasl_passwd "" "" -- "$bin" "$dir/argsA.json"
+    case $store in
+        sqlite) helper seed-sqlite "$dir/root/hermes.sqlite" "$n" "$dir/creds.txt" ;;
+        mariadb) seed_mariadb "hermes_small$n" "$n" "$dir" ;;
+    esac
+    helper args "$dir/base.json" "$dir" "$database"
+    run "$store" - "first apply ($n rows)" true sasl_passwd "" "" -- "$bin" "$dir/argsA.json"
     touch -d '1 hour ago' "$dir/root/etc/postfix/main.cf"
-    pair_row "no change, $n rows, vs one postconf -n" "$goal_small_runs" false "" '{"ratio": 1}' \
-        "" "postconf -c $dir/root/etc/postfix -n" -- "$bin $dir/argsA.json"
+    pair_row "${label}no change, $n rows, vs one postconf -n" "$goal_small_runs" false "" \
+        '{"ratio": 1}' "" "postconf -c $dir/root/etc/postfix -n" -- "$bin $dir/argsA.json"
     pair_row "  the same, every row read (diff mode)" \
         "$goal_small_runs" false "" '{}' "" "postconf -c $dir/root/etc/postfix -n" -- \
         "$bin $dir/argsA-full.json"
@@ -457,8 +486,10 @@ for store in $stores; do
     bench_store "$store"
 done
 if [[ $goals == 1 ]]; then
-    for n in 10 10000; do
-        goal_row_small "$n"
+    for store in $stores; do
+        for n in 10 10000; do
+            goal_row_small "$store" "$n"
+        done
     done
     goal_row_live
 fi
@@ -476,7 +507,8 @@ echo "timer: bash EPOCHREALTIME around GNU time; peak RSS: GNU time %M (the bina
     "postmap/postfix it runs; not the MariaDB server)"
 helper table "$tmp/runs.tsv"
 echo
-echo "issue 13 goals (SQLite; module run vs its floor command, alternating, median of each):"
+echo "goals (issue 13: SQLite rows; issue 19 item 5: MariaDB rows; module run vs its floor" \
+    "command, alternating, median of each):"
 pair_table
 end_ns=$(date +%s%N)
 echo "total bench time: $(((end_ns - start_ns) / 1000000)) ms (including the build)"

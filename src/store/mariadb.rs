@@ -2,6 +2,20 @@
 //! the three tables are locked (`LOCK TABLES … WRITE`) from the first read to the last write,
 //! every write's before-image is kept, and a rollback writes those back — over a fresh
 //! connection if the first one died.
+//!
+//! The store's version: what a verified record vouches for is the `transport` rows, which a
+//! run that trusts it does not read, so they get a signal that costs no scan: MyISAM's
+//! `UPDATE_TIME` (the data file's mtime, which every row write moves), with `CREATE_TIME` (a
+//! table dropped and created again, a dump restored), `TABLE_ROWS`, `DATA_LENGTH`,
+//! `AUTO_INCREMENT` and the live checksum when the table keeps one, read from
+//! `information_schema` under the run's `LOCK TABLES`. The mtime has whole seconds, so a
+//! version whose mtime is not [`RACY_SECONDS`] behind the server's clock is no version (as
+//! git's racy index): a write later in that same second could leave every field as it was.
+//! `parameters` and `system_settings`, which every run reads anyway, are named by `CHECKSUM
+//! TABLE` (a few hundred rows): it does not care when they were written, so a run's own writes
+//! to them leave a version the next run finds. What this cannot see: a server clock stepped
+//! back by more than the window, and data files copied in by hand with the mtime of the
+//! recorded second.
 
 use std::borrow::Cow;
 use std::path::Path;
@@ -121,7 +135,9 @@ impl MariadbConfig {
             ))
             .tcp_port(self.port.unwrap_or(3306))
             .socket(self.socket.clone())
-            .prefer_socket(self.socket.is_some())
+            // Never switch a connection to the server's socket: a socket URL is one already,
+            // and finding the socket costs every run a query.
+            .prefer_socket(false)
             .user(self.user.clone())
             .pass(
                 self.password
@@ -129,6 +145,8 @@ impl MariadbConfig {
                     .map(|p| p.expose_secret().to_string()),
             )
             .db_name(Some(self.database.clone()))
+            // The server enforces its own limit; asking for it costs every run a query.
+            .max_allowed_packet(Some(1 << 30))
             .tcp_connect_timeout(Some(Duration::from_secs(10)))
             .read_timeout(Some(Duration::from_secs(60)))
             .write_timeout(Some(Duration::from_secs(60)))
@@ -188,8 +206,16 @@ pub struct MariaStore {
     journal: Vec<Change>,
     /// Ids of the rows this run inserted (`NewDirective`), deleted by a rollback.
     inserted: Vec<u64>,
+    /// The version read under the lock before any write.
+    loaded: Option<Option<String>>,
+    /// Once the lock is released: the version taken under it after the last write (`None`
+    /// after a rollback).
+    committed: Option<Option<String>>,
 }
 
+/// utf8mb4, and UTC: the times a version is made of convert to one instant each (no
+/// daylight-saving hour twice).
+const SESSION: &str = "SET NAMES utf8mb4, time_zone = '+00:00'";
 const LOCK_WRITE: &str = "LOCK TABLES parameters WRITE, system_settings WRITE, transport WRITE";
 const LOCK_READ: &str = "LOCK TABLES parameters READ, system_settings READ, transport READ";
 
@@ -202,21 +228,55 @@ impl MariaStore {
             locked: false,
             journal: Vec::new(),
             inserted: Vec::new(),
+            loaded: None,
+            committed: None,
         };
         store.lock(writable)?;
         Ok(store)
     }
 
+    /// Sets the session up and takes the lock, in one round trip.
     fn lock(&mut self, writable: bool) -> Result<()> {
-        self.conn
-            .query_drop(if writable { LOCK_WRITE } else { LOCK_READ })
-            .map_err(|e| self.db_err(e))?;
+        let lock = if writable { LOCK_WRITE } else { LOCK_READ };
+        query_sets(&mut self.conn, &format!("{SESSION}; {lock}")).map_err(|e| self.db_err(e))?;
         self.locked = true;
         Ok(())
     }
 
     fn db_err(&self, e: mysql::Error) -> Error {
         db_error(&self.config, e)
+    }
+
+    fn unlock(&mut self) -> Result<()> {
+        self.conn
+            .query_drop("UNLOCK TABLES")
+            .map_err(|e| self.db_err(e))?;
+        self.locked = false;
+        Ok(())
+    }
+
+    /// Reads the version now (one round trip); call it only under the lock.
+    fn read_version(&mut self) -> Result<Option<String>> {
+        let sets = query_sets(&mut self.conn, &format!("{TRANSPORT_VERSION}; {CHECKSUMS}"))
+            .map_err(|e| self.db_err(e))?;
+        let texts = |rows: &[mysql::Row]| -> Vec<Vec<Option<String>>> {
+            rows.iter()
+                .map(|row| {
+                    (0..row.len())
+                        .map(|i| row.as_ref(i).and_then(text_of))
+                        .collect()
+                })
+                .collect()
+        };
+        let [transport, checksums] = sets.as_slice() else {
+            return Ok(None);
+        };
+        let transport = texts(transport);
+        Ok(version_of(
+            &self.config.database,
+            transport.first().map(Vec::as_slice),
+            &texts(checksums),
+        ))
     }
 
     fn write_one(
@@ -285,6 +345,81 @@ impl MariaStore {
 
 const TRANSPORT_BATCH: usize = 500;
 
+/// How many whole seconds `transport`'s `UPDATE_TIME` must lie behind the server's clock for
+/// a version. `UPDATE_TIME` is the data file's mtime in whole seconds, stamped by the kernel
+/// from a coarse clock that may lag the server's `NOW()` by a tick: only once the server's
+/// clock is past the mtime's second by more than that lag does every later write get another
+/// mtime. One second for the granularity, one for the lag (and a little skew between the
+/// server's clock and the data files' storage).
+const RACY_SECONDS: i64 = 2;
+
+/// `transport`'s metadata, in the session's time zone (UTC, see [`SESSION`]).
+const TRANSPORT_VERSION: &str = "SELECT ENGINE, TABLE_TYPE, CREATE_OPTIONS, \
+     UNIX_TIMESTAMP(CREATE_TIME), UNIX_TIMESTAMP(UPDATE_TIME), TABLE_ROWS, DATA_LENGTH, \
+     AUTO_INCREMENT, CHECKSUM, UNIX_TIMESTAMP(), @@myisam_use_mmap \
+     FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'transport'";
+
+const CHECKSUMS: &str = "CHECKSUM TABLE parameters, system_settings";
+
+/// The version of the rows (see the module's documentation), from `transport`'s row of
+/// [`TRANSPORT_VERSION`] and the rows of [`CHECKSUMS`]. `None` when `transport` is not a
+/// plain MyISAM table whose data file's mtime tells (other engines keep no such time, or only
+/// in memory; with `myisam_use_mmap` rows are written through a mapping, which moves the mtime
+/// only now and then; a partitioned table has one per partition), or when that mtime is too
+/// recent to tell.
+fn version_of(
+    database: &str,
+    transport: Option<&[Option<String>]>,
+    checksums: &[Vec<Option<String>>],
+) -> Option<String> {
+    let [
+        engine,
+        table_type,
+        options,
+        created,
+        updated,
+        rows,
+        data_length,
+        auto_increment,
+        checksum,
+        now,
+        mmap,
+    ] = transport?
+    else {
+        return None;
+    };
+    let number = |v: &Option<String>| v.as_deref()?.parse::<i64>().ok();
+    let (created, updated, now) = (number(created)?, number(updated)?, number(now)?);
+    if !engine.as_deref()?.eq_ignore_ascii_case("MyISAM")
+        || table_type.as_deref() != Some("BASE TABLE")
+        || options
+            .as_deref()
+            .is_some_and(|o| o.contains("partitioned"))
+        || number(mmap) != Some(0)
+        || now - updated < RACY_SECONDS
+    {
+        return None;
+    }
+    let or_dash = |v: &Option<String>| v.as_deref().unwrap_or("-").to_string();
+    let mut version = format!(
+        "mariadb {database} transport {created} {updated} {} {} {} {}",
+        or_dash(rows),
+        or_dash(data_length),
+        or_dash(auto_increment),
+        or_dash(checksum)
+    );
+    let [params, settings] = checksums else {
+        return None;
+    };
+    for row in [params, settings] {
+        let [table, checksum] = row.as_slice() else {
+            return None;
+        };
+        version += &format!(" {}={}", table.as_deref()?, checksum.as_deref()?);
+    }
+    Some(version)
+}
+
 /// Updates the credential columns of existing `transport` rows, all in one statement.
 fn write_transports(conn: &mut Conn, rows: &[(i64, &TransportCreds)]) -> mysql::Result<()> {
     if rows.is_empty() {
@@ -310,11 +445,20 @@ fn write_transports(conn: &mut Conn, rows: &[(i64, &TransportCreds)]) -> mysql::
     conn.exec_drop(sql, to_mysql(&params))
 }
 
+/// A connection; [`MariaStore::lock`] sets its session up.
 fn connect(config: &MariadbConfig) -> Result<Conn> {
-    let mut conn = Conn::new(config.opts()).map_err(|e| db_error(config, e))?;
-    conn.query_drop("SET NAMES utf8mb4")
-        .map_err(|e| db_error(config, e))?;
-    Ok(conn)
+    Conn::new(config.opts()).map_err(|e| db_error(config, e))
+}
+
+/// Runs `sql`, statements separated by `;`, in one round trip; the rows of each. An error in
+/// any statement is returned (the driver's `query_drop` drops those after the first).
+fn query_sets(conn: &mut Conn, sql: &str) -> mysql::Result<Vec<Vec<mysql::Row>>> {
+    let mut result = conn.query_iter(sql)?;
+    let mut sets = Vec::new();
+    while let Some(set) = result.iter() {
+        sets.push(set.collect::<mysql::Result<Vec<_>>>()?);
+    }
+    Ok(sets)
 }
 
 /// The server's words plus where we connected; the mysql crate never prints the password.
@@ -333,6 +477,15 @@ fn to_mysql(params: &[SqlValue]) -> Vec<mysql::Value> {
         .collect()
 }
 
+/// A column of the text protocol as text.
+fn text_of(v: &mysql::Value) -> Option<String> {
+    match v {
+        mysql::Value::NULL => None,
+        mysql::Value::Bytes(b) => Some(String::from_utf8_lossy(b).into_owned()),
+        other => Some(other.as_sql(true).trim_matches('\'').to_string()),
+    }
+}
+
 fn from_mysql(v: &mysql::Value) -> SqlRef<'_> {
     match v {
         mysql::Value::NULL => SqlRef::Null,
@@ -347,6 +500,20 @@ fn from_mysql(v: &mysql::Value) -> SqlRef<'_> {
     }
 }
 
+/// Hands each row of a result to `each`, its values borrowed from the driver's row.
+fn each_row<P: mysql::prelude::Protocol>(
+    config: &MariadbConfig,
+    rows: mysql::Result<mysql::QueryResult<'_, '_, '_, P>>,
+    each: &mut dyn FnMut(&[SqlRef]) -> Result<()>,
+) -> Result<()> {
+    for row in rows.map_err(|e| db_error(config, e))? {
+        let row = row.map_err(|e| db_error(config, e))?.unwrap();
+        let values: Vec<SqlRef> = row.iter().map(from_mysql).collect();
+        each(&values)?;
+    }
+    Ok(())
+}
+
 impl Dialect for MariaStore {
     const ORDER1_AS_FLOAT: &'static str = "CAST(order1 AS DOUBLE)";
     const PORT_AS_TEXT: &'static str = "port";
@@ -358,16 +525,14 @@ impl Dialect for MariaStore {
         each: &mut dyn FnMut(&[SqlRef]) -> Result<()>,
     ) -> Result<()> {
         let config = &self.config;
-        let rows = self
-            .conn
-            .exec_iter(sql, to_mysql(params))
-            .map_err(|e| db_error(config, e))?;
-        for row in rows {
-            let row = row.map_err(|e| db_error(config, e))?.unwrap();
-            let values: Vec<SqlRef> = row.iter().map(from_mysql).collect();
-            each(&values)?;
+        // Without parameters, the text protocol: one round trip where preparing takes two.
+        if params.is_empty() {
+            let rows = self.conn.query_iter(sql);
+            each_row(config, rows, each)
+        } else {
+            let rows = self.conn.exec_iter(sql, to_mysql(params));
+            each_row(config, rows, each)
         }
-        Ok(())
     }
 
     fn execute(&mut self, sql: &str, params: &[SqlValue]) -> Result<()> {
@@ -382,6 +547,24 @@ impl Store for MariaStore {
         sql::load(self, scope)
     }
 
+    /// Under the lock: before any write, read once; after writes, read again. After the
+    /// commit: the one taken under the lock after the last write.
+    fn version(&mut self) -> Result<Option<String>> {
+        if let Some(committed) = &self.committed {
+            return Ok(committed.clone());
+        }
+        if !self.locked {
+            return Ok(None);
+        }
+        if !self.journal.is_empty() {
+            return self.read_version();
+        }
+        if self.loaded.is_none() {
+            self.loaded = Some(self.read_version()?);
+        }
+        Ok(self.loaded.clone().flatten())
+    }
+
     fn write(&mut self, changes: &[Change]) -> Result<()> {
         self.journal.extend(changes.iter().cloned());
         Self::write_all(
@@ -394,19 +577,21 @@ impl Store for MariaStore {
     }
 
     fn commit(&mut self) -> Result<()> {
-        self.conn
-            .query_drop("UNLOCK TABLES")
-            .map_err(|e| self.db_err(e))?;
-        self.locked = false;
+        // Taken before the lock goes: afterwards another writer may come in. The rows are
+        // written either way, so a version that cannot be read only costs the record.
+        let version = self.version().ok().flatten();
+        self.unlock()?;
+        self.committed = Some(version);
         Ok(())
     }
 
     /// MyISAM cannot roll back: write the before-images. If the connection died (the likely
     /// cause of the failure), reconnect, take the lock again, then restore.
     fn rollback(&mut self) -> Result<bool> {
+        self.committed = Some(None);
         if self.journal.is_empty() {
             // Nothing to put back; a dead connection has released its lock already.
-            let _ = self.commit();
+            let _ = self.unlock();
             return Ok(false);
         }
         if self.undo().is_err() {
@@ -416,7 +601,7 @@ impl Store for MariaStore {
         }
         self.journal.clear();
         self.inserted.clear();
-        self.commit()?;
+        self.unlock()?;
         Ok(true)
     }
 }
@@ -451,5 +636,58 @@ mod tests {
         assert!(c.password.is_none());
         assert!(parse("sqlite:/x.db", None).is_none());
         assert!(parse("MariaDB://u@h/db", None).is_some_and(|r| r.is_ok()));
+    }
+
+    #[test]
+    fn a_version_only_from_myisam_metadata_older_than_the_racy_window() {
+        let text = |v: &str| (v != "NULL").then(|| v.to_string());
+        let meta = |engine: &str, updated: &str, now: i64, mmap: &str| {
+            [
+                engine,
+                "BASE TABLE",
+                "",
+                "1000",
+                updated,
+                "5",
+                "300",
+                "6",
+                "NULL",
+                &now.to_string(),
+                mmap,
+            ]
+            .map(text)
+        };
+        let sums =
+            [["h.parameters", "11"], ["h.system_settings", "22"]].map(|r| r.map(text).to_vec());
+        let of = |t: [Option<String>; 11]| version_of("h", Some(&t), &sums);
+        assert_eq!(
+            of(meta("MyISAM", "2000", 2000 + RACY_SECONDS, "0")).as_deref(),
+            Some("mariadb h transport 1000 2000 5 300 6 - h.parameters=11 h.system_settings=22")
+        );
+        // Too recent: a later write in the same second could keep every field.
+        assert_eq!(
+            of(meta("MyISAM", "2000", 2000 + RACY_SECONDS - 1, "0")),
+            None
+        );
+        // A clock that went back: never a version from the future.
+        assert_eq!(of(meta("MyISAM", "2000", 1990, "0")), None);
+        // Engines whose update time is not the data file's, or is kept in memory only.
+        assert_eq!(of(meta("InnoDB", "2000", 3000, "0")), None);
+        assert_eq!(of(meta("InnoDB", "NULL", 3000, "0")), None);
+        assert_eq!(of(meta("MyISAM", "NULL", 3000, "0")), None);
+        // Rows written through a mapping move the mtime only now and then.
+        assert_eq!(of(meta("MyISAM", "2000", 3000, "1")), None);
+        let mut view = meta("MyISAM", "2000", 3000, "0");
+        view[1] = text("VIEW");
+        assert_eq!(of(view), None);
+        let mut partitioned = meta("MyISAM", "2000", 3000, "0");
+        partitioned[2] = text("partitioned");
+        assert_eq!(of(partitioned), None);
+        assert_eq!(version_of("h", None, &sums), None);
+        let t = meta("MyISAM", "2000", 3000, "0");
+        assert_eq!(version_of("h", Some(&t), &sums[..1]), None);
+        let no_sum =
+            [["h.parameters", "11"], ["h.system_settings", "NULL"]].map(|r| r.map(text).to_vec());
+        assert_eq!(version_of("h", Some(&t), &no_sum), None);
     }
 }

@@ -5,10 +5,12 @@
 
 use std::fs;
 use std::process::Command;
+use std::time::Duration;
 
+use mysql::prelude::Queryable;
 use serde_json::{Value, json};
 
-use crate::common::{Hermes, Outcome, relay};
+use crate::common::{Db, Hermes, Outcome, mariadb, relay};
 
 const RECORD: &str = ".hermes-relayhost.verified";
 const DOMAINS: usize = 4000;
@@ -183,13 +185,310 @@ fn a_key_rotation_renews_the_record() {
     assert_eq!(h.run(full)["changed"], false);
 }
 
-/// MariaDB gives no version of its rows: every run reads them, and no record is written.
+// --- MariaDB: the version is `transport`'s MyISAM metadata (see src/store/mariadb.rs) -------
+
+/// Per-domain rows of the MariaDB hosts below (the same two credential pairs as above).
+const MARIA_DOMAINS: usize = 500;
+
+/// The fixture's database name.
+fn db_name(h: &Hermes) -> &str {
+    let Db::Mariadb(name) = &h.db else {
+        unreachable!("a MariaDB fixture")
+    };
+    name
+}
+
+/// How many `transport` rows the server has handed out for this fixture's database so far:
+/// MariaDB's per-table user statistics (`userstat`), which count every row a handler reads,
+/// whichever session reads it. A run that reads the rows adds at least `MARIA_DOMAINS`.
+fn transport_rows_read(h: &Hermes) -> u64 {
+    let mut conn = mariadb::server().conn(None);
+    conn.query_drop("SET GLOBAL userstat = 1").unwrap();
+    conn.exec_first(
+        "SELECT ROWS_READ FROM information_schema.TABLE_STATISTICS \
+         WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'transport'",
+        (db_name(h),),
+    )
+    .unwrap()
+    .unwrap_or(0)
+}
+
+/// `transport`'s metadata the version is made of, as the server reports it now (UTC):
+/// update time, rows, data length.
+fn transport_meta(h: &Hermes) -> (i64, u64, u64) {
+    let mut conn = mariadb::server().conn(None);
+    conn.query_drop("SET time_zone = '+00:00'").unwrap();
+    conn.exec_first(
+        "SELECT UNIX_TIMESTAMP(UPDATE_TIME), TABLE_ROWS, DATA_LENGTH FROM \
+         information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'transport'",
+        (db_name(h),),
+    )
+    .unwrap()
+    .unwrap()
+}
+
+/// Waits until the last write to `transport` is old enough for a version (the store gives
+/// none while a later write could share its mtime's second): as on a host whose rows were
+/// written long before the run.
+fn settle() {
+    std::thread::sleep(Duration::from_millis(2100));
+}
+
+/// A MariaDB host with `MARIA_DOMAINS` per-domain relays and one row whose line is skipped
+/// with a warning, after a first apply that left a record.
+fn maria_verified_host() -> Hermes {
+    let h = Hermes::mariadb();
+    transport_rows_read(&h);
+    let (u1, p1) = (h.encrypt("user-a@example.net"), h.encrypt("pw-a-Secret"));
+    let (u2, p2) = (h.encrypt("user-b@example.net"), h.encrypt("pw-b-Secret"));
+    h.sql(&format!(
+        "SET max_recursive_iterations = {MARIA_DOMAINS}; \
+         INSERT INTO transport (domain, destination, port, authentication, \
+         authentication_username, authentication_password) \
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {MARIA_DOMAINS}) \
+         SELECT CONCAT('d', i, '.example.org'), CONCAT('relay', i, '.example.net'), '587', 'YES', \
+         IF(i % 2 = 0, '{u1}', '{u2}'), IF(i % 2 = 0, '{p1}', '{p2}') FROM n"
+    ));
+    h.add_transport("nodest.example.org", "", None, "YES", "u", "p");
+    settle();
+    let first = h.run(relay());
+    first.assert_ok();
+    assert!(recorded_store(&h).is_some(), "no record: {first}");
+    h
+}
+
+/// The store version the record names, if it names one of a MariaDB store.
+fn recorded_store(h: &Hermes) -> Option<String> {
+    let text = fs::read_to_string(h.postfix_dir().join(RECORD)).ok()?;
+    let record: Value = serde_json::from_str(&text).unwrap();
+    let store = record["store"].as_str().unwrap();
+    store.starts_with("mariadb ").then(|| store.to_string())
+}
+
+/// Runs `args`; returns its output and how many `transport` rows it read.
+fn counted(h: &Hermes, args: Value) -> (Value, u64) {
+    let before = transport_rows_read(h);
+    let out = h.run(args);
+    (out, transport_rows_read(h) - before)
+}
+
 #[test]
-fn mariadb_hosts_read_every_row() {
+fn mariadb_a_no_change_run_reads_no_transport_row() {
+    let h = maria_verified_host();
+    let (trusted, read) = counted(&h, relay());
+    assert_eq!(trusted["changed"], false, "{trusted}");
+    assert_eq!(read, 0, "a no-change run read {read} transport rows");
+    let mut check = relay();
+    check["_ansible_check_mode"] = json!(true);
+    let (out, read) = counted(&h, check);
+    assert_eq!(out["changed"], false, "{out}");
+    assert_eq!(read, 0, "a check-mode run read {read} transport rows");
+    // Diff mode reads every row: the reference, and proof that the counter sees reads.
+    let mut full_args = relay();
+    full_args["_ansible_diff"] = json!(true);
+    let (full, read) = counted(&h, full_args);
+    assert_eq!(full["changed"], false, "{full}");
+    assert!(read > MARIA_DOMAINS as u64, "diff mode read {read} rows");
+    assert!(
+        trusted["warnings"]
+            .to_string()
+            .contains("nodest.example.org")
+    );
+    assert_eq!(trusted["warnings"], full["warnings"]);
+}
+
+#[test]
+fn mariadb_a_password_change_keeps_the_record_and_writes_a_full_rebuild() {
+    let h = maria_verified_host();
+    let (out, read) = counted(&h, with_password("second-Secret"));
+    assert_eq!(out["changed"], true, "{out}");
+    assert_eq!(read, 0, "the password change read {read} transport rows");
+    let trusted = h.file("sasl_passwd").unwrap();
+    // The version after the commit covers the run's own writes: the next run trusts it.
+    let (out, read) = counted(&h, with_password("second-Secret"));
+    assert_eq!(out["changed"], false, "{out}");
+    assert_eq!(
+        read, 0,
+        "after the password change: {read} transport rows read"
+    );
+
+    h.run(relay()).assert_ok();
+    fs::remove_file(h.postfix_dir().join(RECORD)).unwrap();
+    let (out, read) = counted(&h, with_password("second-Secret"));
+    assert_eq!(out["changed"], true, "{out}");
+    assert!(read > MARIA_DOMAINS as u64);
+    assert_eq!(h.file("sasl_passwd").unwrap(), trusted);
+    assert_eq!(trusted.lines().count(), MARIA_DOMAINS + 1);
+    assert_eq!(
+        h.postmap_query("[relay7.example.net]:587").as_deref(),
+        Some("user-b@example.net:pw-b-Secret")
+    );
+}
+
+/// Each kind of external edit of `transport` makes the next run read every row and write what
+/// the rows say; after it, a run trusts the new record again. None of these changes the row
+/// count, and the first two not the data length either: only the update time tells.
+#[test]
+fn mariadb_every_external_edit_of_transport_is_seen() {
+    let h = maria_verified_host();
+    let id = h.add_transport(
+        "late.example.org",
+        "mx.late.example",
+        Some("25"),
+        "YES",
+        "late",
+        "pw-0-Secret",
+    );
+    settle();
+    assert_eq!(h.run(relay())["changed"], true);
+    let dump = h.dir.path().join("transport.sql");
+    let socket = mariadb::server().socket.display().to_string();
+    let out = Command::new("mariadb-dump")
+        .args([
+            "--no-defaults",
+            "-S",
+            &socket,
+            "-uroot",
+            db_name(&h),
+            "transport",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    fs::write(&dump, &out.stdout).unwrap();
+    let (out, read) = counted(&h, relay());
+    assert_eq!((out["changed"].clone(), read), (json!(false), 0), "{out}");
+
+    let password = |pw: &str| h.encrypt(pw);
+    let edits: [(&str, String, &str); 3] = [
+        (
+            "an UPDATE that keeps the row count and length",
+            format!(
+                "UPDATE transport SET authentication_password = '{}' WHERE id = {id}",
+                password("pw-1-Secret")
+            ),
+            "pw-1-Secret",
+        ),
+        (
+            "a DELETE and an INSERT of the same id",
+            format!(
+                "DELETE FROM transport WHERE id = {id}; \
+                 INSERT INTO transport (id, domain, destination, port, authentication, \
+                 authentication_username, authentication_password) VALUES ({id}, \
+                 'late.example.org', 'mx.late.example', '25', 'YES', '{}', '{}')",
+                h.encrypt("late"),
+                password("pw-2-Secret")
+            ),
+            "pw-2-Secret",
+        ),
+        ("a restore of a dump", String::new(), "pw-0-Secret"),
+    ];
+    for (what, sql, expected) in edits {
+        let meta = transport_meta(&h);
+        if sql.is_empty() {
+            let status = Command::new("mariadb")
+                .args(["--no-defaults", "-S", &socket, "-uroot", db_name(&h)])
+                .stdin(fs::File::open(&dump).unwrap())
+                .status()
+                .unwrap();
+            assert!(status.success());
+        } else {
+            h.sql(&sql);
+            let after = transport_meta(&h);
+            assert_eq!((after.1, after.2), (meta.1, meta.2), "{what}: rows, length");
+        }
+        settle();
+        let (out, read) = counted(&h, relay());
+        assert_eq!(out["changed"], true, "{what}: {out}");
+        assert!(read > MARIA_DOMAINS as u64, "{what}: {read} rows read");
+        assert_eq!(
+            h.postmap_query("[mx.late.example]:25").as_deref(),
+            Some(format!("late:{expected}").as_str()),
+            "{what}"
+        );
+        let (out, read) = counted(&h, relay());
+        assert_eq!(
+            (out["changed"].clone(), read),
+            (json!(false), 0),
+            "{what}: {out}"
+        );
+    }
+}
+
+/// The racy case: an edit in the same second as the last write before a changing run's
+/// commit leaves every field of the metadata (update time, rows, length) as that run saw it.
+/// So that run records no version, and the next run reads every row.
+#[test]
+fn mariadb_an_edit_in_the_same_second_as_the_record_is_seen() {
+    let h = maria_verified_host();
+    let id = h.add_transport(
+        "late.example.org",
+        "mx.late.example",
+        Some("25"),
+        "YES",
+        "late",
+        "pw-0-Secret",
+    );
+    settle();
+    h.run(relay()).assert_ok();
+    let record = h.postfix_dir().join(RECORD);
+    let mut conn = mariadb::server().conn(None);
+    let set = |pw: &str| {
+        format!(
+            "UPDATE transport SET authentication_password = '{}' WHERE id = {id}",
+            h.encrypt(pw)
+        )
+    };
+    for (attempt, password) in ["second-Secret", "third-Secret", "fourth-Secret"]
+        .into_iter()
+        .enumerate()
+    {
+        // Start right after a second begins on the server's clock.
+        let micros: i64 = conn
+            .query_first("SELECT MICROSECOND(NOW(6))")
+            .unwrap()
+            .unwrap();
+        std::thread::sleep(Duration::from_micros((1_000_000 - micros) as u64 + 5_000));
+        h.sql(&set("pw-1-Secret"));
+        let recorded = fs::read_to_string(&record).unwrap();
+        let (out, read) = counted(&h, with_password(password));
+        assert_eq!(out["changed"], true, "{out}");
+        assert!(read > MARIA_DOMAINS as u64);
+        let meta = transport_meta(&h);
+        h.sql(&set("pw-2-Secret"));
+        if transport_meta(&h) != meta {
+            eprintln!("attempt {attempt}: the edits spanned two seconds, again");
+            settle();
+            continue;
+        }
+        assert_eq!(
+            fs::read_to_string(&record).unwrap(),
+            recorded,
+            "the run recorded a version that a later edit in its second keeps"
+        );
+        let out = h.run(with_password(password));
+        assert_eq!(out["changed"], true, "the edit was missed: {out}");
+        assert_eq!(
+            h.postmap_query("[mx.late.example]:25").as_deref(),
+            Some("late:pw-2-Secret")
+        );
+        return;
+    }
+    panic!("three attempts at editing within one second failed");
+}
+
+/// Only MyISAM's update time is a version: on another engine every run reads every row.
+#[test]
+fn mariadb_other_engines_give_no_version() {
     let h = Hermes::mariadb();
     h.add_transport("a.example.org", "mx.a.example", None, "YES", "u", "p");
+    h.sql("ALTER TABLE transport ENGINE = InnoDB");
+    settle();
     h.run(relay()).assert_ok();
-    assert!(!h.postfix_dir().join(RECORD).exists());
+    assert_eq!(recorded_store(&h), None);
+    let (out, read) = counted(&h, relay());
+    assert_eq!(out["changed"], false, "{out}");
+    assert!(read > 0);
     h.add_transport("b.example.org", "mx.b.example", None, "YES", "v", "q");
     assert_eq!(h.run(relay())["changed"], true);
     assert_eq!(h.postmap_query("[mx.b.example]:25").as_deref(), Some("v:q"));
