@@ -34,8 +34,10 @@ pub mod limits {
     /// Base64 of 32 bytes and a newline; generous for whitespace.
     pub const KEY: u64 = 4 << 10;
     pub const TEMPLATE: u64 = 1 << 20;
-    /// The args file and a MySQL option file.
+    /// The args file.
     pub const ARGS: u64 = 16 << 20;
+    /// A MySQL option file (`[client]` user, password, host, socket).
+    pub const OPTIONS: u64 = 64 << 10;
     pub const STAMP: u64 = 4 << 10;
     pub const RECORD: u64 = 64 << 20;
     /// main.cf, master.cf, sasl_passwd (a million domains is ~600 MB).

@@ -159,18 +159,24 @@ pub fn fill_from_option_file(config: &mut MariadbConfig, path: &Path) -> Result<
     let bad = |why: String| {
         Error::InvalidArgs(format!("database_options_file {}: {why}", path.display()))
     };
-    let ini = ini::Ini::load_from_file_opt(
-        path,
+    // Read by us, bounded and regular-file only (a FIFO or /dev/zero must not block or fill
+    // memory), then parsed from memory.
+    let bytes = crate::files::read_bounded(path, crate::files::limits::OPTIONS)
+        .map_err(|e| match e {
+            e @ (Error::PermissionDenied { .. } | Error::UnsafeFile { .. }) => e,
+            e => bad(e.to_string()),
+        })?
+        .ok_or_else(|| bad("No such file or directory".to_string()))?;
+    let text = std::str::from_utf8(&bytes).map_err(|_| bad("not UTF-8".to_string()))?;
+    let ini = ini::Ini::load_from_str_opt(
+        text,
         ini::ParseOption {
             enabled_quote: true,
             enabled_escape: false,
             ..ini::ParseOption::default()
         },
     )
-    .map_err(|e| match e {
-        ini::Error::Io(io) => bad(io.to_string()),
-        ini::Error::Parse(p) => bad(format!("line {}: not an option file", p.line)),
-    })?;
+    .map_err(|p| bad(format!("line {}: not an option file", p.line)))?;
     let Some(client) = ini.section(Some("client")) else {
         return Err(bad("no [client] group".to_string()));
     };

@@ -373,3 +373,21 @@ fn a_hard_link_our_own_interrupted_run_left_is_not_refused() {
     assert!(!saved.exists());
     assert_no_secret(&out.to_string(), &[PASSWORD]);
 }
+
+#[test]
+fn a_fifo_or_device_as_the_database_option_file_fails_clearly() {
+    let h = Hermes::new();
+    let fifo = h.dir.path().join("client.cnf");
+    mkfifo(&fifo);
+    let device = h.dir.path().join("zero.cnf");
+    fs::File::create(&device).unwrap();
+    zero_device(&device);
+    for (path, words) in [(&fifo, "FIFO"), (&device, "a device")] {
+        let mut args = h.args(port_change());
+        args["database"] = json!("mysql://hermes@127.0.0.1:1/hermes");
+        args["database_options_file"] = json!(path);
+        let (out, _) = run_bounded(&h, &args);
+        assert_eq!(out["error"]["code"], "unsafe_file", "{out}");
+        assert!(out["msg"].as_str().unwrap().contains(words), "{out}");
+    }
+}
