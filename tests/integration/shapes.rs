@@ -121,14 +121,7 @@ fn devices_and_huge_files_are_refused_without_reading_them() {
     for path in [key_path(&h), template_path(&h)] {
         let saved = fs::read(&path).unwrap();
         zero_device(&path);
-        let (out, _) = run_bounded(&h, &h.args(port_change()));
-        assert_eq!(
-            out["error"]["code"],
-            "unsafe_file",
-            "{}: {out}",
-            path.display()
-        );
-        assert!(out["msg"].as_str().unwrap().contains("a device"), "{out}");
+        refused(&h, &path, "a device");
         if path == key_path(&h) {
             let peak = peak_rss_kib(&h, &h.args(port_change()));
             assert!(peak < 64 * 1024, "read /dev/zero into memory: {peak} KiB");
@@ -146,19 +139,25 @@ fn devices_and_huge_files_are_refused_without_reading_them() {
         let file = fs::File::create(&path).unwrap();
         file.set_len(3 << 30).unwrap();
         drop(file);
-        let (out, _) = run_bounded(&h, &h.args(port_change()));
-        assert_eq!(
-            out["error"]["code"],
-            "unsafe_file",
-            "{}: {out}",
-            path.display()
-        );
-        assert!(
-            out["msg"].as_str().unwrap().contains("larger than"),
-            "{out}"
-        );
+        refused(&h, &path, "larger than");
         fs::write(&path, saved).unwrap();
     }
+}
+
+/// A changing run on `h` fails as `unsafe_file`, naming `path` and saying `words`.
+fn refused(h: &Hermes, path: &Path, words: &str) {
+    let (out, _) = run_bounded(h, &h.args(port_change()));
+    assert_eq!(
+        out["error"]["code"],
+        "unsafe_file",
+        "{}: {out}",
+        path.display()
+    );
+    let msg = out["msg"].as_str().unwrap();
+    assert!(
+        msg.contains(words) && msg.contains(&*path.to_string_lossy()),
+        "{out}"
+    );
 }
 
 /// `mknod PATH c 1 5`: the character device /dev/zero is.

@@ -325,11 +325,9 @@ fn mariadb_a_password_change_keeps_the_record_and_writes_a_full_rebuild() {
     );
 }
 
-/// Each kind of external edit of `transport` makes the next run read every row and write what
-/// the rows say; after it, a run trusts the new record again. None of these changes the row
-/// count, and the first two not the data length either: only the update time tells.
-#[test]
-fn mariadb_every_external_edit_of_transport_is_seen() {
+/// A verified MariaDB host with one more `transport` row, settled (older than the racy
+/// window); returns the row's id.
+fn maria_host_with_a_late_row() -> (Hermes, i64) {
     let h = maria_verified_host();
     let id = h.add_transport(
         "late.example.org",
@@ -340,6 +338,15 @@ fn mariadb_every_external_edit_of_transport_is_seen() {
         "pw-0-Secret",
     );
     settle();
+    (h, id)
+}
+
+/// Each kind of external edit of `transport` makes the next run read every row and write what
+/// the rows say; after it, a run trusts the new record again. None of these changes the row
+/// count, and the first two not the data length either: only the update time tells.
+#[test]
+fn mariadb_every_external_edit_of_transport_is_seen() {
+    let (h, id) = maria_host_with_a_late_row();
     assert_eq!(h.run(relay())["changed"], true);
     let dump = h.dir.path().join("transport.sql");
     let socket = mariadb::server().socket.display().to_string();
@@ -420,16 +427,7 @@ fn mariadb_every_external_edit_of_transport_is_seen() {
 /// So that run records no version, and the next run reads every row.
 #[test]
 fn mariadb_an_edit_in_the_same_second_as_the_record_is_seen() {
-    let h = maria_verified_host();
-    let id = h.add_transport(
-        "late.example.org",
-        "mx.late.example",
-        Some("25"),
-        "YES",
-        "late",
-        "pw-0-Secret",
-    );
-    settle();
+    let (h, id) = maria_host_with_a_late_row();
     h.run(relay()).assert_ok();
     let record = h.postfix_dir().join(RECORD);
     let mut conn = mariadb::server().conn(None);
