@@ -50,14 +50,15 @@ pub fn apply(plan: &Plan, store: &mut dyn Store, target: &Target) -> Result<Appl
             // The rename moved its ctime: the identity a record keeps is the installed one's.
             sasl_passwd = Some(FileId::of(&target.dir.join("sasl_passwd"))?);
         }
-        if !installed.is_empty() && target.reload {
-            if running {
-                reloaded = true;
-                target.postfix.reload()?;
-            } else {
-                warnings.push("Postfix is not running: reload skipped".to_string());
-            }
+        if !installed.is_empty() && target.reload && running {
+            reloaded = true;
+            target.postfix.reload()?;
         }
+        warnings.extend(reload_warning(
+            !installed.is_empty(),
+            target.reload,
+            running,
+        ));
         store.write(&plan.marks)?;
         store.commit()
     })();
@@ -73,8 +74,17 @@ pub fn apply(plan: &Plan, store: &mut dyn Store, target: &Target) -> Result<Appl
 /// Check mode: every step the real run takes before its first write (the staged config
 /// checked through `postfix_exec`, the map built and queried, Postfix asked whether it runs),
 /// so that its verdict is the real run's. What it staged is removed on return.
-pub fn preflight(plan: &Plan, target: &Target) -> Result<(), Error> {
-    prepare(plan, target).map(drop)
+/// Returns the warnings the real run would give before its writes (a reload it would skip).
+pub fn preflight(plan: &Plan, target: &Target) -> Result<Vec<String>, Error> {
+    let (installs, _, running) = prepare(plan, target)?;
+    Ok(reload_warning(!installs.is_empty(), target.reload, running)
+        .into_iter()
+        .collect())
+}
+
+/// The warning of a run that installs files and would reload a Postfix that does not run.
+fn reload_warning(installs: bool, reload: bool, running: bool) -> Option<String> {
+    (installs && reload && !running).then(|| "Postfix is not running: reload skipped".to_string())
 }
 
 /// Everything before the first write: the files staged and whether Postfix runs (asked only

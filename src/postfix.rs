@@ -69,7 +69,8 @@ impl Postfix {
         if out.status.success() {
             Ok(())
         } else {
-            Err(self.diagnose(Error::Postmap(describe(&out))))
+            let error = Error::Postmap(describe(&out));
+            Err(self.diagnose(self.mismatch_if_unseen(&out, &self.path_of(file_name), error)))
         }
     }
 
@@ -82,7 +83,7 @@ impl Postfix {
         let stderr = String::from_utf8_lossy(&out.stderr);
         if !out.status.success() {
             if stderr.contains(&format!("open {dir}/main.cf")) {
-                return Err(self.diagnose(self.mismatch(staged_dir_name)));
+                return Err(self.diagnose(self.mismatch(&format!("{dir}/main.cf"))));
             }
             return Err(self.diagnose(Error::PostfixConfig(format!(
                 "postconf -n: {}",
@@ -213,7 +214,12 @@ impl Postfix {
         } else {
             ""
         };
-        Error::PostfixUnreachable(format!("cannot run `{program}`: {e}{hint}"))
+        let of = if self.exec.len() > 1 {
+            format!(" (of `{}`)", self.exec.join(" "))
+        } else {
+            String::new()
+        };
+        Error::PostfixUnreachable(format!("cannot run `{program}`{of}: {e}{hint}"))
     }
 
     /// A tool failed: if the exec prefix itself cannot run a command where Postfix lives
@@ -239,13 +245,23 @@ impl Postfix {
         }
     }
 
-    /// A staged file the managed directory holds is not where `-c` told the tools to look.
-    fn mismatch(&self, staged_dir_name: &str) -> Error {
+    /// `path` (as the tools see it) names a file this run just wrote into postfix_dir: if the
+    /// tool could not open it, postfix_exec_dir is not postfix_dir as the tools see it.
+    fn mismatch_if_unseen(&self, out: &Output, path: &str, error: Error) -> Error {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if stderr.contains(&format!("open {path}")) && stderr.contains("No such file") {
+            self.mismatch(path)
+        } else {
+            error
+        }
+    }
+
+    /// A file the managed directory holds is not where `-c` told the tools to look.
+    fn mismatch(&self, path: &str) -> Error {
         Error::PathMismatch(format!(
             "postfix_exec_dir {managed} is not postfix_dir as the Postfix commands{prefix} see \
-             it: they cannot open {managed}/{staged_dir_name}/main.cf, written into postfix_dir \
-             (bind-mount the host's postfix_dir at postfix_exec_dir, or set postfix_exec_dir to \
-             where they see it)",
+             it: they cannot open {path}, written into postfix_dir (bind-mount the host's \
+             postfix_dir at postfix_exec_dir, or set postfix_exec_dir to where they see it)",
             managed = self.managed_dir,
             prefix = if self.exec.is_empty() {
                 String::new()

@@ -142,7 +142,7 @@ pub fn run_validated(
             if lock.is_none() {
                 files::check_can_create(&dir.join(files::LOCK_FILE))?;
             }
-            apply::preflight(&plan, &target)?;
+            report.warnings.extend(apply::preflight(&plan, &target)?);
         }
         if !mode.check && !plan.is_noop() {
             let applied = apply::apply(&plan, store.as_mut(), &target)?;

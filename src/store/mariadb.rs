@@ -224,6 +224,20 @@ pub struct MariaStore {
 const SESSION: &str = "SET NAMES utf8mb4, time_zone = '+00:00'";
 const LOCK_WRITE: &str = "LOCK TABLES parameters WRITE, system_settings WRITE, transport WRITE";
 const LOCK_READ: &str = "LOCK TABLES parameters READ, system_settings READ, transport READ";
+/// Statements that need every privilege a run's writes and its rollback need, and change
+/// nothing (`WHERE 1 = 0`): a user who may read but not write fails here, before any lock or
+/// write, in check mode as in the real run (a refused write would otherwise surface only
+/// after the first one, with a rollback that is refused too).
+const PROBE_WRITE: &str = "\
+    UPDATE parameters SET id = id WHERE 1 = 0; DELETE FROM parameters WHERE 1 = 0; \
+    INSERT INTO parameters (id) SELECT 0 FROM DUAL WHERE 1 = 0; \
+    UPDATE system_settings SET value = value WHERE 1 = 0; \
+    DELETE FROM system_settings WHERE 1 = 0; \
+    INSERT INTO system_settings (parameter) SELECT '' FROM DUAL WHERE 1 = 0; \
+    UPDATE transport SET id = id WHERE 1 = 0; DELETE FROM transport WHERE 1 = 0; \
+    INSERT INTO transport (id) SELECT 0 FROM DUAL WHERE 1 = 0";
+/// MariaDB's "command denied to user … for table …".
+const ER_TABLEACCESS_DENIED: u16 = 1142;
 
 impl MariaStore {
     pub fn open(config: &MariadbConfig, writable: bool) -> Result<MariaStore> {
@@ -241,10 +255,23 @@ impl MariaStore {
         Ok(store)
     }
 
-    /// Sets the session up and takes the lock, in one round trip.
+    /// Sets the session up, checks the user may write, and takes the lock, in one round trip.
     fn lock(&mut self, writable: bool) -> Result<()> {
         let lock = if writable { LOCK_WRITE } else { LOCK_READ };
-        query_sets(&mut self.conn, &format!("{SESSION}; {lock}")).map_err(|e| self.db_err(e))?;
+        query_sets(&mut self.conn, &format!("{SESSION}; {PROBE_WRITE}; {lock}")).map_err(|e| {
+            match &e {
+                mysql::Error::MySqlError(m) if m.code == ER_TABLEACCESS_DENIED => {
+                    Error::Database(format!(
+                        "{}: the user may not write the Hermes tables (a run needs SELECT, \
+                         INSERT, UPDATE, DELETE and LOCK TABLES on parameters, \
+                         system_settings and transport): {}",
+                        self.config.target(),
+                        m.message
+                    ))
+                }
+                _ => self.db_err(e),
+            }
+        })?;
         self.locked = true;
         Ok(())
     }

@@ -23,6 +23,8 @@ mod support;
 mod topology;
 
 mod check;
+mod differential;
+mod errors;
 mod relay;
 mod rotation;
 mod runners;

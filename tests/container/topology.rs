@@ -43,6 +43,7 @@ pub struct Topology {
     db_password: String,
     pub options_file: PathBuf,
     pub postfix_container: String,
+    pub db_container: String,
 }
 
 static TOPOLOGY: OnceLock<Topology> = OnceLock::new();
@@ -98,6 +99,7 @@ impl Topology {
             db_password,
             options_file,
             postfix_container: get("HERMES_POSTFIX_CONTAINER"),
+            db_container: get("HERMES_DB_CONTAINER"),
         }
     }
 
@@ -146,6 +148,298 @@ impl Topology {
                 .stderr(Stdio::null()),
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The container's log, or `None` when there is no container to ask.
+    pub fn try_log(&self) -> Option<String> {
+        let out = self
+            .docker()
+            .args(["logs", &self.postfix_container])
+            .stderr(Stdio::null())
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// `docker exec -i hermes_db_server mariadb`: `sql` run as the server's root (unix socket
+    /// auth inside the container), for what the Hermes user may not do (users, grants).
+    pub fn db_root_sql(&self, sql: &str) {
+        let mut child = self
+            .docker()
+            .args(["exec", "-i", &self.db_container, "mariadb"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(sql.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "mariadb as root failed: {}\n{sql}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// The image `up` built the Postfix container from (`hermes-topology/postfix:DIGEST`).
+    fn postfix_image(&self) -> String {
+        let out = must(self.docker().args([
+            "image",
+            "ls",
+            "--format",
+            "{{.Repository}}:{{.Tag}}",
+            "hermes-topology/postfix",
+        ]));
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut images = text.lines().filter(|l| !l.trim().is_empty());
+        let image = images
+            .next()
+            .expect("no hermes-topology/postfix image: was the topology started by topology.sh?")
+            .trim()
+            .to_string();
+        assert!(
+            images.next().is_none(),
+            "more than one Postfix image: {text}"
+        );
+        image
+    }
+
+    /// A container's state: `None` when it does not exist, else whether it runs and its entry
+    /// point (`["sleep"]` for the idle Postfix container).
+    fn container_state(&self, name: &str) -> Option<(bool, String)> {
+        let out = self
+            .docker()
+            .args([
+                "inspect",
+                "--format",
+                "{{.State.Running}} {{json .Config.Entrypoint}}",
+                name,
+            ])
+            .stderr(Stdio::null())
+            .output()
+            .ok()?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let (running, entry) = text.trim().split_once(' ')?;
+        out.status
+            .success()
+            .then(|| (running == "true", entry.to_string()))
+    }
+
+    /// `docker stop hermes_postfix_dkim`: the container exists, nothing runs in it.
+    pub fn stop_postfix(&self) {
+        must(self.docker().args(["stop", &self.postfix_container]));
+    }
+
+    /// `docker start hermes_postfix_dkim`, then waits until its Postfix answers.
+    pub fn start_postfix(&self) {
+        must(self.docker().args(["start", &self.postfix_container]));
+        self.wait_postfix();
+    }
+
+    /// `docker rm -f hermes_postfix_dkim`: no such container any more.
+    pub fn remove_postfix(&self) {
+        must(self.docker().args(["rm", "-f", &self.postfix_container]));
+    }
+
+    /// Replaces the Postfix container by a new one from the same image, with the same name,
+    /// network and bind mount (the host's Postfix dir at /etc/postfix), as `up` runs it. An
+    /// idle one runs `sleep infinity` instead of Postfix: a running container whose Postfix
+    /// is stopped (the stock one cannot be that: its master is PID 1, so `postfix stop` ends
+    /// the container). Waits until the new container's Postfix answers (not when idle).
+    pub fn recreate_postfix(&self, idle: bool) {
+        let image = self.postfix_image();
+        let _ = self
+            .docker()
+            .args(["rm", "-f", &self.postfix_container])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        let mount = format!("{}:/etc/postfix", self.postfix_dir.display());
+        let mut run = self.docker();
+        run.args(["run", "-d", "--name", &self.postfix_container])
+            .args(["--network", "host", "-v", &mount]);
+        if idle {
+            run.args(["--entrypoint", "sleep", &image, "infinity"]);
+        } else {
+            run.arg(&image);
+        }
+        must(&mut run);
+        if !idle {
+            self.wait_postfix();
+        }
+    }
+
+    /// Waits until `postfix status` succeeds in the Postfix container.
+    fn wait_postfix(&self) {
+        let up = poll(WAIT, || {
+            self.docker()
+                .args(["exec", &self.postfix_container, "postfix", "status"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+                .then_some(())
+        });
+        assert!(
+            up.is_some(),
+            "Postfix did not start in {}:\n{}",
+            self.postfix_container,
+            self.try_log().unwrap_or_default()
+        );
+    }
+
+    /// `docker stop hermes_db_server`: nothing answers on the database port.
+    pub fn stop_db(&self) {
+        must(self.docker().args(["stop", &self.db_container]));
+    }
+
+    /// `docker start hermes_db_server` (its data kept in the container), then waits until the
+    /// Hermes user can connect over TCP.
+    pub fn start_db(&self) {
+        must(self.docker().args(["start", &self.db_container]));
+        self.wait_db();
+    }
+
+    fn wait_db(&self) {
+        let opts = mysql::OptsBuilder::new()
+            .ip_or_hostname(Some("127.0.0.1"))
+            .tcp_port(self.db_port)
+            .user(Some(self.db_user.clone()))
+            .pass(Some(self.db_password.clone()))
+            .db_name(Some(self.db_name.clone()));
+        let up = poll(Duration::from_secs(60), || {
+            mysql::Conn::new(opts.clone()).ok().map(drop)
+        });
+        assert!(
+            up.is_some(),
+            "MariaDB did not come back in {}",
+            self.db_container
+        );
+    }
+
+    /// Puts both containers back as `up` left them, whatever a scenario (or its panic) did:
+    /// the database server running, the Postfix container running Postfix with its own entry
+    /// point. Cheap when nothing is wrong (two `docker inspect`s).
+    pub fn heal(&self) {
+        match self.container_state(&self.db_container) {
+            Some((true, _)) => {}
+            Some((false, _)) => self.start_db(),
+            None => panic!(
+                "{} is gone: its data cannot be recreated; run `scripts/topology.sh up` again",
+                self.db_container
+            ),
+        }
+        match self.container_state(&self.postfix_container) {
+            Some((true, entry)) if entry.contains("entrypoint") => {}
+            Some((false, entry)) if entry.contains("entrypoint") => self.start_postfix(),
+            // Missing, or the idle one.
+            _ => self.recreate_postfix(false),
+        }
+    }
+}
+
+/// Puts the containers back as `up` left them when dropped, also when the scenario panics, so
+/// that the next scenario starts clean (`Case::new` heals too, should this fail).
+pub struct Restore(pub &'static Topology);
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        let t = self.0;
+        // A panic while unwinding would abort every other test: report it instead.
+        if let Err(e) = std::panic::catch_unwind(|| t.heal()) {
+            eprintln!("restoring the topology failed: {e:?}");
+        }
+    }
+}
+
+/// A way the topology is broken for a scenario.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// The binary finds no `docker` CLI on its PATH.
+    NoDockerCli,
+    /// The binary's `DOCKER_HOST` names a socket no daemon listens on.
+    DaemonUnreachable,
+    /// `docker rm -f hermes_postfix_dkim`.
+    ContainerMissing,
+    /// `docker stop hermes_postfix_dkim`.
+    ContainerStopped,
+    /// The Postfix container runs, its Postfix does not (the idle container).
+    PostfixStopped,
+    /// `docker stop hermes_db_server`.
+    DatabaseStopped,
+}
+
+impl Fault {
+    /// The cause the binary's message names for this fault.
+    pub fn cause(self) -> &'static str {
+        match self {
+            Fault::NoDockerCli => "cannot run `docker`",
+            Fault::DaemonUnreachable => "the Docker daemon is not reachable",
+            Fault::ContainerMissing => "the container does not exist",
+            Fault::ContainerStopped => "the container is not running",
+            Fault::PostfixStopped => "Postfix is not running",
+            Fault::DatabaseStopped => "database",
+        }
+    }
+}
+
+/// How the binary is started: a command in front of it, and environment variables (set after
+/// the topology's `DOCKER_HOST`, so they may replace it).
+#[derive(Clone, Debug, Default)]
+pub struct Launch {
+    pub prefix: Vec<String>,
+    pub env: Vec<(String, String)>,
+}
+
+impl Launch {
+    /// As `nobody:nogroup` without supplementary groups.
+    pub fn nobody() -> Launch {
+        Launch {
+            prefix: [
+                "setpriv",
+                "--reuid=nobody",
+                "--regid=nogroup",
+                "--clear-groups",
+                "--",
+            ]
+            .map(String::from)
+            .to_vec(),
+            env: Vec::new(),
+        }
+    }
+
+    /// Under strace, every fsync/fdatasync of the binary (and its children) failing with
+    /// ENOSPC: a full disk at writeback.
+    pub fn disk_full() -> Launch {
+        Launch {
+            prefix: [
+                "strace",
+                "-f",
+                "-o",
+                "/dev/null",
+                "-e",
+                "trace=fsync,fdatasync",
+                "-e",
+                "inject=fsync,fdatasync:error=ENOSPC",
+            ]
+            .map(String::from)
+            .to_vec(),
+            env: Vec::new(),
+        }
+    }
+
+    fn with_env(key: &str, value: String) -> Launch {
+        Launch {
+            prefix: Vec::new(),
+            env: vec![(key.to_string(), value)],
+        }
     }
 }
 
@@ -237,10 +531,26 @@ impl Case {
     /// `hermes-relayhost SUBCOMMAND… --args-file - --format json`, the args on stdin (as Salt
     /// passes them: no secret in argv).
     pub fn cli(&self, command: &[&str], args: &Value) -> Run {
-        let mut child = Command::new(BIN)
+        self.cli_with(&Launch::default(), command, args)
+    }
+
+    /// [`Case::cli`], started as `launch` says.
+    pub fn cli_with(&self, launch: &Launch, command: &[&str], args: &Value) -> Run {
+        let mut cmd = match launch.prefix.split_first() {
+            Some((program, rest)) => {
+                let mut cmd = Command::new(program);
+                cmd.args(rest).arg(BIN);
+                cmd
+            }
+            None => Command::new(BIN),
+        };
+        cmd.env("DOCKER_HOST", &self.t.docker_host);
+        for (key, value) in &launch.env {
+            cmd.env(key, value);
+        }
+        let mut child = cmd
             .args(command)
             .args(["--args-file", "-", "--format", "json"])
-            .env("DOCKER_HOST", &self.t.docker_host)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -389,6 +699,11 @@ impl Case {
         })
     }
 
+    /// Waits until the log after `mark` shows a reload carried out (see [`reloaded_in`]).
+    pub fn wait_reload(&self, mark: usize) -> bool {
+        poll(WAIT, || reloaded_in(&self.log_since(mark)).then_some(())).is_some()
+    }
+
     /// `sendmail -f FROM TO` inside the Postfix container, with a small message.
     pub fn sendmail(&self, from: &str, to: &str, subject: &str) {
         let mut child = self
@@ -426,23 +741,75 @@ impl Case {
     /// Everything a run could touch: every file under the root (content, mode, mtime), the
     /// rows, and the map as the container's Postfix reads it.
     pub fn snapshot(&self) -> Snapshot {
-        let mut files = BTreeMap::new();
-        walk(&self.t.root, &mut files);
+        self.snapshot_with(&[])
+    }
+
+    /// [`Case::snapshot`], also of every file under `dirs` (another root a scenario made).
+    pub fn snapshot_with(&self, dirs: &[&Path]) -> Snapshot {
         Snapshot {
-            files,
+            files: self.files_with(dirs),
             rows: self.dump(),
         }
     }
+
+    /// The files part of a snapshot alone: what can be read while the database is down.
+    pub fn files_with(&self, dirs: &[&Path]) -> BTreeMap<PathBuf, FileState> {
+        let mut files = BTreeMap::new();
+        walk(&self.t.root, &mut files);
+        for dir in dirs {
+            walk(dir, &mut files);
+        }
+        files
+    }
+
+    /// Breaks the topology as `fault` says. Returns how to start the binary in that state
+    /// (the faults of the binary's own environment are in it) and the guard that puts the
+    /// containers back when dropped.
+    pub fn inflict(&self, fault: Fault) -> (Launch, Restore) {
+        let restore = Restore(self.t);
+        let launch = match fault {
+            Fault::NoDockerCli => {
+                // A PATH with no `docker` on it (there is one in /usr/bin and /usr/local/bin).
+                let empty = self.tmp.path().join("empty-path");
+                fs::create_dir_all(&empty).unwrap();
+                Launch::with_env("PATH", empty.display().to_string())
+            }
+            Fault::DaemonUnreachable => Launch::with_env(
+                "DOCKER_HOST",
+                format!("unix://{}/no-daemon.sock", self.tmp.path().display()),
+            ),
+            Fault::ContainerMissing => {
+                self.t.remove_postfix();
+                Launch::default()
+            }
+            Fault::ContainerStopped => {
+                self.t.stop_postfix();
+                Launch::default()
+            }
+            Fault::PostfixStopped => {
+                self.t.recreate_postfix(true);
+                Launch::default()
+            }
+            Fault::DatabaseStopped => {
+                self.t.stop_db();
+                Launch::default()
+            }
+        };
+        (launch, restore)
+    }
 }
+
+/// A file's content hash, length, mode and mtime.
+pub type FileState = (u64, usize, u32, SystemTime);
 
 #[derive(Debug, PartialEq)]
 pub struct Snapshot {
     /// path → (content hash, length, mode, mtime)
-    pub files: BTreeMap<PathBuf, (u64, usize, u32, SystemTime)>,
+    pub files: BTreeMap<PathBuf, FileState>,
     pub rows: Vec<String>,
 }
 
-fn walk(dir: &Path, out: &mut BTreeMap<PathBuf, (u64, usize, u32, SystemTime)>) {
+fn walk(dir: &Path, out: &mut BTreeMap<PathBuf, FileState>) {
     for entry in fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
         let meta = fs::symlink_metadata(&path).unwrap();
@@ -485,10 +852,12 @@ fn finish(out: Output) -> Run {
     }
 }
 
-/// Back to the topology as `up` left it: the Postfix dir as seeded (what a scenario added is
-/// removed, main.cf and master.cf restored), no key or template, an empty queue, and the
-/// running Postfix reloaded onto that config.
+/// Back to the topology as `up` left it: both containers running as `up` started them, the
+/// Postfix dir as seeded (what a scenario added is removed, main.cf and master.cf restored),
+/// no key or template, an empty queue, and the running Postfix reloaded onto that config.
 fn reset(t: &Topology) {
+    // Containers a failed scenario left broken come back first.
+    t.heal();
     for entry in fs::read_dir(&t.postfix_dir).unwrap() {
         let path = entry.unwrap().path();
         if !t.seed.join(path.file_name().unwrap()).exists() {
@@ -513,22 +882,30 @@ fn reset(t: &Topology) {
             fs::remove_file(&path).unwrap();
         }
     }
-    t.in_postfix(&["postsuper", "-d", "ALL"]);
-    // Postfix re-reads a main.cf younger than a second until it is a second old: backdate it.
+    // Postfix re-reads a main.cf younger than a second until it is a second old (~2 s for
+    // every command here): backdate it first.
     let past = SystemTime::now() - Duration::from_secs(2);
     fs::File::options()
         .write(true)
         .open(t.postfix_dir.join("main.cf"))
         .and_then(|f| f.set_modified(past))
         .unwrap();
+    t.in_postfix(&["postsuper", "-d", "ALL"]);
     // Wait for its log line, so that no later scenario step takes it for its own reload.
     let mark = t.log().len();
     t.in_postfix(&["postfix", "reload"]);
     let reloaded = poll(WAIT, || {
-        t.log()
-            .get(mark..)
-            .is_some_and(|l| l.contains("reload -- version"))
-            .then_some(())
+        t.log().get(mark..).is_some_and(reloaded_in).then_some(())
     });
     assert!(reloaded.is_some(), "Postfix did not reload after the reset");
+}
+
+/// Whether `log` (the part after a mark) shows a `postfix reload` carried out: the master's
+/// `reload -- version` line AFTER the last `refreshing` line that the `postfix reload` command
+/// logs before it signals the master. The master's line of an earlier reload can show up in
+/// `docker logs` after a later mark; it comes before that reload's own `refreshing` line, so it
+/// is not taken for the reload awaited.
+pub fn reloaded_in(log: &str) -> bool {
+    log.rfind("refreshing the Postfix mail system")
+        .is_some_and(|at| log[at..].contains("reload -- version"))
 }
