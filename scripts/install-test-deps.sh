@@ -5,6 +5,8 @@
 # docker.io and debootstrap run the container tier (scripts/topology.sh builds its images with
 # debootstrap and starts a private dockerd; the packaged daemon is not used). zsh and fish
 # source the shipped completions (bash is there already); groff checks the man pages.
+# openssh-server runs a private sshd (the action plugin over SSH behind a login banner), sudo the
+# plugin's become path.
 # Versions are pinned to Debian 12's; if the mirror has moved on, the current ones are taken
 # (with a notice), since Debian keeps only the latest point release.
 set -euo pipefail
@@ -27,6 +29,8 @@ APT_PACKAGES=(
   "zsh"
   "fish"
   "groff-base"
+  "openssh-server"
+  "sudo"
 )
 
 missing=()

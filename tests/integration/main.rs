@@ -19,6 +19,7 @@ mod hardening;
 mod info;
 mod mariadb;
 mod postconf;
+mod plugin;
 mod postfix_checks;
 mod probe;
 mod rotation;

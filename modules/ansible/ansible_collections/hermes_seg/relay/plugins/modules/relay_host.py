@@ -18,14 +18,24 @@ description:
   - Passwords never appear in output, diffs, errors or logs; a password is shown as
     C(********), with C((old)) and C((new)) on the two sides of a rotation.
   - The work is done by the compiled C(hermes-relayhost) binary shipped in the collection. The
-    action plugin copies it to the managed host once, into a per-user cache dir
+    action plugin copies it to the managed host once, xz-compressed, into a per-user cache dir
     (C(~/.cache/hermes_seg.relay), mode 0700; the variable C(hermes_relay_cache_dir) moves it),
     and only again when the collection brings a different binary. The cache is filled in check
     mode too, like Ansible's own remote temporary files.
+  - The cache dir and every directory above it must be owned by root or the user the task runs
+    as and writable by no one else (as OpenSSH's C(StrictModes) checks a home dir; a sticky
+    directory such as C(/tmp) is allowed above a directory of that user's); otherwise the task
+    fails saying which directory and why. The binary runs only after the very file that runs was
+    checked (owner, mode, SHA-256).
+  - Once the binary is cached, a task is one remote command that runs it with the options on
+    its stdin, without Python on the managed host and without a file. The first run, C(async)
+    tasks and connections or become methods that cannot feed a command's stdin (C(paramiko),
+    C(su)) run the module's Python code instead.
 author:
   - hermes-relayhost contributors (@hermes-seg)
 requirements:
-  - Python 3.6 or newer on the managed host (for ansible-core's module wrapper).
+  - Python 3.6 or newer on the managed host for the first run (it decompresses the binary),
+    C(async) tasks and C(su); other runs need a POSIX shell, C(stat) and C(sha256sum) only.
   - Linux on x86_64 or aarch64 with glibc 2.17 or newer (the C(hermes-relayhost) binary).
   - The C(docker) CLI and the C(hermes_postfix_dkim) container for the default O(postfix_exec);
     with O(postfix_exec=[]) the Postfix tools (C(postconf), C(postmap), C(postfix)) on the host.

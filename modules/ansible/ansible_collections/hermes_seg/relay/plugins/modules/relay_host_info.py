@@ -14,11 +14,12 @@ description:
     reads, drift between the database and the files) as data.
   - Read-only; C(changed) is always false.
   - Runs the same compiled C(hermes-relayhost) binary as M(hermes_seg.relay.relay_host),
-    copied to the managed host once (see there).
+    copied to the managed host once and checked as there (see there).
 author:
   - hermes-relayhost contributors (@hermes-seg)
 requirements:
-  - Python 3.6 or newer on the managed host (for ansible-core's module wrapper).
+  - Python 3.6 or newer on the managed host for the first run (it decompresses the binary),
+    C(async) tasks and C(su); other runs need a POSIX shell, C(stat) and C(sha256sum) only.
   - Linux on x86_64 or aarch64 with glibc 2.17 or newer (the C(hermes-relayhost) binary).
   - The C(docker) CLI and the C(hermes_postfix_dkim) container for the default O(postfix_exec);
     with O(postfix_exec=[]) the Postfix tools (C(postconf), C(postmap)) on the host.
