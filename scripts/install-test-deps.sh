@@ -24,6 +24,7 @@ APT_PACKAGES=(
   "mariadb-server=1:10.11.19-0+deb12u1"
   "openssl"
   "strace"
+  "time"
   "docker.io"
   "debootstrap"
   "zsh"

@@ -171,30 +171,22 @@ fn zero_device(path: &Path) {
     assert!(status.success());
 }
 
-/// Peak RSS of one run: the kernel's rusage of that child alone (`wait4` on its pid; other
-/// tests' children are not counted).
-#[allow(
-    clippy::zombie_processes,
-    reason = "reaped by wait4, which std's wait cannot replace"
-)]
+/// Peak RSS of one run, from GNU time (`%M`): it forks the binary from its own small process,
+/// where `wait4` from this test process would count the pages a fork shares with it.
 fn peak_rss_kib(h: &Hermes, args: &Value) -> u64 {
     let file = h.dir.path().join("rss.json");
+    let report = h.dir.path().join("rss.txt");
     fs::write(&file, args.to_string()).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_hermes-relayhost"))
+    let status = Command::new("/usr/bin/time")
+        .args(["-f", "%M", "-o"])
+        .arg(&report)
+        .arg(env!("CARGO_BIN_EXE_hermes-relayhost"))
         .arg(&file)
         .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let pid = libc::pid_t::try_from(child.id()).unwrap();
-    let mut status = 0;
-    let mut usage = std::mem::MaybeUninit::<libc::rusage>::uninit();
-    // SAFETY: wait4 reaps our own child and fills the struct it is given.
-    let usage = unsafe {
-        assert_eq!(libc::wait4(pid, &mut status, 0, usage.as_mut_ptr()), pid);
-        usage.assume_init()
-    };
-    assert_eq!(status, 0, "exit status");
-    u64::try_from(usage.ru_maxrss).unwrap()
+        .status()
+        .expect("GNU time (scripts/install-test-deps.sh installs it)");
+    assert!(status.success());
+    fs::read_to_string(&report).unwrap().trim().parse().unwrap()
 }
 
 #[test]
