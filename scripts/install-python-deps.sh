@@ -9,10 +9,26 @@
 # Tests look for them there and fail (not skip) when they are missing. A re-run with the pins
 # already installed only checks them (well under a second); a venv with other versions is
 # rebuilt, and only that one.
+#
+#   scripts/install-python-deps.sh               # all three
+#   scripts/install-python-deps.sh test [oldest] [lint]   # only those (scripts/release.sh: test)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 source scripts/venv.sh
+
+wanted=("$@")
+[ ${#wanted[@]} -gt 0 ] || wanted=(test oldest lint)
+for name in "${wanted[@]}"; do
+  case $name in
+    test | oldest | lint) ;;
+    *) echo "install-python-deps: no venv '$name' (test, oldest, lint)" >&2; exit 64 ;;
+  esac
+done
+# Exit 0 when venv $1 (test, oldest, lint) was asked for.
+want() {
+  [[ " ${wanted[*]} " == *" $1 "* ]]
+}
 
 # ensure_venv, then print what VENV holds.
 ensure_pinned() {
@@ -27,7 +43,7 @@ print(sys.argv[1] + ": " + ", ".join(f"{name} {version(name)}" for name in names
 EOF
 }
 
-ensure_pinned target/test-venv "$(cat <<'CONSTRAINTS'
+want test && ensure_pinned target/test-venv "$(cat <<'CONSTRAINTS'
 aiohappyeyeballs==2.7.1
 aiohttp==3.14.5
 aiosignal==1.4.0
@@ -120,7 +136,7 @@ CONSTRAINTS
 )" "ansible-core==2.19.14" "salt==3008.4" "aiosmtpd==1.4.6"
 
 # ansible-core 2.16 is also the last one that manages Python 3.6 targets.
-ensure_pinned target/ansible-oldest-venv "$(cat <<'CONSTRAINTS'
+want oldest && ensure_pinned target/ansible-oldest-venv "$(cat <<'CONSTRAINTS'
 cffi==2.1.1
 cryptography==50.0.2
 Jinja2==3.1.6
@@ -132,7 +148,7 @@ resolvelib==1.0.1
 CONSTRAINTS
 )" "ansible-core==2.16.19"
 
-ensure_pinned target/lint-venv "$(cat <<'CONSTRAINTS'
+want lint && ensure_pinned target/lint-venv "$(cat <<'CONSTRAINTS'
 aiofiles==25.1.0
 annotated-doc==0.0.7
 annotated-types==0.8.0
@@ -182,3 +198,5 @@ wcmatch==12.0.1
 yamllint==1.38.0
 CONSTRAINTS
 )" "ansible-core==2.19.14" "ansible-lint==26.10.1" "antsibull-changelog==0.36.0" "salt-lint==0.9.2"
+# (A venv not asked for leaves `want` false as the last status.)
+exit 0

@@ -13,6 +13,9 @@ bash scripts/install-test-deps.sh
 # that it runs; ansible-checks.sh packages that same build.
 bash scripts/check-release.sh
 bash scripts/ansible-checks.sh
+# Every release artifact into dist/ from that same build; tests/integration/release.rs installs
+# each into a clean place and runs it.
+bash scripts/release.sh
 cargo test --locked
 
 # The container tier (tests/container): Postfix and MariaDB containers in a private dockerd,

@@ -86,7 +86,7 @@ pub(crate) fn read_optional(path: &Path) -> Result<Option<Zeroizing<Vec<u8>>>> {
 }
 
 /// At most `max` bytes of a regular file; `None` when it does not exist; larger is an error.
-pub(crate) fn read_bounded(path: &Path, max: u64) -> Result<Option<Zeroizing<Vec<u8>>>> {
+pub fn read_bounded(path: &Path, max: u64) -> Result<Option<Zeroizing<Vec<u8>>>> {
     Ok(read_within(path, None, max)?.map(|(bytes, _)| bytes))
 }
 

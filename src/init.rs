@@ -72,7 +72,11 @@ fn sync(module_args: &Value) -> Result<()> {
     // No one else uses a tree this young: it starts as a tree no run has changed, without a
     // lock file (a run that changes nothing creates none).
     let lock = settings.postfix_dir.join(crate::files::LOCK_FILE);
-    fs::remove_file(&lock).map_err(|e| Error::io(&lock, e))
+    match fs::remove_file(&lock) {
+        // A second init on the same tree changed nothing, so it made no lock file.
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(&lock, e)),
+        _ => Ok(()),
+    }
 }
 
 /// Creates `path` with `bytes` unless it exists (`O_EXCL`, so a second init keeps the key).

@@ -1,11 +1,12 @@
+use std::ffi::OsString;
 use std::io::{self, IsTerminal, Read, Write};
 use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{CommandFactory, Parser};
+use clap::Parser;
 use hermes_relayhost::args::{self, RunMode};
-use hermes_relayhost::cli::{Cli, Command, Format, Input};
+use hermes_relayhost::cli::{self, Cli, Command, Format, Input};
 use hermes_relayhost::request::{self, Entry, Outcome};
 use hermes_relayhost::{init, output};
 use zeroize::Zeroizing;
@@ -15,31 +16,75 @@ const EX_USAGE: u8 = 64;
 
 fn main() -> ExitCode {
     hermes_relayhost::process::forbid_core_dumps();
-    let cli = match Cli::try_parse() {
+    let argv: Vec<OsString> = std::env::args_os().collect();
+    let parsed = match cli::unknown_subcommand(&argv) {
+        Some(e) => Err(e),
+        None => Cli::try_parse_from(&argv),
+    };
+    let cli = match parsed {
         Ok(cli) => cli,
+        Err(e) if e.use_stderr() => {
+            // clap's message (and its did-you-mean), as `error[usage]: …` like every error.
+            let text = e.render().to_string();
+            let text = text.strip_prefix("error:").unwrap_or(&text);
+            // Ignored: a closed stderr leaves nothing to tell.
+            let _ = write!(io::stderr(), "error[usage]:{text}");
+            return ExitCode::from(EX_USAGE);
+        }
+        // `--help` and `--version` are requests, not mistakes.
         Err(e) => {
-            // Ignored: a closed stdout or stderr leaves nothing to tell.
             let _ = e.print();
-            // `--help` and `--version` are requests, not mistakes.
-            return if e.use_stderr() {
-                ExitCode::from(EX_USAGE)
-            } else {
-                ExitCode::SUCCESS
-            };
+            return ExitCode::SUCCESS;
         }
     };
     match real_main(cli) {
         Ok(code) => code,
         // The reader went away (`| head`): nothing is left to tell it.
-        Err(e) if broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) if broken_pipe(&e.error) => ExitCode::SUCCESS,
         Err(e) => {
-            let _ = writeln!(io::stderr(), "hermes-relayhost: {e:#}");
+            let _ = writeln!(io::stderr(), "error[{}]: {:#}", e.code, e.error);
             ExitCode::FAILURE
         }
     }
 }
 
-fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
+/// A failure of the command line itself (a request's own failures are in its `Outcome`): a
+/// stable code, as the result objects have, and the message.
+struct Failure {
+    code: &'static str,
+    error: anyhow::Error,
+}
+
+impl From<io::Error> for Failure {
+    /// Writing the output failed.
+    fn from(error: io::Error) -> Failure {
+        Failure {
+            code: "io_error",
+            error: error.into(),
+        }
+    }
+}
+
+impl From<serde_json::Error> for Failure {
+    fn from(error: serde_json::Error) -> Failure {
+        Failure {
+            code: "io_error",
+            error: error.into(),
+        }
+    }
+}
+
+impl From<hermes_relayhost::Error> for Failure {
+    fn from(error: hermes_relayhost::Error) -> Failure {
+        Failure {
+            code: error.code(),
+            // Its message names the cause already: not again as a chain.
+            error: anyhow::anyhow!(error.to_string()),
+        }
+    }
+}
+
+fn real_main(cli: Cli) -> Result<ExitCode, Failure> {
     let mut stdout = anstream::stdout();
     match (cli.command, cli.args_file) {
         (
@@ -75,22 +120,25 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             writeln!(stdout, "{schema}")?;
             Ok(ExitCode::SUCCESS)
         }
-        (Some(Command::Init { root }), _) => {
+        (Some(Command::Init { root, format }), _) => {
             let module_args = init::init(&root)?;
-            writeln!(stdout, "{}", serde_json::to_string_pretty(&module_args)?)?;
+            match format.unwrap_or_else(terminal_format) {
+                Format::Json => {
+                    writeln!(stdout, "{}", serde_json::to_string_pretty(&module_args)?)?
+                }
+                Format::Human => output::init(&module_args, &root, &mut stdout)?,
+            }
             Ok(ExitCode::SUCCESS)
         }
         (Some(Command::Completions { shell }), _) => {
-            let mut script = Vec::new();
-            clap_complete::generate(shell, &mut Cli::command(), "hermes-relayhost", &mut script);
-            stdout.write_all(&script)?;
+            stdout.write_all(&cli::completions(shell))?;
             Ok(ExitCode::SUCCESS)
         }
         (None, Some(path)) => {
             // Ansible reads `failed` from the JSON, not the exit code.
             let outcome = match read_args(&path) {
                 Ok(text) => request::handle(Entry::Module, &text),
-                Err(e) => Outcome::unreadable(format!("{e:#}")),
+                Err(e) => Outcome::unreadable(format!("{:#}", e.error)),
             };
             writeln!(stdout, "{}", outcome.json)?;
             Ok(ExitCode::SUCCESS)
@@ -98,7 +146,7 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
         (None, None) => {
             let _ = writeln!(
                 io::stderr(),
-                "hermes-relayhost: give a JSON args file (module mode) or a subcommand; see --help"
+                "error[usage]: give a JSON args file (module mode) or a subcommand; see --help"
             );
             Ok(ExitCode::from(EX_USAGE))
         }
@@ -106,7 +154,7 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 /// Runs a request that has no flags of its own; exit 1 when it failed.
-fn run(entry: Entry, input: &Input) -> anyhow::Result<ExitCode> {
+fn run(entry: Entry, input: &Input) -> Result<ExitCode, Failure> {
     let outcome = request::handle(entry, &read_args(&input.args_file)?);
     show(&outcome, format(input), false)?;
     Ok(if outcome.failed {
@@ -118,11 +166,15 @@ fn run(entry: Entry, input: &Input) -> anyhow::Result<ExitCode> {
 
 /// Human on a terminal, JSON for pipes and files (what scripts read).
 fn format(input: &Input) -> Format {
-    input.format.unwrap_or(if io::stdout().is_terminal() {
+    input.format.unwrap_or_else(terminal_format)
+}
+
+fn terminal_format() -> Format {
+    if io::stdout().is_terminal() {
         Format::Human
     } else {
         Format::Json
-    })
+    }
 }
 
 fn show(outcome: &Outcome, format: Format, diff: bool) -> io::Result<()> {
@@ -140,15 +192,36 @@ fn broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
-fn read_args(path: &Path) -> anyhow::Result<Zeroizing<String>> {
+fn read_args(path: &Path) -> Result<Zeroizing<String>, Failure> {
+    // Bounded, and a FIFO or device refused: `/dev/zero` as the args file must not fill memory.
+    let limit = hermes_relayhost::files::limits::ARGS;
     let mut text = Zeroizing::new(String::new());
-    if path == Path::new("-") {
+    let read = if path == Path::new("-") {
         io::stdin()
+            .take(limit + 1)
             .read_to_string(&mut text)
-            .context("reading args from stdin")?;
+            .context("reading args from stdin")
+            .and_then(|n| {
+                if n as u64 > limit {
+                    Err(anyhow::anyhow!("args on stdin: more than {limit} bytes"))
+                } else {
+                    Ok(())
+                }
+            })
     } else {
-        *text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading args file {}", path.display()))?;
-    }
+        hermes_relayhost::files::read_bounded(path, limit)
+            .map_err(anyhow::Error::from)
+            .and_then(|bytes| bytes.ok_or_else(|| anyhow::anyhow!("No such file or directory")))
+            .and_then(|bytes| {
+                *text = String::from_utf8(bytes.to_vec()).context("not UTF-8")?;
+                Ok(())
+            })
+            .with_context(|| format!("reading args file {}", path.display()))
+    };
+    // The code module mode gives the same failure.
+    read.map_err(|error| Failure {
+        code: "args_unreadable",
+        error,
+    })?;
     Ok(text)
 }

@@ -5,6 +5,7 @@
 //! masked diff, so the human format can show no more than the JSON one.
 
 use std::io::{self, Write};
+use std::path::Path;
 
 use anstyle::{AnsiColor, Style};
 use serde_json::Value;
@@ -166,4 +167,29 @@ fn coloured_diff(text: &str, out: &mut dyn Write) -> io::Result<()> {
         writeln!(out, "{style}{line}{style:#}")?;
     }
     Ok(())
+}
+
+/// `init` for people: what it made, and how to point a run at it (`--format json` prints the
+/// module options themselves, ready to be an args file).
+pub fn init(module_args: &Value, asked: &Path, out: &mut dyn Write) -> io::Result<()> {
+    let root = module_args["root"].as_str().unwrap_or_default();
+    writeln!(out, "{GREEN}{BOLD}initialized {root}{BOLD:#}{GREEN:#}")?;
+    for (what, path) in [
+        ("key", "opt/hermes/keys/hermes.key"),
+        ("base template", "opt/hermes/conf_files/main.cf.HERMES"),
+        ("Postfix dir", "etc/postfix"),
+        ("database", "hermes.sqlite"),
+    ] {
+        writeln!(out, "  {what:<14} {}", Path::new(root).join(path).display())?;
+    }
+    writeln!(out, "  (what was there already is kept, never overwritten)")?;
+    writeln!(out, "module options that point at it:")?;
+    writeln!(out, "  {module_args}")?;
+    let asked = asked.display();
+    writeln!(
+        out,
+        "next: hermes-relayhost init --root {asked} --format json > args.json, add the relay \
+         options (examples/relay.json), then hermes-relayhost apply --args-file args.json \
+         --check --diff"
+    )
 }

@@ -1018,3 +1018,182 @@ fn doc_option(doc: &Value) -> OptionDoc {
         required: doc["required"] == true,
     }
 }
+
+/// The role leaves out what its variables leave unset, so the play's `module_defaults` for
+/// the action group apply: here the location (`root`, `postfix_exec: []`, `vars`) comes only
+/// from there (the role used to pass its own `postfix_exec` over it). The variables reach the
+/// options the role used to miss; the module reloads the real Postfix itself.
+fn role_with_module_defaults(a: &Ansible) {
+    let h = Hermes::new();
+    let mut postfix = PrivatePostfix::start(&h);
+    h.add_transport("a.example", "mx.a.example", None, "YES", "ua", "old-a");
+    let transport_secret = "r0le-Secret-A";
+    let vars = json!({
+        "hermes_relay_host": "smtp.example.com",
+        "hermes_relay_port": 587,
+        "hermes_relay_tls": "encrypt",
+        "hermes_relay_username": "relayuser",
+        "hermes_relay_password": PASSWORD,
+        "hermes_relay_sasl_tls_security_options": "noanonymous",
+        "hermes_relay_transport_auth": [
+            {"domain": "a.example", "username": "ua", "password": transport_secret}
+        ],
+        "hermes_relay_probe": false,
+        "hermes_relay_key_file": "/opt/hermes/keys/hermes.key",
+        "hermes_relay_postfix_dir": "/etc/postfix",
+        "hermes_relay_template": "/opt/hermes/conf_files/main.cf.HERMES",
+        "hermes_relay_cipher": "ecb",
+    });
+    let secrets = a.path().join("role-defaults-vars.yml");
+    fs::write(&secrets, vars.to_string()).unwrap();
+    let playbook = a.path().join("role-defaults.yml");
+    fs::write(
+        &playbook,
+        format!(
+            "- hosts: all\n  gather_facts: false\n  vars_files: [{secrets:?}]\n  \
+             module_defaults: {}\n  roles:\n    - hermes_seg.relay.relay_host\n",
+            json!({ GROUP: h.base })
+        ),
+    )
+    .unwrap();
+
+    let mark = postfix.log_mark();
+    let out = a.playbook(&playbook, &["-vvv"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_no_password(&out);
+    assert!(!out.all().contains(transport_secret), "{}", out.all());
+    let args = &task_result(&out, "invocation")["invocation"]["module_args"];
+    for (option, want) in [
+        ("root", json!(h.root)),
+        ("postfix_exec", json!([])),
+        ("vars", h.base["vars"].clone()),
+        ("sasl_security_options", json!("noanonymous")),
+        ("sasl_tls_security_options", json!("noanonymous")),
+        ("probe", json!(false)),
+        ("key_file", json!("/opt/hermes/keys/hermes.key")),
+        ("postfix_dir", json!("/etc/postfix")),
+        ("template", json!("/opt/hermes/conf_files/main.cf.HERMES")),
+        ("cipher", json!("ecb")),
+    ] {
+        assert_eq!(args[option], want, "{option}: {args}");
+    }
+    assert_eq!(args["transport_auth"][0]["domain"], "a.example", "{args}");
+    for unset in ["postfix_exec_dir", "reload", "state", "database"] {
+        assert!(
+            args.get(unset).is_none_or(Value::is_null),
+            "{unset} passed though not set: {args}"
+        );
+    }
+    assert_eq!(h.decrypted("relay_host_password"), PASSWORD);
+    let main_cf = h.file("main.cf").unwrap();
+    assert!(
+        main_cf.contains("\nsmtp_sasl_tls_security_options = noanonymous\n"),
+        "{main_cf}"
+    );
+    assert_eq!(
+        h.postmap_query("[mx.a.example]:25").as_deref(),
+        Some(format!("ua:{transport_secret}").as_str())
+    );
+    // The module reloaded; the handler's reload (for hermes_relay_reload: false) is skipped.
+    assert_eq!(host_recap(&out, "localhost")["changed"], 1, "{}", out.all());
+    assert!(
+        postfix.wait_log(mark, "reload", WAIT).is_some(),
+        "Postfix was not reloaded:\n{}",
+        postfix.log_since(mark)
+    );
+
+    // Again: nothing changes.
+    let before = h.snapshot();
+    let out = a.playbook(&playbook, &[]);
+    assert_eq!(host_recap(&out, "localhost")["changed"], 0, "{}", out.all());
+    assert_eq!(h.snapshot(), before);
+
+    // state: absent through the role: the relay variables are left out, the location still
+    // comes from module_defaults.
+    let out = a.playbook(&playbook, &["-e", "hermes_relay_state=absent"]);
+    assert_eq!(host_recap(&out, "localhost")["failed"], 0, "{}", out.all());
+    assert_eq!(host_recap(&out, "localhost")["changed"], 1, "{}", out.all());
+    postfix.stop();
+}
+
+#[test]
+fn the_role_honours_module_defaults_on_the_newest_ansible_core() {
+    role_with_module_defaults(&Ansible::new());
+}
+
+#[test]
+fn the_role_honours_module_defaults_on_the_oldest_ansible_core() {
+    role_with_module_defaults(&Ansible::oldest());
+}
+
+/// A YAML file of the private copy's role as JSON (the venv's PyYAML reads it).
+fn role_yaml(a: &Ansible, path: &str) -> Value {
+    let file = Ansible::collection_in(&a.collections())
+        .join("roles/relay_host")
+        .join(path);
+    let out = run(Command::new(crate::runners::tool_in(a.venv, "python"))
+        .arg("-c")
+        .arg("import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))")
+        .arg(&file));
+    assert_eq!(out.code, 0, "{}", out.all());
+    serde_json::from_str(&out.stdout).unwrap()
+}
+
+/// Every option of the module but the rotation and doctor ones has a role variable, declared
+/// in meta/argument_specs.yml with the default of defaults/main.yml (none: not defined there,
+/// so not passed), and the task passes it; no `omit` (which would remove the option from the
+/// play's module_defaults too).
+#[test]
+fn the_role_reaches_every_module_option() {
+    let a = Ansible::new();
+    let spec = argument_spec(&a, "relay_host");
+    let specs = role_yaml(&a, "meta/argument_specs.yml");
+    let options = &specs["argument_specs"]["main"]["options"];
+    let defaults = role_yaml(&a, "defaults/main.yml");
+    let tasks = role_yaml(&a, "tasks/main.yml");
+    assert_eq!(
+        tasks[0][FQCN],
+        json!({}),
+        "the task takes its options as module_defaults"
+    );
+    let passed = role_yaml(&a, "vars/main.yml")["hermes_relay_module_args"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut missing = Vec::new();
+    for option in spec.as_object().unwrap().keys() {
+        if ["rotate_key", "new_key_file", "new_cipher", "check_only"].contains(&option.as_str()) {
+            continue;
+        }
+        let var = if option == "vars" {
+            "hermes_relay_template_vars".to_string()
+        } else {
+            format!("hermes_relay_{option}")
+        };
+        if !passed.contains(&format!("'{option}': {var} | default(none")) {
+            missing.push(format!("vars/main.yml does not pass {option} from {var}"));
+        }
+        match options.get(&var) {
+            None => missing.push(format!("meta/argument_specs.yml has no {var}")),
+            Some(doc) => {
+                let default = doc.get("default");
+                if defaults.get(&var) != default {
+                    missing.push(format!(
+                        "{var}: argument_specs default {default:?}, defaults/main.yml {:?}",
+                        defaults.get(&var)
+                    ));
+                }
+            }
+        }
+    }
+    assert!(missing.is_empty(), "{missing:#?}");
+    for file in ["tasks/main.yml", "vars/main.yml"] {
+        let text = fs::read_to_string(
+            Ansible::collection_in(&a.collections())
+                .join("roles/relay_host")
+                .join(file),
+        )
+        .unwrap();
+        assert!(!text.contains("omit"), "{file}: {text}");
+    }
+}

@@ -1060,3 +1060,54 @@ fn formula_refuses_a_binary_with_another_checksum() {
     );
     assert_eq!(h.snapshot(), before);
 }
+
+/// A fresh minion's first `test=True` (the formula's, or a state's of its own) says how to
+/// install the binary, not Salt's "`__virtual__` returned False"; nothing is written.
+#[test]
+fn a_fresh_minion_in_test_mode_says_how_to_install_the_binary() {
+    let (f, h) = (Formula::new(), Hermes::new());
+    f.pillar(&h, "smtp.example.com");
+    let before = h.snapshot();
+    let (out, states) = f.m.apply_all("hermes_relay", true, &[]);
+    let state = &states["hermes-relay-host"];
+    assert_eq!(state["result"], Value::Null, "{}", out.all());
+    let comment = state["comment"].as_str().unwrap();
+    assert!(
+        comment.contains("state.apply hermes_relay installs it")
+            && comment.contains(&format!(
+                "{} (the minion option hermes_relay_host.binary) does not exist",
+                f.bin.display()
+            ))
+            && comment.contains("previewed once it is installed"),
+        "{comment}"
+    );
+    assert!(!out.all().contains("__virtual__"), "{}", out.all());
+    assert_eq!(h.snapshot(), before);
+
+    // No formula, no binary anywhere: the same advice, and a real run fails with it.
+    let m = Minion::with_config(json!({"hermes_relay_host.binary": null}));
+    m.sls("relay", "configured", relay(&h));
+    for test in [true, false] {
+        let out = run(m
+            .salt_call()
+            .env("PATH", "/usr/bin:/bin")
+            .args(["state.apply", "relay"])
+            .args(test.then_some("test=True")));
+        let states = state_returns(&out);
+        let ret = &states["relay"];
+        assert_eq!(
+            ret["result"],
+            if test { Value::Null } else { json!(false) },
+            "{}",
+            out.all()
+        );
+        let comment = ret["comment"].as_str().unwrap();
+        assert!(
+            comment.starts_with("hermes-relayhost not found: install it")
+                && comment.contains("state.apply hermes_relay installs it"),
+            "{comment}"
+        );
+        assert!(!out.all().contains("__virtual__"), "{}", out.all());
+    }
+    assert_eq!(h.snapshot(), before);
+}

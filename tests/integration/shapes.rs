@@ -382,3 +382,68 @@ fn a_fifo_or_device_as_the_database_option_file_fails_clearly() {
         assert!(out["msg"].as_str().unwrap().contains(words), "{out}");
     }
 }
+
+#[test]
+fn an_args_file_that_is_a_device_or_a_fifo_or_too_big_fails_without_blocking() {
+    let h = Hermes::new();
+    let fifo = h.dir.path().join("args.fifo");
+    mkfifo(&fifo);
+    let big = h.dir.path().join("big.json");
+    fs::File::create(&big).unwrap().set_len(3 << 30).unwrap();
+    for path in [Path::new("/dev/zero"), fifo.as_path(), big.as_path()] {
+        let start = Instant::now();
+        let out = Command::new(env!("CARGO_BIN_EXE_hermes-relayhost"))
+            .arg(path)
+            .output()
+            .unwrap();
+        let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            json["error"]["code"],
+            "args_unreadable",
+            "{}: {json}",
+            path.display()
+        );
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "{}",
+            path.display()
+        );
+    }
+    // Through stdin, more than the bound is refused too.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hermes-relayhost"))
+        .args(["apply", "--format", "json", "--args-file", "-"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        let chunk = vec![b' '; 1 << 20];
+        for _ in 0..20 {
+            if std::io::Write::write_all(&mut stdin, &chunk).is_err() {
+                break;
+            }
+        }
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("error[args_unreadable]: args on stdin: more than"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn init_twice_on_the_same_root_keeps_it() {
+    let h = Hermes::new();
+    let before = h.snapshot();
+    let out = Command::new(env!("CARGO_BIN_EXE_hermes-relayhost"))
+        .args(["init", "--format", "json", "--root"])
+        .arg(&h.root)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(h.snapshot(), before);
+}

@@ -32,7 +32,18 @@ Postfix (no file is written), so a change elsewhere (master.cf, a certificate) i
 import difflib
 import os
 
+import salt.utils.path
+
 __virtualname__ = "hermes_relay_host"
+
+BINARY = "hermes-relayhost"
+
+# How to get the binary, for a minion that has none yet.
+HOW_TO_INSTALL = (
+    "state.apply hermes_relay installs it (the formula's hermes_relay.install state, from "
+    "the formula's files/), or install the project's .deb (/usr/bin/hermes-relayhost, "
+    "found on PATH when hermes_relay_host.binary is unset)"
+)
 
 ROWS_HEADER = "hermes database rows"
 
@@ -223,17 +234,44 @@ def _test(kwargs):
 
 
 def _call(fun, test, kwargs):
-    """The execution module's result, or a failure that says why it is not loaded (no
-    binary): a test run only reports that, as the binary may be installed before this runs."""
+    """The execution module's result, or a failure that says why it is not loaded: without
+    the binary, how to install it (a test run only reports that, as the binary may be
+    installed before this runs, e.g. by the formula in the same run)."""
     if fun not in __salt__:
-        # The functions loader itself: the context wrapper's missing_fun_string asks the
-        # states loader, which knows nothing of the execution module's __virtual__.
-        functions = __salt__.value() if hasattr(__salt__, "value") else __salt__
-        reason = functions.missing_fun_string(fun)
+        reason = _binary_missing()
+        if reason is None:
+            # The binary is there: the module failed to load for another reason, which the
+            # functions loader knows (the context wrapper's missing_fun_string asks the states
+            # loader, which knows nothing of the execution module's __virtual__).
+            functions = __salt__.value() if hasattr(__salt__, "value") else __salt__
+            reason = functions.missing_fun_string(fun)
+        elif test:
+            reason += "; the relay settings can be previewed once it is installed"
         if test:
             return {"changed": True, "failed": False, "msg": reason, "warnings": []}
         return {"changed": False, "failed": True, "msg": reason, "warnings": []}
     return __salt__[fun](test=test, **kwargs)
+
+
+def _binary_missing():
+    """Why the execution module has no binary and how to install it (as its ``__virtual__``
+    says, plus how to get one), or None when the binary is there."""
+    configured = __salt__["config.get"]("hermes_relay_host.binary", "")
+    if configured:
+        if os.path.isfile(configured) and os.access(configured, os.X_OK):
+            return None
+        what = "is not an executable file" if os.path.exists(configured) else "does not exist"
+        return (
+            f"{BINARY} not found: {configured} (the minion option hermes_relay_host.binary) "
+            f"{what}: {HOW_TO_INSTALL}"
+        )
+    if salt.utils.path.which(BINARY):
+        return None
+    return (
+        f"{BINARY} not found: install it (the hermes_relay formula does) and set the minion "
+        f"option hermes_relay_host.binary to its path, or put it on the minion's PATH: "
+        f"{HOW_TO_INSTALL}"
+    )
 
 
 def _ret(name, out):
