@@ -443,20 +443,7 @@ impl Launch {
     }
 }
 
-/// Runs a command to completion; panics with its output when it cannot start or fails.
-pub fn must(cmd: &mut Command) -> Output {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed ({}):\n{}{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
+pub use crate::support::must;
 
 /// One scenario at a time on the shared containers.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -615,18 +602,7 @@ impl Case {
     }
 
     pub fn param(&self, id: i64) -> Row {
-        let rows = self.rows(&format!(
-            "SELECT parameter, name, enabled, applied, action FROM parameters WHERE id = {id}"
-        ));
-        let r = &rows[0];
-        let int = |v: &Option<String>| v.as_deref().unwrap().parse().unwrap();
-        Row {
-            parameter: r[0].clone(),
-            name: r[1].clone(),
-            enabled: int(&r[2]),
-            applied: int(&r[3]),
-            action: r[4].clone().unwrap(),
-        }
+        Row::of(&self.rows(&Row::select(id)))
     }
 
     pub fn setting(&self, parameter: &str) -> String {

@@ -238,6 +238,25 @@ pub struct Row {
     pub action: String,
 }
 
+impl Row {
+    /// The SELECT whose result [`Row::of`] reads: parameters row `id`.
+    pub fn select(id: i64) -> String {
+        format!("SELECT parameter, name, enabled, applied, action FROM parameters WHERE id = {id}")
+    }
+
+    pub fn of(rows: &[Vec<Option<String>>]) -> Row {
+        let r = &rows[0];
+        let int = |v: &Option<String>| v.as_deref().unwrap().parse().unwrap();
+        Row {
+            parameter: r[0].clone(),
+            name: r[1].clone(),
+            enabled: int(&r[2]),
+            applied: int(&r[3]),
+            action: r[4].clone().unwrap(),
+        }
+    }
+}
+
 pub fn row(parameter: &str, name: Option<&str>, enabled: i64) -> Row {
     Row {
         parameter: Some(parameter.to_string()),
@@ -364,18 +383,7 @@ impl Hermes {
     }
 
     pub fn param(&self, id: i64) -> Row {
-        let rows = self.db.rows(&format!(
-            "SELECT parameter, name, enabled, applied, action FROM parameters WHERE id = {id}"
-        ));
-        let r = &rows[0];
-        let int = |v: &Option<String>| v.as_deref().unwrap().parse().unwrap();
-        Row {
-            parameter: r[0].clone(),
-            name: r[1].clone(),
-            enabled: int(&r[2]),
-            applied: int(&r[3]),
-            action: r[4].clone().unwrap(),
-        }
+        Row::of(&self.db.rows(&Row::select(id)))
     }
 
     /// A `transport` row (the Domains page's per-domain relay) with these credentials,

@@ -32,7 +32,7 @@ pub fn poll<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T>
 }
 
 /// Runs a command to completion; panics with its output when it cannot start or fails.
-fn must(cmd: &mut Command) -> Output {
+pub fn must(cmd: &mut Command) -> Output {
     let out = cmd
         .output()
         .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e} (run scripts/install-test-deps.sh)"));
