@@ -195,3 +195,55 @@ fn current_user() -> String {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Codes are an interface: each variant keeps its code (and Hermes code) for good.
+    macro_rules! stable {
+        ($($name:ident: $error:expr => $code:literal, $hermes:expr;)*) => {$(
+            #[test]
+            fn $name() {
+                let error: Error = $error;
+                assert_eq!(error.code(), $code);
+                assert_eq!(error.hermes_code(), $hermes);
+            }
+        )*};
+    }
+
+    fn denied() -> std::io::Error {
+        std::io::Error::from(std::io::ErrorKind::PermissionDenied)
+    }
+
+    stable! {
+        host_missing: Error::HostMissing => "host_missing", Some(1);
+        invalid_host: Error::option("host", "x") => "invalid_host", Some(2);
+        port_missing: Error::PortMissing => "port_missing", Some(3);
+        invalid_port: Error::option("port", "x") => "invalid_port", Some(4);
+        username_missing: Error::UsernameMissing => "username_missing", Some(5);
+        password_missing: Error::PasswordMissing => "password_missing", Some(6);
+        invalid_username: Error::option("username", "x") => "invalid_username", None;
+        invalid_password: Error::option("password", "x") => "invalid_password", None;
+        other_option: Error::option("tls", "x") => "invalid_args", None;
+        unreachable: Error::PostfixUnreachable("x".into()) => "postfix_unreachable", None;
+        mismatch: Error::PathMismatch("x".into()) => "path_mismatch", None;
+        unsafe_file: Error::UnsafeFile { path: "p".into(), reason: "r".into() } => "unsafe_file", None;
+        io_denied: Error::io("p", denied()) => "permission_denied", None;
+        io_read_only_fs: Error::io("p", std::io::Error::from(std::io::ErrorKind::ReadOnlyFilesystem)) => "permission_denied", None;
+        io_other: Error::io("p", std::io::Error::from(std::io::ErrorKind::NotFound)) => "io_error", None;
+        config: Error::PostfixConfig("x".into()) => "invalid_postfix_config", None;
+        postmap: Error::Postmap("x".into()) => "postmap_failed", None;
+    }
+
+    #[test]
+    fn permission_denied_names_path_operation_and_user() {
+        let text = Error::io_op("/etc/postfix/main.cf", "write", denied()).to_string();
+        assert!(
+            text.starts_with("permission denied: cannot write /etc/postfix/main.cf as ")
+                && text.contains("uid ")
+                && text.contains("become: true"),
+            "{text}"
+        );
+    }
+}

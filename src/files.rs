@@ -533,3 +533,102 @@ impl DirLock {
         Ok(DirLock { _file: file })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_file_reads_as_none() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(
+            read_bounded(&dir.path().join("gone"), 10)
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn a_file_over_its_bound_is_unsafe() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big");
+        fs::write(&path, "12345678901").unwrap();
+        let err = read_bounded(&path, 10).unwrap_err();
+        assert_eq!(err.code(), "unsafe_file");
+        assert!(
+            err.to_string().contains("larger than the 10 bytes"),
+            "{err}"
+        );
+        assert_eq!(&*read_bounded(&path, 11).unwrap().unwrap(), b"12345678901");
+    }
+
+    #[test]
+    fn a_head_read_stops_at_its_limit_whatever_the_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        fs::write(&path, "line one\nline two\n").unwrap();
+        let (head, id) = read_identified(&path, Some(4)).unwrap().unwrap();
+        assert_eq!(&*head, b"line");
+        assert_eq!(id.size, 18);
+    }
+
+    #[test]
+    fn a_symlink_or_a_directory_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("t");
+        fs::write(&target, "x").unwrap();
+        let link = dir.path().join("l");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        assert!(read_bounded(&link, 10).is_err());
+        let err = read_bounded(dir.path(), 10).unwrap_err();
+        assert_eq!(err.code(), "unsafe_file");
+        assert!(err.to_string().contains("a directory"), "{err}");
+    }
+
+    #[test]
+    fn the_identity_moves_with_an_edit_that_restores_the_mtime() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sasl_passwd");
+        fs::write(&path, "aaaa").unwrap();
+        let before = FileId::of(&path).unwrap();
+        let mtime = fs::metadata(&path).unwrap().modified().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        fs::write(&path, "bbbb").unwrap();
+        File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(mtime)
+            .unwrap();
+        let after = FileId::of(&path).unwrap();
+        assert_eq!((after.size, after.mtime_ns), (before.size, before.mtime_ns));
+        assert_ne!(after, before, "only the ctime tells");
+    }
+
+    #[test]
+    fn our_temp_names_are_leftovers_and_others_are_not() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            ".sasl_passwd.Ab12",
+            "__db..sasl_passwd.Ab12.db",
+            ".main.cf.Ab12",
+            "__db.sasl_passwd.db",
+            "sasl_passwd",
+        ] {
+            fs::write(dir.path().join(name), "").unwrap();
+        }
+        let found: Vec<String> = leftovers(dir.path())
+            .unwrap()
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ".main.cf.Ab12",
+                ".sasl_passwd.Ab12",
+                "__db..sasl_passwd.Ab12.db"
+            ]
+        );
+    }
+}

@@ -203,6 +203,10 @@ pub fn merge(base: &str, directives: &[(String, String)]) -> String {
     }
     for (name, _) in directives {
         if found.insert(name.as_str()) {
+            // As postconf does: an appended line starts a line of its own.
+            if !out.is_empty() && !out.ends_with('\n') {
+                out.push('\n');
+            }
             out.push_str(&format!("{name} = {}\n", wanted[name.as_str()]));
         }
     }
@@ -510,6 +514,41 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn map_suffix_of_each_supported_type() {
+        for (map, suffix) in [
+            ("hash:/etc/postfix/sasl_passwd", Some(".db")),
+            ("btree:/etc/postfix/sasl_passwd", Some(".db")),
+            ("lmdb:/etc/postfix/sasl_passwd", Some(".lmdb")),
+            ("cdb:/etc/postfix/sasl_passwd", Some(".cdb")),
+            ("texthash:/etc/postfix/sasl_passwd", None),
+            ("", Some(".db")),
+        ] {
+            assert_eq!(map_suffix(map).unwrap(), suffix, "{map}");
+        }
+        let err = map_suffix("mysql:/etc/postfix/mysql.cf").unwrap_err();
+        assert_eq!(err.code(), "database_layout");
+        assert!(err.to_string().contains("'mysql'"), "{err}");
+    }
+
+    #[test]
+    fn templates_without_partials_pass_the_shape_check() {
+        assert!(check_shape("a = {{vars.a}}\n{{#if vars.a}}b = 1{{/if}}\n").is_ok());
+        assert!(check_shape("{{!-- a comment --}}\nx = {{{vars.a}}}\n").is_ok());
+        assert!(check_shape("{{~> p ~}}").is_err());
+        assert!(check_shape("{{ > p }}").is_err());
+    }
+
+    #[test]
+    fn merge_appends_a_missing_directive_after_the_last_line() {
+        let merged = merge(
+            "# base\nbiff = no",
+            &[("relayhost".into(), "[a.example]:25".into())],
+        );
+        assert!(merged.starts_with("# base\nbiff = no\n"), "{merged}");
+        assert!(merged.ends_with("relayhost = [a.example]:25\n"), "{merged}");
     }
 
     #[test]

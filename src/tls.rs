@@ -72,6 +72,24 @@ impl TlsMode {
 mod tests {
     use super::*;
 
+    /// Each mode's rows: the security level row (none when disabled) and the wrapper pair.
+    macro_rules! rows {
+        ($($name:ident: $mode:expr => $level:expr, $wrapper:literal;)*) => {$(
+            #[test]
+            fn $name() {
+                assert_eq!($mode.security_level(), $level);
+                assert_eq!($mode.wrapper_mode(), $wrapper);
+            }
+        )*};
+    }
+
+    rows! {
+        none_disables_tls: TlsMode::None => None, false;
+        may_is_opportunistic: TlsMode::May => Some("may"), false;
+        encrypt_is_mandatory_starttls: TlsMode::Encrypt => Some("encrypt"), false;
+        wrapper_is_encrypt_with_wrapper_mode: TlsMode::Wrapper => Some("encrypt"), true;
+    }
+
     #[test]
     fn every_mode_reads_back_from_its_rows() {
         for mode in TlsMode::ALL {

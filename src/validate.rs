@@ -506,6 +506,26 @@ mod tests {
         assert_eq!(parse_host(&label).unwrap_err().code(), "invalid_host");
     }
 
+    /// The relayhost value and sasl_passwd key each host form gets, as real Postfix reads them.
+    macro_rules! literal {
+        ($($name:ident: $host:literal, $port:literal => $want:literal;)*) => {$(
+            #[test]
+            fn $name() {
+                assert_eq!(parse_host($host).unwrap().relay_literal($port), $want);
+            }
+        )*};
+    }
+
+    literal! {
+        literal_of_a_name: "smtp.example.com", 587 => "[smtp.example.com]:587";
+        literal_of_a_trimmed_name: " \tsmtp.example.com\n", 25 => "[smtp.example.com]:25";
+        literal_of_ipv4: "192.0.2.25", 465 => "[192.0.2.25]:465";
+        literal_of_ipv6: "2001:db8::25", 25 => "[ipv6:2001:db8::25]:25";
+        literal_of_ipv6_loopback: "::1", 2525 => "[ipv6:::1]:2525";
+        literal_of_an_idn_in_ascii: "xn--bcher-kva.example", 587 => "[xn--bcher-kva.example]:587";
+        literal_of_the_highest_port: "smtp.example.com", 65535 => "[smtp.example.com]:65535";
+    }
+
     #[test]
     fn relay_literals() {
         assert_eq!(ok_lit("smtp.example.com", 587), "[smtp.example.com]:587");
