@@ -73,8 +73,8 @@ pub fn apply(plan: &Plan, store: &mut dyn Store, target: &Target) -> Result<Appl
 
 /// Check mode: every step the real run takes before its first write (the staged config
 /// checked through `postfix_exec`, the map built and queried, Postfix asked whether it runs),
-/// so that its verdict is the real run's. What it staged is removed on return.
-/// Returns the warnings the real run would give before its writes (a reload it would skip).
+/// so that its verdict and warnings (a reload it would skip) are the real run's. What it
+/// staged is removed on return.
 pub fn preflight(plan: &Plan, target: &Target) -> Result<Vec<String>, Error> {
     let (installs, _, running) = prepare(plan, target)?;
     Ok(reload_warning(!installs.is_empty(), target.reload, running)
