@@ -15,7 +15,7 @@ use std::time::Instant;
 use mysql::prelude::Queryable;
 use serde_json::{Value, json};
 
-use crate::common::{PASSWORD, Run, ids};
+use crate::common::{PASSWORD, Run, ids, verdict};
 use crate::errors::{NEW_PASSWORD, changes, configured, mirror_root, relay, reload_in};
 use crate::topology::{Case, Fault, Launch, Restore, must};
 
@@ -67,16 +67,6 @@ struct State {
     /// Configure the host with [`relay`]`(PASSWORD)` before the setup.
     configured: bool,
     setup: fn(&Case) -> Setup,
-}
-
-/// The verdict both runs must agree on.
-fn verdict(out: &Value) -> Value {
-    json!({
-        "failed": out["failed"],
-        "code": out["error"]["code"],
-        "changed": out["changed"],
-        "changes": out["changes"],
-    })
 }
 
 /// The args of a pending change that rewrites main.cf and sasl_passwd: the relay moved.

@@ -7,7 +7,6 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -776,43 +775,13 @@ impl Case {
 }
 
 /// A file's content hash, length, mode and mtime.
-pub type FileState = (u64, usize, u32, SystemTime);
+pub use crate::common::{FileState, walk};
 
 #[derive(Debug, PartialEq)]
 pub struct Snapshot {
     /// path → (content hash, length, mode, mtime)
     pub files: BTreeMap<PathBuf, FileState>,
     pub rows: Vec<String>,
-}
-
-fn walk(dir: &Path, out: &mut BTreeMap<PathBuf, FileState>) {
-    for entry in fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        let meta = fs::symlink_metadata(&path).unwrap();
-        if meta.is_dir() {
-            walk(&path, out);
-        } else {
-            let bytes = if meta.is_symlink() {
-                fs::read_link(&path)
-                    .unwrap()
-                    .into_os_string()
-                    .into_encoded_bytes()
-            } else {
-                fs::read(&path).unwrap()
-            };
-            let mut hasher = DefaultHasher::new();
-            bytes.hash(&mut hasher);
-            out.insert(
-                path.clone(),
-                (
-                    hasher.finish(),
-                    bytes.len(),
-                    meta.permissions().mode(),
-                    meta.modified().unwrap(),
-                ),
-            );
-        }
-    }
 }
 
 fn finish(out: Output) -> Run {

@@ -10,7 +10,7 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 
-use crate::common::{Hermes, Outcome, PASSWORD, relay};
+use crate::common::{Hermes, Outcome, PASSWORD, relay, verdict};
 
 /// How the binary is started for a state.
 #[derive(Clone, Copy)]
@@ -33,16 +33,6 @@ struct State {
     configured: bool,
     runner: Runner,
     mariadb: bool,
-}
-
-/// The verdict both runs must agree on.
-fn verdict(out: &Value) -> Value {
-    json!({
-        "failed": out["failed"],
-        "code": out["error"]["code"],
-        "changed": out["changed"],
-        "changes": out["changes"],
-    })
 }
 
 fn run(args: &Value, runner: Runner) -> Value {

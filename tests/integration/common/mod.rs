@@ -75,6 +75,16 @@ impl Outcome for Run {
     }
 }
 
+/// What check mode and the real run must agree on (README "Check mode never lies").
+pub fn verdict(out: &Value) -> Value {
+    json!({
+        "failed": out["failed"],
+        "code": out["error"]["code"],
+        "changed": out["changed"],
+        "changes": out["changes"],
+    })
+}
+
 /// The doctor's check `name` in a result (`checks`: `{name, ok, detail}`).
 pub fn check<'a>(out: &'a Value, name: &str) -> &'a Value {
     out["checks"]
@@ -602,14 +612,25 @@ pub struct Snapshot {
     pub rows: Vec<String>,
 }
 
-fn walk(dir: &Path, out: &mut BTreeMap<PathBuf, (u64, usize, u32, SystemTime)>) {
+/// What a snapshot keeps of a file: content hash, length, mode, mtime.
+pub type FileState = (u64, usize, u32, SystemTime);
+
+/// Every file under `dir` (a symlink by its target's name, not followed).
+pub fn walk(dir: &Path, out: &mut BTreeMap<PathBuf, FileState>) {
     for entry in fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
         let meta = fs::symlink_metadata(&path).unwrap();
         if meta.is_dir() {
             walk(&path, out);
         } else {
-            let bytes = fs::read(&path).unwrap();
+            let bytes = if meta.is_symlink() {
+                fs::read_link(&path)
+                    .unwrap()
+                    .into_os_string()
+                    .into_encoded_bytes()
+            } else {
+                fs::read(&path).unwrap()
+            };
             let mut hasher = DefaultHasher::new();
             bytes.hash(&mut hasher);
             out.insert(
