@@ -109,24 +109,9 @@ fn apply_relays_mail_with_auth_through_the_container() {
     assert_eq!(run.json["changed"], true, "{}", run.stdout);
     assert_eq!(run.json["warnings"], json!([]), "{}", run.stdout);
 
-    // The rows, as the Relay Host page writes them, in the MariaDB container.
-    let on = |p: &str, name: Option<&str>| row(p, name, 1);
-    assert_eq!(c.param(ids::RELAYHOST), on("relayhost", Some("Relay Host")));
-    assert_eq!(
-        c.param(ids::RELAYHOST_VALUE),
-        on(&key, Some("127.0.0.1")),
-        "{}",
-        run.stdout
-    );
-    assert_eq!(c.param(ids::SASL_AUTH_VALUE), on("yes", None));
-    assert_eq!(
-        c.param(ids::PASSWORD_MAPS_VALUE),
-        on("hash:/etc/postfix/sasl_passwd", None)
-    );
-    assert_eq!(c.decrypted("relay_host_username"), USER);
-    assert_eq!(c.decrypted("relay_host_password"), PASSWORD);
-
-    // The files on the host, the map built by the container's postmap.
+    // The rows in the MariaDB container, the files on the host, the map built by the
+    // container's postmap, the container's Postfix reading the module's config.
+    assert_relay_configured(&w);
     let main_cf = c.file("main.cf").unwrap();
     assert!(
         main_cf.contains(&format!("relayhost = {key}\n")),
@@ -136,19 +121,6 @@ fn apply_relays_mail_with_auth_through_the_container() {
         main_cf.contains("smtp_sasl_password_maps = hash:/etc/postfix/sasl_passwd\n"),
         "{main_cf}"
     );
-    assert_eq!(
-        c.file("sasl_passwd").unwrap(),
-        format!("{key}\t{USER}:{PASSWORD}\n")
-    );
-    assert_eq!(c.mode("sasl_passwd"), 0o600);
-    assert_eq!(c.mode("sasl_passwd.db"), 0o600);
-    assert_eq!(
-        c.postmap_query(&key).as_deref(),
-        Some(format!("{USER}:{PASSWORD}").as_str())
-    );
-    // The container's Postfix reads the module's config.
-    let relayhost = c.t.in_postfix(&["postconf", "-h", "relayhost"]);
-    assert_eq!(relayhost.trim(), key);
     assert!(
         c.wait_log(mark, "reload -- version").is_some(),
         "no reload in `docker logs` after the apply:\n{}",
@@ -173,4 +145,41 @@ fn apply_relays_mail_with_auth_through_the_container() {
         "a no-change run reloaded Postfix"
     );
     assert_no_secret(&again.to_string(), &[PASSWORD]);
+}
+
+/// The relay key Postfix uses for the World's smarthost.
+pub fn relay_key(w: &World) -> String {
+    format!("[127.0.0.1]:{}", w.sh.port)
+}
+
+/// What a first relay setup leaves behind, wherever it ran: the Relay Host page's rows in the
+/// MariaDB container, the credentials encrypted with the root's key, sasl_passwd (0600) in the
+/// host's Postfix dir with the map the container's postmap answers from, the container's
+/// Postfix reading the new relayhost.
+pub fn assert_relay_configured(w: &World) {
+    let c = &w.c;
+    let key = relay_key(w);
+    let on = |p: &str, name: Option<&str>| row(p, name, 1);
+    assert_eq!(c.param(ids::RELAYHOST), on("relayhost", Some("Relay Host")));
+    assert_eq!(c.param(ids::RELAYHOST_VALUE), on(&key, Some("127.0.0.1")));
+    assert_eq!(c.param(ids::SASL_AUTH_VALUE), on("yes", None));
+    assert_eq!(
+        c.param(ids::PASSWORD_MAPS_VALUE),
+        on("hash:/etc/postfix/sasl_passwd", None)
+    );
+    assert_eq!(c.decrypted("relay_host_username"), USER);
+    assert_eq!(c.decrypted("relay_host_password"), PASSWORD);
+    assert_eq!(
+        c.file("sasl_passwd").as_deref(),
+        Some(format!("{key}\t{USER}:{PASSWORD}\n").as_str())
+    );
+    assert_eq!(c.mode("sasl_passwd"), 0o600);
+    assert_eq!(c.mode("sasl_passwd.db"), 0o600);
+    assert_eq!(
+        c.postmap_query(&key).as_deref(),
+        Some(format!("{USER}:{PASSWORD}").as_str()),
+        "the container's postmap does not answer from the map"
+    );
+    let relayhost = c.t.in_postfix(&["postconf", "-h", "relayhost"]);
+    assert_eq!(relayhost.trim(), key);
 }

@@ -14,8 +14,8 @@ use std::process::{Command, Output, Stdio};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
-use crate::common::{Outcome, PASSWORD, assert_no_secret, ids, row};
-use crate::relay::{USER, World};
+use crate::common::{Outcome, PASSWORD, assert_no_secret, ids};
+use crate::relay::{USER, World, assert_relay_configured, relay_key};
 use crate::topology::{Case, Topology, must};
 
 /// The integration crate's runner helpers: the pinned venv, the private copy of the collection
@@ -29,43 +29,6 @@ use harness::{Ansible, host_recap, module_binary, venv_tool};
 const FQCN: &str = "hermes_seg.relay.relay_host";
 const INFO: &str = "hermes_seg.relay.relay_host_info";
 const GROUP: &str = "group/hermes_seg.relay.relay";
-
-/// The relay key Postfix uses for the World's smarthost.
-fn relay_key(w: &World) -> String {
-    format!("[127.0.0.1]:{}", w.sh.port)
-}
-
-/// What a first relay setup leaves behind, wherever it ran: the Relay Host page's rows in the
-/// MariaDB container, the credentials encrypted with the root's key, sasl_passwd (0600) in the
-/// host's Postfix dir with the map the container's postmap answers from, the container's
-/// Postfix reading the new relayhost.
-fn assert_relay_configured(w: &World) {
-    let c = &w.c;
-    let key = relay_key(w);
-    let on = |p: &str, name: Option<&str>| row(p, name, 1);
-    assert_eq!(c.param(ids::RELAYHOST), on("relayhost", Some("Relay Host")));
-    assert_eq!(c.param(ids::RELAYHOST_VALUE), on(&key, Some("127.0.0.1")));
-    assert_eq!(c.param(ids::SASL_AUTH_VALUE), on("yes", None));
-    assert_eq!(
-        c.param(ids::PASSWORD_MAPS_VALUE),
-        on("hash:/etc/postfix/sasl_passwd", None)
-    );
-    assert_eq!(c.decrypted("relay_host_username"), USER);
-    assert_eq!(c.decrypted("relay_host_password"), PASSWORD);
-    assert_eq!(
-        c.file("sasl_passwd").as_deref(),
-        Some(format!("{key}\t{USER}:{PASSWORD}\n").as_str())
-    );
-    assert_eq!(c.mode("sasl_passwd"), 0o600);
-    assert_eq!(c.mode("sasl_passwd.db"), 0o600);
-    assert_eq!(
-        c.postmap_query(&key).as_deref(),
-        Some(format!("{USER}:{PASSWORD}").as_str()),
-        "the container's postmap does not answer from the map"
-    );
-    let relayhost = c.t.in_postfix(&["postconf", "-h", "relayhost"]);
-    assert_eq!(relayhost.trim(), key);
-}
 
 /// Mail sent into the container's Postfix reaches the smarthost, authenticated as `USER`, with
 /// no rejected login on the way.

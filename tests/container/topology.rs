@@ -418,18 +418,7 @@ impl Launch {
     /// ENOSPC: a full disk at writeback.
     pub fn disk_full() -> Launch {
         Launch {
-            prefix: [
-                "strace",
-                "-f",
-                "-o",
-                "/dev/null",
-                "-e",
-                "trace=fsync,fdatasync",
-                "-e",
-                "inject=fsync,fdatasync:error=ENOSPC",
-            ]
-            .map(String::from)
-            .to_vec(),
+            prefix: crate::common::DISK_FULL.map(String::from).to_vec(),
             env: Vec::new(),
         }
     }

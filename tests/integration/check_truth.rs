@@ -10,7 +10,7 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 
-use crate::common::{Hermes, Outcome, PASSWORD, relay, verdict};
+use crate::common::{DISK_FULL, Hermes, Outcome, PASSWORD, relay, verdict};
 
 /// How the binary is started for a state.
 #[derive(Clone, Copy)]
@@ -59,17 +59,8 @@ fn run(args: &Value, runner: Runner) -> Value {
             c
         }
         Runner::DiskFull => {
-            let mut c = Command::new("strace");
-            c.args([
-                "-f",
-                "-o",
-                "/dev/null",
-                "-e",
-                "trace=fsync,fdatasync",
-                "-e",
-                "inject=fsync,fdatasync:error=ENOSPC",
-                bin,
-            ]);
+            let mut c = Command::new(DISK_FULL[0]);
+            c.args(&DISK_FULL[1..]).arg(bin);
             c
         }
     };

@@ -75,6 +75,18 @@ impl Outcome for Run {
     }
 }
 
+/// strace's prefix for a full disk at writeback: every fsync of the binary fails with ENOSPC.
+pub const DISK_FULL: [&str; 8] = [
+    "strace",
+    "-f",
+    "-o",
+    "/dev/null",
+    "-e",
+    "trace=fsync,fdatasync",
+    "-e",
+    "inject=fsync,fdatasync:error=ENOSPC",
+];
+
 /// What check mode and the real run must agree on (README "Check mode never lies").
 pub fn verdict(out: &Value) -> Value {
     json!({
