@@ -19,6 +19,9 @@ pub struct Target<'a> {
     pub dir: &'a Path,
     pub postfix: &'a Postfix,
     pub reload: bool,
+    /// Copy the old main.cf to `main.cf.HERMES` first, as Hermes's generator does (a Hermes
+    /// host); a plain Postfix host gets no file it did not have.
+    pub backup: bool,
 }
 
 /// A file ready to be renamed into place, with the copy to put back.
@@ -116,7 +119,9 @@ fn stage_all(plan: &Plan, target: &Target) -> Result<(Vec<Install>, Option<FileI
         let live = dir.join("main.cf");
         let old = Saved::capture(&live)?;
         let backup = dir.join("main.cf.HERMES");
-        if let Some((bytes, _)) = files::read_identified(&live, None)? {
+        if target.backup
+            && let Some((bytes, _)) = files::read_identified(&live, None)?
+        {
             // Never wider than the file it copies.
             let mode = files::mode_of(&live)?.unwrap_or(0o600) & 0o644;
             installs.push(Install {

@@ -33,9 +33,16 @@ pub struct Args {
     /// TCP port of the relay host, 1-65535 (default 25).
     #[schemars(extend("default" = 25))]
     pub port: Option<PortArg>,
-    /// Outbound TLS level (default `may`).
+    /// Outbound TLS level (default `may`). `verify` / `secure` check the relay's certificate
+    /// (Postfix's levels), through a TLS policy entry for the relay.
     #[schemars(extend("default" = "may"))]
     pub tls: Option<TlsMode>,
+    /// With `tls: verify`/`secure`: the PEM CA file that signs the relay's certificate, as
+    /// Postfix sees the path (trusted for the relay only); default: the system's CAs.
+    pub tls_ca_file: Option<String>,
+    /// With `tls: verify`/`secure`: the name the relay's certificate must carry (default: the
+    /// relay host name).
+    pub tls_name: Option<String>,
     /// SASL authentication; defaults to true when `username` is given, else the stored setting.
     pub auth: Option<Flag>,
     /// SASL username (not secret; shown in diffs).
@@ -43,6 +50,11 @@ pub struct Args {
     /// SASL password; omitted or empty keeps the stored one. Never shown.
     #[schemars(with = "Option<String>", extend("writeOnly" = true))]
     pub password: Option<SecretString>,
+    /// `hermes` (default): the Hermes rows are the truth and main.cf is rendered whole from
+    /// the base template. `postfix`: any Postfix host, no database or key; main.cf is edited in
+    /// place for the relay keys only and the password lives only in sasl_passwd.
+    #[schemars(extend("default" = "hermes"))]
+    pub host_type: Option<HostType>,
     /// Hermes database: `sqlite:PATH` (default `sqlite:<root>/hermes.sqlite`),
     /// `mysql://USER[:PASSWORD]@HOST[:PORT]/DB` or `mysql://USER@localhost/DB?socket=PATH`.
     pub database: Option<String>,
@@ -119,6 +131,9 @@ impl Args {
             ("host", self.host.is_some()),
             ("port", self.port.is_some()),
             ("tls", self.tls.is_some()),
+            ("tls_ca_file", self.tls_ca_file.is_some()),
+            ("tls_name", self.tls_name.is_some()),
+            ("host_type", self.host_type.is_some()),
             ("auth", self.auth.is_some()),
             ("username", self.username.is_some()),
             ("password", self.password.is_some()),
@@ -155,6 +170,15 @@ impl Args {
         .filter_map(|(name, given)| given.then_some(name))
         .collect()
     }
+}
+
+/// What kind of host a run configures.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum HostType {
+    #[default]
+    Hermes,
+    Postfix,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
@@ -515,6 +539,7 @@ mod tests {
                     "port" => json!(25),
                     "tls" => json!("may"),
                     "cipher" | "new_cipher" => json!("ecb"),
+                    "host_type" => json!("postfix"),
                     "vars" => json!({}),
                     "postfix_exec" | "transport_auth" => json!([]),
                     "auth" | "reload" | "probe" | "check_only" | "rotate_key" => json!(true),

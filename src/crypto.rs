@@ -46,6 +46,7 @@ impl Cipher {
 }
 
 /// The 32-byte AES key from `hermes.key` and the format it is used with; wiped on drop.
+#[derive(Clone)]
 pub struct Key {
     bytes: Zeroizing<[u8; 32]>,
     cipher: Cipher,

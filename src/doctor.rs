@@ -6,7 +6,8 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::args::Args;
+use crate::args::{Args, HostType};
+use crate::certificate;
 use crate::crypto::Key;
 use crate::error::Error;
 use crate::failure::Failure;
@@ -26,6 +27,9 @@ pub struct Check {
     pub name: &'static str,
     pub ok: bool,
     pub detail: String,
+    /// Passed, but needs attention soon (also listed in the result's `warnings`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub warning: bool,
 }
 
 struct Checks(Vec<Check>);
@@ -36,7 +40,15 @@ impl Checks {
             name,
             ok,
             detail: detail.into(),
+            warning: false,
         });
+    }
+
+    fn warn(&mut self, name: &'static str, detail: impl Into<String>) {
+        self.add(name, true, detail);
+        if let Some(last) = self.0.last_mut() {
+            last.warning = true;
+        }
     }
 }
 
@@ -61,7 +73,9 @@ pub fn examine(desired: &Desired, settings: &Settings) -> Examination {
     let postfix = Postfix::new(&settings.postfix_exec, &settings.postfix_exec_dir);
     let dir = settings.postfix_dir.as_path();
 
+    let plain = settings.host_type == HostType::Postfix;
     let key = match load::key(settings) {
+        Ok(key) if plain => Some(key),
         Ok(key) => {
             checks.add(
                 "key",
@@ -104,9 +118,19 @@ pub fn examine(desired: &Desired, settings: &Settings) -> Examination {
             }
         },
     };
-    checks.add("database", true, "the relay rows are readable");
+    if plain {
+        checks.add(
+            "database",
+            true,
+            "no database: the relay settings are read from main.cf and sasl_passwd",
+        );
+    } else {
+        checks.add("database", true, "the relay rows are readable");
+    }
 
-    if let Some(key) = &key {
+    if let Some(key) = &key
+        && !plain
+    {
         credentials(&mut checks, &snapshot, key);
     }
     sasl_plugins(&mut checks, &postfix);
@@ -124,6 +148,7 @@ pub fn examine(desired: &Desired, settings: &Settings) -> Examination {
         crate::render::map_suffix(&map).ok().flatten(),
         files.map_stale,
     );
+    relay_certificate(&mut checks, &snapshot, settings);
 
     if let (Some(key), Ok(base)) = (&key, &base) {
         let inputs = Inputs {
@@ -133,6 +158,7 @@ pub fn examine(desired: &Desired, settings: &Settings) -> Examination {
             base,
             exec_dir: &settings.postfix_exec_dir,
             postfix_dir: dir,
+            edit_in_place: settings.host_type == crate::args::HostType::Postfix,
         };
         let name = match desired.relay {
             Wanted::Keep => "drift",
@@ -168,6 +194,32 @@ pub fn examine(desired: &Desired, settings: &Settings) -> Examination {
         checks: checks.0,
         snapshot: Ok(snapshot),
         key,
+    }
+}
+
+/// With a relay TLS policy (`tls: verify`/`secure`), the relay's certificate as Postfix will
+/// judge it: a chain or name Postfix refuses fails, fewer than
+/// [`certificate::EXPIRY_WARNING_DAYS`] days to expiry warns. Without one, no connection.
+fn relay_certificate(checks: &mut Checks, snapshot: &Snapshot, settings: &Settings) {
+    let Some(relay) = crate::info::policy_relay(snapshot, settings) else {
+        return;
+    };
+    let relay = match relay {
+        Ok(relay) => relay,
+        Err(e) => return checks.add("relay_certificate", false, e.to_string()),
+    };
+    match certificate::inspect(&relay) {
+        Err(e) => checks.add("relay_certificate", false, e.to_string()),
+        Ok(report) if !report.ok() => checks.add("relay_certificate", false, report.summary()),
+        Ok(report) if report.days_left < certificate::EXPIRY_WARNING_DAYS => checks.warn(
+            "relay_certificate",
+            format!(
+                "{}: under {} days left, renew it before Postfix refuses it",
+                report.summary(),
+                certificate::EXPIRY_WARNING_DAYS
+            ),
+        ),
+        Ok(report) => checks.add("relay_certificate", true, report.summary()),
     }
 }
 

@@ -9,8 +9,8 @@ use crate::crypto::Key;
 use crate::doctor::{self, Check};
 use crate::failure::Failure;
 use crate::model::{
-    PASSWORD_MAPS, RELAYHOST, SASL_AUTH, Snapshot, TLS_LEVEL, USERNAME_SETTING, WRAPPERMODE,
-    setting_label,
+    PASSWORD_MAPS, RELAYHOST, SASL_AUTH, Snapshot, TLS_LEVEL, TLS_POLICY_MAPS, USERNAME_SETTING,
+    WRAPPERMODE, setting_label,
 };
 use crate::options::Request;
 use crate::tls::TlsMode;
@@ -68,9 +68,17 @@ fn relay_info(snap: &Snapshot, key: Option<&Key>) -> RelayInfo {
         }
         None => (None, None),
     };
+    let relayhost = value(RELAYHOST);
+    let policy = value(TLS_POLICY_MAPS);
+    let policy_level = policy
+        .as_deref()
+        .and_then(crate::tls::relay_policy)
+        .filter(|p| relayhost.as_deref() == Some(p.key))
+        .map(|p| p.level);
     let tls = TlsMode::from_rows(
         value(TLS_LEVEL).as_deref(),
         value(WRAPPERMODE).is_some_and(|v| v.eq_ignore_ascii_case("yes")),
+        policy_level,
     );
     RelayInfo {
         state: if host.is_some() {
@@ -103,6 +111,43 @@ fn username(snap: &Snapshot, key: &Key) -> Option<String> {
         .split_once(':')
         .map(|(user, _)| user.to_string())
         .filter(|u| !u.is_empty())
+}
+
+/// The relay as its stored TLS policy entry describes it (`tls: verify`/`secure`), for a
+/// certificate check; `None` without one for the stored relay host.
+pub fn policy_relay(
+    snap: &Snapshot,
+    settings: &validate::Settings,
+) -> Option<crate::Result<validate::Relay>> {
+    let value = |name: &str| {
+        let parent = snap.parent(name).filter(|p| p.is_enabled())?;
+        let value = snap.values_of(parent).first().copied()?;
+        value.is_enabled().then(|| value.param().trim().to_string())
+    };
+    let relayhost = value(RELAYHOST)?;
+    let policy_value = value(TLS_POLICY_MAPS)?;
+    let policy = crate::tls::relay_policy(&policy_value).filter(|p| p.key == relayhost)?;
+    let tls = TlsMode::ALL
+        .into_iter()
+        .find(|m| m.policy_level() == Some(policy.level))?;
+    let (host, port) = split_relay(&relayhost);
+    Some((|| {
+        Ok(validate::Relay {
+            host: validate::parse_host(&host)?,
+            port: port.unwrap_or(25),
+            tls,
+            tls_ca_file: policy
+                .ca_file
+                .map(|path| validate::ca_file(path, settings))
+                .transpose()?,
+            tls_name: policy.name.map(str::to_string),
+            auth: validate::AuthIntent {
+                on: None,
+                username: None,
+                password: None,
+            },
+        })
+    })())
 }
 
 /// `[host]:port`, `[ipv6:addr]:port`, `host:port` or a bare host; no port means 25.

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use zeroize::Zeroizing;
 
+use crate::args::HostType;
 use crate::crypto::Key;
 use crate::error::{Error, Result};
 use crate::files::{self, FileId, mode_of, read_optional};
@@ -32,8 +33,13 @@ pub struct FileState {
     pub leftovers: Vec<PathBuf>,
 }
 
-/// The base main.cf rendered with `vars`; also checks that the Postfix dir exists.
+/// The base main.cf rendered with `vars`; also checks that the Postfix dir exists. A plain
+/// Postfix host has none: its main.cf is edited, not rendered (empty).
 pub fn base_template(settings: &Settings) -> Result<String> {
+    if settings.host_type == HostType::Postfix {
+        check_postfix_dir(settings)?;
+        return Ok(String::new());
+    }
     let template_err = |reason: String| Error::Template {
         path: settings.template.clone(),
         reason,
@@ -46,6 +52,11 @@ pub fn base_template(settings: &Settings) -> Result<String> {
     };
     let template =
         String::from_utf8(bytes.to_vec()).map_err(|_| template_err("not valid UTF-8".into()))?;
+    check_postfix_dir(settings)?;
+    render::base(&settings.template, &template, &settings.vars)
+}
+
+fn check_postfix_dir(settings: &Settings) -> Result<()> {
     let dir = settings.postfix_dir.as_path();
     if !dir.is_dir() {
         return Err(Error::io(
@@ -56,11 +67,14 @@ pub fn base_template(settings: &Settings) -> Result<String> {
             ),
         ));
     }
-    render::base(&settings.template, &template, &settings.vars)
+    Ok(())
 }
 
-/// The key file, used with the configured cipher.
+/// The key file, used with the configured cipher; a plain Postfix host's run key.
 pub fn key(settings: &Settings) -> Result<Key> {
+    if let Some(key) = &settings.session_key {
+        return Ok(key.as_ref().clone());
+    }
     Ok(Key::load(&settings.key_file)?.with_cipher(settings.cipher))
 }
 

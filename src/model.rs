@@ -11,6 +11,7 @@ pub const TLS_LEVEL: &str = "smtp_tls_security_level";
 pub const WRAPPERMODE: &str = "smtp_tls_wrappermode";
 pub const SASL_SECURITY_OPTIONS: &str = "smtp_sasl_security_options";
 pub const SASL_TLS_SECURITY_OPTIONS: &str = "smtp_sasl_tls_security_options";
+pub const TLS_POLICY_MAPS: &str = "smtp_tls_policy_maps";
 pub const USERNAME_SETTING: &str = "relay_host_username";
 pub const PASSWORD_SETTING: &str = "relay_host_password";
 /// The `transport` columns of the per-domain credentials (ciphertext, like the settings).
@@ -135,6 +136,18 @@ pub struct Snapshot {
     pub username_cipher: Option<String>,
     pub password_cipher: Option<String>,
     pub transports: Vec<TransportRow>,
+    /// A plain Postfix host's sasl_passwd entries besides the relay's (Hermes: none; its
+    /// per-domain lines come from `transport`).
+    pub sasl_entries: Vec<SaslEntry>,
+}
+
+/// One `key user:password` entry of a plain Postfix host's sasl_passwd, the credentials
+/// encrypted with the run's key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SaslEntry {
+    pub key: String,
+    pub username_cipher: String,
+    pub password_cipher: String,
 }
 
 impl Snapshot {
@@ -207,7 +220,8 @@ impl Change {
 
 /// The directives this module writes: Postfix must know every one of them, and each must come
 /// from one enabled row.
-pub const MANAGED: [&str; 7] = [
+/// On a plain Postfix host, these are the main.cf keys the module owns.
+pub const MANAGED: [&str; 8] = [
     RELAYHOST,
     SASL_AUTH,
     PASSWORD_MAPS,
@@ -215,4 +229,5 @@ pub const MANAGED: [&str; 7] = [
     WRAPPERMODE,
     SASL_SECURITY_OPTIONS,
     SASL_TLS_SECURITY_OPTIONS,
+    TLS_POLICY_MAPS,
 ];

@@ -2,7 +2,7 @@
 //! once (as Ansible's argument spec declares `required_by` and `mutually_exclusive`) and
 //! checked before any other work.
 
-use crate::args::{Args, Flag, State};
+use crate::args::{Args, Flag, HostType, State};
 use crate::error::{Error, Result};
 
 /// What a run does; chosen by the entry point and the `rotate_key` / `check_only` flags.
@@ -17,7 +17,8 @@ pub enum Request {
 }
 
 /// Where the host's state lives; every request takes these.
-pub const LOCATION: [&str; 10] = [
+pub const LOCATION: [&str; 11] = [
+    "host_type",
     "database",
     "database_options_file",
     "root",
@@ -31,7 +32,30 @@ pub const LOCATION: [&str; 10] = [
 ];
 
 /// The relay connection; `state: absent` takes none of them.
-pub const RELAY: [&str; 6] = ["host", "port", "tls", "auth", "username", "password"];
+pub const RELAY: [&str; 8] = [
+    "host",
+    "port",
+    "tls",
+    "tls_ca_file",
+    "tls_name",
+    "auth",
+    "username",
+    "password",
+];
+
+/// What only a Hermes host has (its database, key and base template); `host_type: postfix`
+/// takes none of them.
+pub const HERMES_ONLY: [&str; 9] = [
+    "database",
+    "database_options_file",
+    "key_file",
+    "template",
+    "vars",
+    "cipher",
+    "rotate_key",
+    "new_key_file",
+    "new_cipher",
+];
 
 /// The relay settings a key rotation leaves as they are, so it takes none of them.
 pub const RELAY_SETTINGS: [&str; 6] = [
@@ -119,6 +143,14 @@ impl Request {
 /// Checks the declared rules: what the request takes, what needs what, what excludes what.
 pub fn check(request: Request, args: &Args) -> Result<()> {
     let given = args.given();
+    if args.host_type == Some(HostType::Postfix)
+        && let Some(name) = HERMES_ONLY.iter().find(|n| given.contains(n))
+    {
+        return Err(Error::ConflictingOptions(format!(
+            "host_type 'postfix' takes no '{name}' option: a plain Postfix host has no Hermes \
+             database, key or template"
+        )));
+    }
     if let Some(error) = request.refuses(&given) {
         return Err(error);
     }
@@ -173,6 +205,24 @@ mod tests {
         );
         assert!(e(Request::Info, r#"{"host":"a.example"}"#).starts_with("invalid_args"));
         assert_eq!(err(Request::Info, r#"{"root":"/x","cipher":"ecb"}"#), None);
+        assert!(
+            e(
+                Request::Apply,
+                r#"{"host_type":"postfix","database":"sqlite:/x"}"#
+            )
+            .starts_with("conflicting_options: host_type 'postfix' takes no 'database'")
+        );
+        assert!(
+            e(
+                Request::Apply,
+                r#"{"host_type":"postfix","rotate_key":true}"#
+            )
+            .contains("'rotate_key'")
+        );
+        assert_eq!(
+            err(Request::Info, r#"{"host_type":"postfix","root":"/x"}"#),
+            None
+        );
         assert!(
             e(Request::Doctor, r#"{"database_options_file":"/f"}"#)
                 .starts_with("invalid_args: option 'database_options_file'")

@@ -20,9 +20,9 @@ use crate::error::{Error, Result};
 use crate::files::FileId;
 use crate::load::FileState;
 use crate::model::{
-    Change, PASSWORD_SETTING, ParamRow, SASL_AUTH, SASL_SECURITY_OPTIONS,
-    SASL_TLS_SECURITY_OPTIONS, Snapshot, TLS_LEVEL, TRANSPORT_PASSWORD, TRANSPORT_USERNAME,
-    TransportCreds, TransportRow, USERNAME_SETTING, WRAPPERMODE, setting_label,
+    Change, MANAGED, PASSWORD_SETTING, ParamRow, SASL_AUTH, SASL_SECURITY_OPTIONS,
+    SASL_TLS_SECURITY_OPTIONS, SaslEntry, Snapshot, TLS_LEVEL, TLS_POLICY_MAPS, TRANSPORT_PASSWORD,
+    TRANSPORT_USERNAME, TransportCreds, TransportRow, USERNAME_SETTING, WRAPPERMODE, setting_label,
 };
 use crate::render::{self, LineUnsafe};
 use crate::rows::{RelayRows, Rows};
@@ -38,6 +38,10 @@ pub struct Inputs<'a> {
     pub base: &'a str,
     pub exec_dir: &'a str,
     pub postfix_dir: &'a Path,
+    /// A plain Postfix host: main.cf is edited in place for the keys of [`MANAGED`] only
+    /// (`base` is unused), and the rows are only the store's reading of the files, so they
+    /// are not written.
+    pub edit_in_place: bool,
 }
 
 /// The new sasl_passwd and the map postmap must build from it.
@@ -141,7 +145,13 @@ pub fn plan(desired: &Desired, inputs: &Inputs) -> Result<Plan> {
     let draft = Draft::new(desired, inputs)?;
     let line = draft.relay_line()?;
     let (sasl, lines) = sasl_file(&draft, line, inputs)?;
-    Ok(draft.finish(desired, sasl, lines))
+    let mut plan = draft.finish(desired, sasl, lines);
+    if inputs.edit_in_place {
+        plan.edits.clear();
+        plan.marks.clear();
+        plan.pending.clear();
+    }
+    Ok(plan)
 }
 
 /// [`plan`] from a snapshot without `transport` rows, whose sasl_passwd lines `record`
@@ -165,6 +175,8 @@ struct Draft<'a> {
     relay: RelayRows,
     new_creds: Option<Creds>,
     transports: Cow<'a, [TransportRow]>,
+    /// A plain Postfix host's other sasl_passwd entries, as they will be.
+    entries: Cow<'a, [SaslEntry]>,
 }
 
 impl<'a> Draft<'a> {
@@ -182,7 +194,17 @@ impl<'a> Draft<'a> {
         plan.edits.extend(rows.edits(&snap.params));
         plan.edits
             .extend(credential_settings(key, snap, &stored, new_creds.as_ref())?);
-        let transports = domain_credentials(desired, snap, key, &mut plan.edits)?;
+        let (transports, entries) = if inputs.edit_in_place {
+            (
+                Cow::Borrowed(&snap.transports[..]),
+                plain_entries(desired, snap, key)?,
+            )
+        } else {
+            (
+                domain_credentials(desired, snap, key, &mut plan.edits)?,
+                Cow::Borrowed(&snap.sasl_entries[..]),
+            )
+        };
         (plan.marks, plan.pending) = rows.applied_marks(&plan.edits);
         plan.main_cf = main_cf(&rows, inputs)?;
         plan.stored_creds = Some(stored);
@@ -192,6 +214,7 @@ impl<'a> Draft<'a> {
             relay,
             new_creds,
             transports,
+            entries,
         })
     }
 
@@ -373,9 +396,11 @@ fn extra_directives(rows: &mut Rows, desired: &Desired) -> Result<Vec<Change>> {
         Wanted::Absent => Some(None),
         Wanted::Present(r) => Some(r.tls.wrapper_mode().then_some("yes")),
     };
+    let policy = relay_policy(rows, &desired.relay);
     let mut created = Vec::new();
     for (name, wanted) in [
         (WRAPPERMODE, wrapper),
+        (TLS_POLICY_MAPS, policy.as_ref().map(|p| p.as_deref())),
         (
             SASL_SECURITY_OPTIONS,
             desired.sasl_security_options.as_deref().map(Some),
@@ -392,6 +417,36 @@ fn extra_directives(rows: &mut Rows, desired: &Desired) -> Result<Vec<Change>> {
         }
     }
     Ok(created)
+}
+
+/// The relay's TLS policy entry (`tls: verify`/`secure`): `Some(Some(value))` sets it,
+/// `Some(None)` disables an entry this module wrote, `None` leaves the directive alone (it is
+/// someone else's, or the stored state is kept).
+fn relay_policy(rows: &Rows, wanted: &Wanted) -> Option<Option<String>> {
+    let ours = || {
+        let all = rows.all();
+        let parent = all
+            .iter()
+            .find(|r| r.is_parent() && r.is_enabled() && r.param() == TLS_POLICY_MAPS)?;
+        let id = parent.id.to_string();
+        all.iter()
+            .filter(|r| r.child == Some(1) && r.is_enabled() && r.parent.as_deref() == Some(&id))
+            .any(|r| crate::tls::relay_policy(r.param()).is_some())
+            .then_some(None)
+    };
+    match wanted {
+        Wanted::Keep => None,
+        Wanted::Absent => ours(),
+        Wanted::Present(relay) => match relay.tls.policy_level() {
+            None => ours(),
+            Some(level) => Some(Some(crate::tls::policy_map(
+                &relay.host.relay_literal(relay.port),
+                level,
+                relay.tls_name.as_deref(),
+                relay.tls_ca_file.as_ref().map(|ca| ca.postfix.as_str()),
+            ))),
+        },
+    }
 }
 
 /// The two `system_settings` credential rows; an unchanged value keeps its ciphertext.
@@ -429,7 +484,10 @@ fn main_cf(rows: &Rows, inputs: &Inputs) -> Result<Option<String>> {
     render::check_directive_rows(rows.all(), &crate::model::MANAGED)?;
     let directives = render::directives(rows.all(), inputs.exec_dir);
     check_values(&directives)?;
-    let main_cf = render::merge(inputs.base, &directives);
+    let main_cf = match (inputs.edit_in_place, inputs.files.main_cf.as_deref()) {
+        (true, current) => render::edit(current.unwrap_or(""), &directives, &MANAGED),
+        (false, _) => render::merge(inputs.base, &directives),
+    };
     Ok((inputs.files.main_cf.as_deref() != Some(main_cf.as_str())).then_some(main_cf))
 }
 
@@ -443,7 +501,8 @@ fn sasl_file(
 ) -> Result<(Option<SaslFile>, DomainLines)> {
     let files = inputs.files;
     let on_disk = files.sasl_passwd.as_deref().map(String::as_str);
-    let mut writer = render::SaslWriter::new(on_disk, draft.transports.len() + 1);
+    let mut writer =
+        render::SaslWriter::new(on_disk, draft.transports.len() + draft.entries.len() + 1);
     let mut relay_entry = line.as_ref().map(RelayLine::entry);
     let mut lines = DomainLines {
         relay_key: line.as_ref().map(|l| l.key.to_string()),
@@ -452,6 +511,11 @@ fn sasl_file(
     };
     if let Some(l) = &line {
         writer.line(&[l.key], l.user, l.pass);
+    }
+    for entry in draft.entries.iter() {
+        let user = inputs.key.decrypt(&entry.username_cipher, &entry.key)?;
+        let pass = inputs.key.decrypt(&entry.password_cipher, &entry.key)?;
+        writer.line(&[&entry.key], user.expose_secret(), pass.expose_secret());
     }
     transport_entries(
         &draft.transports,
@@ -574,6 +638,51 @@ fn check_values(directives: &[(String, String)]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `transport_auth` on a plain Postfix host: its `domain` is the sasl_passwd key (the next hop
+/// as the transport map names it); an entry with that key gets the new credentials, else one is
+/// added after the others.
+fn plain_entries<'a>(
+    desired: &Desired,
+    snap: &'a Snapshot,
+    key: &Key,
+) -> Result<Cow<'a, [SaslEntry]>> {
+    if desired.transport_auth.is_empty() {
+        return Ok(Cow::Borrowed(&snap.sasl_entries));
+    }
+    let mut entries = snap.sasl_entries.clone();
+    for wanted in &desired.transport_auth {
+        if !wanted
+            .domain
+            .chars()
+            .all(|c| !c.is_whitespace() && !c.is_control())
+            || wanted.domain.starts_with('#')
+        {
+            return Err(Error::option(
+                "transport_auth",
+                format!("'{}' is not one sasl_passwd key", wanted.domain),
+            ));
+        }
+        let user = SecretString::from(wanted.username.clone());
+        let (username_cipher, password_cipher) =
+            (key.encrypt(&user)?, key.encrypt(&wanted.password)?);
+        match entries
+            .iter_mut()
+            .find(|e| e.key.eq_ignore_ascii_case(&wanted.domain))
+        {
+            Some(entry) => {
+                entry.username_cipher = username_cipher;
+                entry.password_cipher = password_cipher;
+            }
+            None => entries.push(SaslEntry {
+                key: wanted.domain.clone(),
+                username_cipher,
+                password_cipher,
+            }),
+        }
+    }
+    Ok(Cow::Owned(entries))
 }
 
 /// `transport_auth`: new credentials on every `transport` row of each domain (the Domains

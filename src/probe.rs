@@ -9,8 +9,10 @@ use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use secrecy::ExposeSecret;
 
+use crate::certificate;
 use crate::error::{Error, Result};
 use crate::plan::Login;
+use crate::render;
 use crate::tls::TlsMode;
 use crate::validate::Relay;
 
@@ -22,9 +24,9 @@ const DEFAULT_SECURITY_OPTIONS: &str = "noplaintext, noanonymous";
 /// `smtp_sasl_security_options` / `smtp_sasl_tls_security_options` of `main_cf` (the config
 /// the run installs): over a plain connection, and over TLS.
 pub fn plaintext_allowed(main_cf: &str) -> (bool, bool) {
-    let plain = directive(main_cf, "smtp_sasl_security_options")
+    let plain = render::main_cf_value(main_cf, "smtp_sasl_security_options")
         .unwrap_or_else(|| DEFAULT_SECURITY_OPTIONS.to_string());
-    let tls = directive(main_cf, "smtp_sasl_tls_security_options")
+    let tls = render::main_cf_value(main_cf, "smtp_sasl_tls_security_options")
         .unwrap_or_else(|| "$smtp_sasl_security_options".to_string())
         .replace("${smtp_sasl_security_options}", &plain)
         .replace("$smtp_sasl_security_options", &plain);
@@ -36,38 +38,17 @@ pub fn plaintext_allowed(main_cf: &str) -> (bool, bool) {
     (allows(&plain), allows(&tls))
 }
 
-/// The value of the last `name = value` line of a main.cf (as Postfix reads it: the last
-/// setting wins, continuation lines join the value).
-fn directive(main_cf: &str, name: &str) -> Option<String> {
-    let mut value: Option<String> = None;
-    let mut ours = false;
-    for line in main_cf.lines() {
-        if line.trim().is_empty() || line.trim_start().starts_with('#') {
-            continue;
-        }
-        if line.starts_with(char::is_whitespace) {
-            if ours && let Some(v) = value.as_mut() {
-                v.push(' ');
-                v.push_str(line.trim());
-            }
-            continue;
-        }
-        ours = match line.split_once('=') {
-            Some((key, rest)) if key.trim() == name => {
-                value = Some(rest.trim().to_string());
-                true
-            }
-            _ => false,
-        };
-    }
-    value
-}
-
-/// Succeeds only when the server accepts the login. Certificates are not verified, as Postfix
-/// does not verify them at the `may`/`encrypt` levels either. `allowed` is what
+/// Succeeds only when the server accepts the login. At the `may`/`encrypt` levels certificates
+/// are not verified, as Postfix does not verify them either; at `verify`/`secure` the
+/// certificate is judged first (and returned), and a bad one fails the probe before the
+/// password is sent. `allowed` is what
 /// [`plaintext_allowed`] says of the config being installed: the probe never sends the password
 /// where Postfix would not (in clear to a server without STARTTLS under `noplaintext`).
-pub fn probe(relay: &Relay, login: &Login, allowed: (bool, bool)) -> Result<()> {
+pub fn probe(
+    relay: &Relay,
+    login: &Login,
+    allowed: (bool, bool),
+) -> Result<Option<certificate::Report>> {
     let host = relay.host.to_string();
     let fail = |why: String| Error::Probe(format!("{host}:{}: {why}", relay.port));
     let (plain_ok, tls_ok) = allowed;
@@ -85,15 +66,28 @@ pub fn probe(relay: &Relay, login: &Login, allowed: (bool, bool)) -> Result<()> 
             .build_rustls()
             .map_err(|e| fail(format!("TLS setup: {e}")))
     };
+    let mut report = None;
+    if relay.tls.policy_level().is_some() && tls_ok {
+        let cert = certificate::inspect(relay)?;
+        if !cert.ok() {
+            return Err(fail(format!(
+                "Postfix would refuse the relay's certificate: {}; the password was not sent",
+                cert.summary()
+            )));
+        }
+        report = Some(cert);
+    }
     let tls = match relay.tls {
         TlsMode::None if plain_ok => Tls::None,
         TlsMode::None => return Err(refuse("smtp_sasl_security_options")),
         TlsMode::May if plain_ok && tls_ok => Tls::Opportunistic(tls_params()?),
         // Postfix would log in only once STARTTLS is up: so must the probe.
         TlsMode::May if tls_ok => Tls::Required(tls_params()?),
-        TlsMode::Encrypt if tls_ok => Tls::Required(tls_params()?),
+        TlsMode::Encrypt | TlsMode::Verify | TlsMode::Secure if tls_ok => {
+            Tls::Required(tls_params()?)
+        }
         TlsMode::Wrapper if tls_ok => Tls::Wrapper(tls_params()?),
-        TlsMode::May | TlsMode::Encrypt | TlsMode::Wrapper => {
+        TlsMode::May | TlsMode::Encrypt | TlsMode::Wrapper | TlsMode::Verify | TlsMode::Secure => {
             return Err(refuse("smtp_sasl_tls_security_options"));
         }
     };
@@ -110,7 +104,7 @@ pub fn probe(relay: &Relay, login: &Login, allowed: (bool, bool)) -> Result<()> 
     // lettre logs in when it opens the connection; its errors carry the server's reply,
     // never the credentials.
     match transport.test_connection() {
-        Ok(true) => Ok(()),
+        Ok(true) => Ok(report),
         Ok(false) => Err(fail("the connection closed after login".to_string())),
         Err(e) => Err(fail(e.to_string())),
     }

@@ -41,6 +41,9 @@ pub fn result_json(
             if mode.diff && report.changed {
                 out["diff"] = json!(report.diff);
             }
+            if let Some(certificate) = &report.certificate {
+                out["relay_certificate"] = json!(certificate);
+            }
             out
         }
         Err(failure) => failure_json(failure),
@@ -67,7 +70,11 @@ pub fn doctor_json(
                 "failed": !failed.is_empty(),
                 "msg": msg,
                 "checks": checks,
-                "warnings": [],
+                "warnings": checks
+                    .iter()
+                    .filter(|c| c.warning)
+                    .map(|c| format!("{}: {}", c.name, c.detail))
+                    .collect::<Vec<_>>(),
             })
         }
         Err(failure) => failure_json(failure),

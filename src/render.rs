@@ -213,6 +213,127 @@ pub fn merge(base: &str, directives: &[(String, String)]) -> String {
     out
 }
 
+/// Edits a main.cf in place for the `owned` keys only, as `postconf -e` (a wanted key) and
+/// `postconf -X` (an owned key not wanted) would, with two differences that keep a plain
+/// Postfix host's file as its owner wrote it: a line whose value already is the wanted one is
+/// kept byte for byte, and an owned key set to nothing (`relayhost =`, Debian's default) is
+/// left, since it means what removing it would. Every other line, comment, blank line and
+/// continuation line stays as it is; wanted keys not found are appended in order.
+pub fn edit(current: &str, directives: &[(String, String)], owned: &[&str]) -> String {
+    let wanted: HashMap<&str, &str> = directives
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let mut found: HashSet<&str> = HashSet::new();
+    let mut out = String::with_capacity(current.len() + directives.len() * 32);
+    let lines: Vec<&str> = current.split_inclusive('\n').collect();
+    let continues = |line: &str| {
+        let body = line.trim_start_matches(|c: char| c.is_ascii_whitespace() || c == '\x0b');
+        body.len() < line.len() && !body.is_empty() && !body.starts_with('#')
+    };
+    let mut i = 0;
+    while i < lines.len() {
+        let line = lines[i];
+        let mut end = i + 1;
+        while end < lines.len() && (continues(lines[end]) || is_blank_or_comment(lines[end])) {
+            end += 1;
+        }
+        // Trailing blank and comment lines belong to what follows, not to this value.
+        while end > i + 1 && is_blank_or_comment(lines[end - 1]) {
+            end -= 1;
+        }
+        let key_end = line
+            .find([' ', '\t', '\r', '\n', '='])
+            .unwrap_or(line.len());
+        let key = &line[..key_end];
+        if is_blank_or_comment(line) || continues(line) || !owned.contains(&key) {
+            out.push_str(line);
+            i += 1;
+            continue;
+        }
+        let block = &lines[i..end];
+        let value = logical_value(block);
+        let kept_lines = || block.iter().filter(|l| is_blank_or_comment(l));
+        match wanted.get_key_value(key) {
+            Some((k, v)) => {
+                found.insert(k);
+                if same_value(&value, v) {
+                    block.iter().for_each(|l| out.push_str(l));
+                } else {
+                    out.push_str(&format!("{k} = {v}\n"));
+                    kept_lines().for_each(|l| out.push_str(l));
+                }
+            }
+            None if value.is_empty() => block.iter().for_each(|l| out.push_str(l)),
+            None => kept_lines().for_each(|l| out.push_str(l)),
+        }
+        i = end;
+    }
+    for (name, value) in directives {
+        if found.insert(name.as_str()) {
+            if !out.is_empty() && !out.ends_with('\n') {
+                out.push('\n');
+            }
+            out.push_str(&format!("{name} = {value}\n"));
+        }
+    }
+    out
+}
+
+fn is_blank_or_comment(line: &str) -> bool {
+    let body = line.trim_start_matches(|c: char| c.is_ascii_whitespace() || c == '\x0b');
+    body.is_empty() || body.starts_with('#')
+}
+
+/// The value of one logical main.cf line: after the `=`, continuation lines joined.
+fn logical_value(block: &[&str]) -> String {
+    let mut parts = Vec::new();
+    for (n, line) in block.iter().enumerate() {
+        if is_blank_or_comment(line) {
+            continue;
+        }
+        let text = if n == 0 {
+            line.split_once('=').map_or("", |(_, v)| v)
+        } else {
+            line
+        };
+        parts.push(text.trim());
+    }
+    parts.join(" ").trim().to_string()
+}
+
+/// Postfix reads a value as words: runs of whitespace are one separator.
+fn same_value(a: &str, b: &str) -> bool {
+    a.split_whitespace().eq(b.split_whitespace())
+}
+
+/// The value of the last `name = value` line of a main.cf (as Postfix reads it: the last
+/// setting wins, continuation lines join the value).
+pub fn main_cf_value(main_cf: &str, name: &str) -> Option<String> {
+    let mut value: Option<String> = None;
+    let mut ours = false;
+    for line in main_cf.lines() {
+        if line.trim().is_empty() || line.trim_start().starts_with('#') {
+            continue;
+        }
+        if line.starts_with(char::is_whitespace) {
+            if ours && let Some(v) = value.as_mut() {
+                v.push(' ');
+                v.push_str(line.trim());
+            }
+            continue;
+        }
+        ours = match line.split_once('=') {
+            Some((key, rest)) if key.trim() == name => {
+                value = Some(rest.trim().to_string());
+                true
+            }
+            _ => false,
+        };
+    }
+    value
+}
+
 /// Text that stays one line wherever it is written: no line break, NUL or other control
 /// character (a tab is whitespace to Postfix, so it is allowed).
 pub fn one_line(text: &str) -> bool {
@@ -453,6 +574,81 @@ pub fn map_suffix(map: &str) -> Result<Option<&'static str>> {
         other => Err(Error::DatabaseLayout(format!(
             "smtp_sasl_password_maps uses map type '{other}'; supported: hash, btree, lmdb, cdb, texthash"
         ))),
+    }
+}
+
+#[cfg(test)]
+mod edit_tests {
+    use super::*;
+
+    const OWNED: [&str; 3] = [
+        "relayhost",
+        "smtp_tls_security_level",
+        "smtp_sasl_auth_enable",
+    ];
+
+    fn set(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn only_owned_keys_change_and_equal_values_keep_their_bytes() {
+        let base = "# head\nmyhostname=mail.example\nrelayhost =\n\
+                    smtp_tls_security_level=may\nsmtpd_relay_restrictions = a,\n    b\n";
+        let out = edit(
+            base,
+            &set(&[
+                ("relayhost", "[smtp.example.com]:587"),
+                ("smtp_tls_security_level", "may"),
+            ]),
+            &OWNED,
+        );
+        assert_eq!(
+            out,
+            "# head\nmyhostname=mail.example\nrelayhost = [smtp.example.com]:587\n\
+             smtp_tls_security_level=may\nsmtpd_relay_restrictions = a,\n    b\n"
+        );
+        assert_eq!(
+            edit(
+                &out,
+                &set(&[
+                    ("relayhost", "[smtp.example.com]:587"),
+                    ("smtp_tls_security_level", "may")
+                ]),
+                &OWNED
+            ),
+            out
+        );
+    }
+
+    #[test]
+    fn unwanted_owned_keys_go_with_their_continuations_and_empty_ones_stay() {
+        let base = "relayhost =\nsmtp_sasl_auth_enable = yes\n  # note\nsmtp_tls_security_level =\n    encrypt\n\n# tail\nmynetworks = 127.0.0.0/8\n";
+        let out = edit(base, &[], &OWNED);
+        assert_eq!(
+            out,
+            "relayhost =\n  # note\n\n# tail\nmynetworks = 127.0.0.0/8\n"
+        );
+    }
+
+    #[test]
+    fn a_multi_line_owned_value_is_replaced_whole_and_missing_keys_appended() {
+        let base = "smtp_tls_security_level =\n    may\nalias_maps = hash:/etc/aliases";
+        let out = edit(
+            base,
+            &set(&[
+                ("smtp_tls_security_level", "encrypt"),
+                ("relayhost", "[r.example]:25"),
+            ]),
+            &OWNED,
+        );
+        assert_eq!(
+            out,
+            "smtp_tls_security_level = encrypt\nalias_maps = hash:/etc/aliases\nrelayhost = [r.example]:25\n"
+        );
     }
 }
 

@@ -27,6 +27,8 @@ pub struct Report {
     pub warnings: Vec<String>,
     pub pending_applied: Vec<String>,
     pub relayhost: Option<String>,
+    /// The relay's certificate, when a probe at `tls: verify`/`secure` judged it.
+    pub certificate: Option<crate::certificate::Report>,
 }
 
 pub fn run(args: Args, mode: RunMode) -> Result<Report, Failure> {
@@ -45,6 +47,7 @@ pub fn run_validated(
     let postfix = Postfix::new(&settings.postfix_exec, &settings.postfix_exec_dir);
     let mut lock = DirLock::existing(dir, !mode.check)?;
     let mut probed = false;
+    let mut certificate = None;
     // Diff mode shows sasl_passwd line by line, and `transport_auth` edits the rows a record
     // vouches for: both read every row.
     let mut trust_record = !mode.diff && desired.transport_auth.is_empty();
@@ -70,6 +73,7 @@ pub fn run_validated(
             base: &base,
             exec_dir: &settings.postfix_exec_dir,
             postfix_dir: dir,
+            edit_in_place: settings.host_type == crate::args::HostType::Postfix,
         };
         let plan = match &record {
             None => plan::plan(desired, &inputs)?,
@@ -88,6 +92,7 @@ pub fn run_validated(
                 Wanted::Present(r) => Some(r.host.relay_literal(r.port)),
                 Wanted::Absent | Wanted::Keep => None,
             },
+            certificate: certificate.clone(),
             ..Report::default()
         };
         if !report.changed {
@@ -103,7 +108,7 @@ pub fn run_validated(
             drop(store);
             let main_cf = plan.main_cf.as_deref().or(file_state.main_cf.as_deref());
             let allowed = probe::plaintext_allowed(main_cf.unwrap_or(&base));
-            probe::probe(relay, login, allowed)?;
+            certificate = probe::probe(relay, login, allowed)?;
             probed = true;
             continue;
         }
@@ -137,6 +142,7 @@ pub fn run_validated(
             dir,
             postfix: &postfix,
             reload: settings.reload,
+            backup: settings.host_type == crate::args::HostType::Hermes,
         };
         if mode.check && !plan.is_noop() {
             if lock.is_none() {

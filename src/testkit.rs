@@ -83,6 +83,7 @@ impl Scenario {
             base: &self.base,
             exec_dir: &settings.postfix_exec_dir,
             postfix_dir: self.postfix_dir(),
+            edit_in_place: false,
         }
     }
 

@@ -9,8 +9,10 @@ use std::path::{Path, PathBuf};
 
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::args::{Args, PortArg, State};
-use crate::crypto::Cipher;
+use std::sync::Arc;
+
+use crate::args::{Args, HostType, PortArg, State};
+use crate::crypto::{Cipher, Key};
 use crate::error::{Error, Result};
 use crate::options::{self, Request};
 use crate::render;
@@ -55,7 +57,19 @@ pub struct Relay {
     pub host: Host,
     pub port: u16,
     pub tls: TlsMode,
+    /// `tls: verify`/`secure` only: the CA that signs the relay's certificate.
+    pub tls_ca_file: Option<CaFile>,
+    /// `tls: verify`/`secure` only: the name the certificate must carry.
+    pub tls_name: Option<String>,
     pub auth: AuthIntent,
+}
+
+/// A PEM CA file as Postfix reads it (`postfix`, written into the policy entry) and as this
+/// host reads it (`host`, for the probe and the doctor).
+#[derive(Debug, Clone)]
+pub struct CaFile {
+    pub postfix: String,
+    pub host: PathBuf,
 }
 
 /// `on: None` keeps the stored setting; `username`/`password` `None` keep the stored value.
@@ -97,6 +111,12 @@ impl fmt::Display for Host {
 /// Where and how this run reads and writes: paths resolved against `root`.
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// Absolute; `key_file`, `postfix_dir` and `template` are under it.
+    pub root: PathBuf,
+    pub host_type: HostType,
+    /// A plain Postfix host's key for this run only: its store encrypts the credentials it
+    /// reads from sasl_passwd with it, so they go through the plan as Hermes's do.
+    pub session_key: Option<Arc<Key>>,
     pub database: Location,
     pub key_file: PathBuf,
     pub postfix_dir: PathBuf,
@@ -127,6 +147,24 @@ pub fn validate(args: Args, request: Request) -> Result<(Desired, Settings)> {
             host: parse_host(args.host.as_deref().unwrap_or(""))?,
             port: parse_port(args.port.as_ref())?,
             tls: args.tls.unwrap_or(TlsMode::May),
+            tls_ca_file: tls_option(&args, "tls_ca_file", args.tls_ca_file.as_deref())?
+                .map(|path| ca_file(path, &settings))
+                .transpose()?,
+            tls_name: tls_option(&args, "tls_name", args.tls_name.as_deref())?
+                .map(|name| match parse_host(name) {
+                    Ok(Host::Name(name)) => Ok(name),
+                    Ok(_) => Err(Error::option(
+                        "tls_name",
+                        "must be a DNS name, not an address",
+                    )),
+                    Err(e) => Err(Error::option(
+                        "tls_name",
+                        e.to_string()
+                            .trim_start_matches("option 'host': ")
+                            .to_string(),
+                    )),
+                })
+                .transpose()?,
             auth: auth_intent(
                 args.auth.map(|f| f.value()),
                 args.username,
@@ -182,15 +220,17 @@ pub(crate) fn settings(args: &Args, request: Request) -> Result<Settings> {
         root.join(path.strip_prefix("/").unwrap_or(path))
     };
     let postfix_dir = under_root(&args.postfix_dir, "/etc/postfix");
-    let database = match args.database.as_deref() {
-        None => store::sqlite_at(root.join("hermes.sqlite")),
-        Some(url) => Location::parse(url, args.database_options_file.as_deref().map(Path::new))?,
-    };
-    let postfix_exec = args.postfix_exec.clone().unwrap_or_else(|| {
-        ["docker", "exec", "hermes_postfix_dkim"]
-            .map(String::from)
-            .to_vec()
-    });
+    let host_type = args.host_type.unwrap_or_default();
+    // A plain Postfix host runs its own Postfix tools; a Hermes host's live in a container.
+    let postfix_exec = args
+        .postfix_exec
+        .clone()
+        .unwrap_or_else(|| match host_type {
+            HostType::Postfix => Vec::new(),
+            HostType::Hermes => ["docker", "exec", "hermes_postfix_dkim"]
+                .map(String::from)
+                .to_vec(),
+        });
     let postfix_exec_dir = match &args.postfix_exec_dir {
         Some(dir) => dir.clone(),
         None if postfix_exec.is_empty() => postfix_dir.to_string_lossy().into_owned(),
@@ -203,6 +243,19 @@ pub(crate) fn settings(args: &Args, request: Request) -> Result<Settings> {
             "holds a line break or control character",
         ));
     }
+    let (database, session_key) = match (host_type, args.database.as_deref()) {
+        (HostType::Postfix, _) => {
+            let key = Arc::new(Key::generate()?);
+            let store =
+                store::postfix_host_at(postfix_dir.clone(), postfix_exec_dir.clone(), key.clone());
+            (store, Some(key))
+        }
+        (HostType::Hermes, None) => (store::sqlite_at(root.join("hermes.sqlite")), None),
+        (HostType::Hermes, Some(url)) => (
+            Location::parse(url, args.database_options_file.as_deref().map(Path::new))?,
+            None,
+        ),
+    };
     if let Some(name) = args.vars.iter().flatten().find_map(|(name, value)| {
         (!crate::render::one_line(name) || !crate::render::one_line(value)).then_some(name)
     }) {
@@ -215,6 +268,9 @@ pub(crate) fn settings(args: &Args, request: Request) -> Result<Settings> {
         ));
     }
     Ok(Settings {
+        host_type,
+        session_key,
+        root: root.clone(),
         database,
         key_file: under_root(&args.key_file, "/opt/hermes/keys/hermes.key"),
         template: under_root(&args.template, "/opt/hermes/conf_files/main.cf.HERMES"),
@@ -225,6 +281,64 @@ pub(crate) fn settings(args: &Args, request: Request) -> Result<Settings> {
         reload: args.reload.as_ref().is_none_or(|f| f.value()),
         probe: args.probe.as_ref().is_some_and(|f| f.value()),
         cipher: args.cipher.unwrap_or_default(),
+    })
+}
+
+/// `tls_ca_file` / `tls_name` belong to the modes that verify the relay's certificate.
+fn tls_option<'a>(args: &Args, option: &str, value: Option<&'a str>) -> Result<Option<&'a str>> {
+    let Some(value) = value else { return Ok(None) };
+    if args.tls.and_then(TlsMode::policy_level).is_none() {
+        return Err(Error::option(
+            option,
+            "needs tls 'verify' or 'secure' (the levels that check the certificate)",
+        ));
+    }
+    Ok(Some(value))
+}
+
+/// The CA file, as Postfix names it in the policy entry: absolute, one word (the entry is
+/// words separated by blanks, in braces), holding at least one PEM certificate this host can
+/// read. A path under the Postfix dir (as Postfix sees it) is read under `postfix_dir`, any
+/// other under `root`.
+pub(crate) fn ca_file(path: &str, settings: &Settings) -> Result<CaFile> {
+    let bad = |why: &str| Error::option("tls_ca_file", why);
+    if !path.starts_with('/') {
+        return Err(bad("must be an absolute path, as Postfix sees it"));
+    }
+    if path
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '{' | '}' | ','))
+    {
+        return Err(bad(
+            "must not hold blanks, control characters, braces or commas",
+        ));
+    }
+    let in_postfix_dir = [settings.postfix_exec_dir.as_str(), "/etc/postfix"]
+        .into_iter()
+        .find_map(|dir| path.strip_prefix(&format!("{}/", dir.trim_end_matches('/'))));
+    let host = match in_postfix_dir {
+        Some(rest) => settings.postfix_dir.join(rest),
+        None => settings.root.join(&path[1..]),
+    };
+    let pem = match crate::files::read_bounded(&host, crate::files::limits::TEMPLATE) {
+        Ok(Some(pem)) => pem,
+        Ok(None) => return Err(bad(&format!("{} does not exist", host.display()))),
+        Err(e) => return Err(bad(&e.to_string())),
+    };
+    if crate::certificate::read_pem(&pem).is_empty() {
+        return Err(bad(&format!("{} holds no PEM certificate", host.display())));
+    }
+    // Postfix's smtp client reads it per connection, as the unprivileged mail_owner.
+    if crate::files::mode_of(&host)?.is_some_and(|mode| mode & 0o004 == 0) {
+        return Err(bad(&format!(
+            "{} is not readable by others: Postfix's SMTP client reads it as its unprivileged \
+             user (make it 0644; it holds no secret)",
+            host.display()
+        )));
+    }
+    Ok(CaFile {
+        postfix: path.to_string(),
+        host,
     })
 }
 

@@ -3,6 +3,7 @@
 //! shares the SQL of [`sql`].
 
 mod mariadb;
+mod postfix_host;
 mod sql;
 mod sqlite;
 
@@ -10,6 +11,7 @@ use std::fmt::Debug;
 use std::path::Path;
 use std::sync::Arc;
 
+pub use postfix_host::at as postfix_host_at;
 pub use sqlite::{SqliteStore, at as sqlite_at};
 
 use crate::error::{Error, Result};
@@ -67,6 +69,10 @@ pub trait Open: Debug + Send + Sync {
 pub struct Location(Arc<dyn Open>);
 
 impl Location {
+    pub(crate) fn new(open: impl Open + 'static) -> Location {
+        Location(Arc::new(open))
+    }
+
     /// The `database` URL, by the backend that claims it; `options_file` (a MySQL `[client]`
     /// option file) fills what the URL leaves out. Never echoes the URL: it may hold a password.
     pub fn parse(url: &str, options_file: Option<&Path>) -> Result<Location> {

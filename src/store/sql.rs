@@ -172,6 +172,7 @@ pub fn load<D: Dialect>(db: &mut D, scope: Scope) -> Result<Snapshot> {
         },
     )?;
     Ok(Snapshot {
+        sasl_entries: Vec::new(),
         params,
         username_cipher,
         password_cipher,

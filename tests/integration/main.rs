@@ -18,6 +18,7 @@ mod fleet;
 mod hardening;
 mod info;
 mod mariadb;
+mod plain;
 mod plugin;
 mod postconf;
 mod postfix_checks;

@@ -215,6 +215,12 @@ impl Db {
     /// The three tables (those that exist), row by row, as comparable text.
     pub fn dump(&self) -> Vec<String> {
         let mut out = Vec::new();
+        // A plain Postfix host has no database: opening one would create the file.
+        if let Db::Sqlite(path) = self
+            && !path.exists()
+        {
+            return out;
+        }
         for (table, cols) in [
             (
                 "parameters",
@@ -333,6 +339,33 @@ impl Hermes {
             db: Db::Sqlite(root.join("hermes.sqlite")),
             root,
             base: json!({}),
+        }
+    }
+
+    /// A plain Postfix host (`host_type: postfix`, no database, key or template) whose main.cf
+    /// is `tests/integration/data/plain/<fixture>.main.cf` (a stock file of Debian or of a
+    /// role), with the repo's master.cf. Paths outside the root that the fixture names and a
+    /// test host lacks (`/etc/mailname`) point at a copy inside the root.
+    pub fn plain(fixture: &str) -> Hermes {
+        let dir = TempDir::new().unwrap();
+        let root = dir.path().join("root");
+        let conf = root.join("etc/postfix");
+        fs::create_dir_all(&conf).unwrap();
+        let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let text = fs::read_to_string(
+            manifest.join(format!("tests/integration/data/plain/{fixture}.main.cf")),
+        )
+        .unwrap();
+        let mailname = root.join("etc/mailname");
+        fs::write(&mailname, "mail.example.test\n").unwrap();
+        let text = text.replace("/etc/mailname", &mailname.display().to_string());
+        fs::write(conf.join("main.cf"), text).unwrap();
+        fs::copy(manifest.join("templates/master.cf"), conf.join("master.cf")).unwrap();
+        Hermes {
+            base: json!({"host_type": "postfix", "root": root}),
+            db: Db::Sqlite(root.join("no-database")),
+            root,
+            dir,
         }
     }
 

@@ -1,8 +1,9 @@
 //! Real parts for the end-to-end tests: a private running Postfix instance whose config
 //! directory is the fixture's Postfix dir, an authenticating aiosmtpd smarthost
-//! (`tests/integration/support/smarthost.py`), and a self-signed certificate. Everything lives under the
-//! fixture's temp dir; ports are picked by the kernel; several test binaries and threads can
-//! run at once. Each helper stops what it started on Drop.
+//! (`tests/integration/support/smarthost.py`), and a self-signed certificate or one issued
+//! by a private test CA (`ca`). Everything lives under the fixture's temp dir; ports are
+//! picked by the kernel; several test binaries and threads can run at once. Each helper
+//! stops what it started on Drop.
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -13,6 +14,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::common::Hermes;
+
+pub mod ca;
 
 /// Generous bound for anything asynchronous (delivery, reload, log lines).
 pub const WAIT: Duration = Duration::from_secs(20);
@@ -152,9 +155,11 @@ impl PrivatePostfix {
         must(Command::new("chown").arg("postfix:").arg(&data));
 
         let params = instance_params(&queue, &data, &logdir);
+        // A plain Postfix host (`Hermes::plain`) has no template: its main.cf is edited.
         let template = h.root.join("opt/hermes/conf_files/main.cf.HERMES");
-        let text = fs::read_to_string(&template).unwrap();
-        fs::write(&template, set_params(&text, &params)).unwrap();
+        if let Ok(text) = fs::read_to_string(&template) {
+            fs::write(&template, set_params(&text, &params)).unwrap();
+        }
 
         // Bootstrap: the main.cf in place (rendered by init from the old template) gets the same
         // settings, as a Hermes host has a running Postfix before the module ever runs.
@@ -361,9 +366,42 @@ pub struct Smarthost {
     log: PathBuf,
 }
 
+/// Which certificate a TLS smarthost presents.
+enum ServerCert<'a> {
+    /// A self-signed one for 127.0.0.1, made in the smarthost's directory.
+    SelfSigned,
+    /// The caller's (cert.pem, key.pem), e.g. issued by a `ca::TestCa`.
+    Given(&'a Path, &'a Path),
+}
+
 impl Smarthost {
-    /// Starts one in a fresh directory under `parent`; waits until it listens.
+    /// Starts one in a fresh directory under `parent`; waits until it listens. A TLS mode
+    /// presents a self-signed certificate for 127.0.0.1.
     pub fn start(parent: &Path, host: &str, mode: Mode, users: &[(&str, &str)]) -> Smarthost {
+        Smarthost::spawn(parent, host, mode, users, ServerCert::SelfSigned)
+    }
+
+    /// As `start`, but a TLS mode presents `cert` (PEM, the leaf alone is enough: clients
+    /// get the CA separately) with its private key `key` instead of a self-signed
+    /// certificate. `Mode::Plain` speaks no TLS and ignores both.
+    pub fn start_with_cert(
+        parent: &Path,
+        host: &str,
+        mode: Mode,
+        users: &[(&str, &str)],
+        cert: &Path,
+        key: &Path,
+    ) -> Smarthost {
+        Smarthost::spawn(parent, host, mode, users, ServerCert::Given(cert, key))
+    }
+
+    fn spawn(
+        parent: &Path,
+        host: &str,
+        mode: Mode,
+        users: &[(&str, &str)],
+        server_cert: ServerCert,
+    ) -> Smarthost {
         let python = python();
         let dir = tempfile::Builder::new()
             .prefix(&format!("smarthost-{}-", mode.as_str()))
@@ -389,7 +427,10 @@ impl Smarthost {
             .stdout(Stdio::null())
             .stderr(fs::File::create(dir.join("stderr.txt")).unwrap());
         if mode != Mode::Plain {
-            let (cert, key) = self_signed_cert(&dir);
+            let (cert, key) = match server_cert {
+                ServerCert::SelfSigned => self_signed_cert(&dir),
+                ServerCert::Given(cert, key) => (cert.to_path_buf(), key.to_path_buf()),
+            };
             cmd.arg("--cert").arg(cert).arg("--key").arg(key);
         }
         let mut child = cmd.spawn().expect("cannot start smarthost.py");
