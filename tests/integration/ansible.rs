@@ -13,7 +13,7 @@ use std::process::Command;
 
 use crate::common::{Hermes, PASSWORD};
 use crate::runners::{Ansible, Output, binary_in, host_recap, module_binary, run};
-use crate::support::{PrivatePostfix, WAIT};
+use crate::support::{PrivatePostfix, WAIT, must};
 use serde_json::{Value, json};
 
 const FQCN: &str = "hermes_seg.relay.relay_host";
@@ -660,6 +660,86 @@ fn the_role_configures_the_relay_and_its_handler_reloads_postfix() {
     );
     assert_eq!(h.snapshot(), before);
     postfix.stop();
+}
+
+/// The role with `hermes_relay_host_type: postfix` on a Debian stock main.cf: the relay keys
+/// are set, a foreign `postconf -e` between runs survives a run that changes nothing, the
+/// handler reloads the host's own Postfix (no container prefix) and mail relays with AUTH.
+#[test]
+fn the_role_configures_a_plain_postfix_host() {
+    let (a, h) = (Ansible::new(), Hermes::plain("debian-stock"));
+    let postfix = PrivatePostfix::start(&h);
+    let sh = crate::support::Smarthost::start(
+        h.dir.path(),
+        "127.0.0.1",
+        crate::support::Mode::StartTls,
+        &[("relayuser", PASSWORD)],
+    );
+    let vars = json!({
+        "hermes_relay_host_type": "postfix",
+        "hermes_relay_host": "127.0.0.1",
+        "hermes_relay_port": sh.port,
+        "hermes_relay_tls": "encrypt",
+        "hermes_relay_username": "relayuser",
+        "hermes_relay_password": PASSWORD,
+        "hermes_relay_reload": false,
+        "hermes_relay_root": h.root,
+    });
+    let secrets = a.path().join("plain-vars.yml");
+    fs::write(&secrets, vars.to_string()).unwrap();
+    let playbook = a.path().join("plain.yml");
+    fs::write(
+        &playbook,
+        format!(
+            "- hosts: all\n  gather_facts: false\n  vars_files: [{secrets:?}]\n  roles:\n    \
+             - hermes_seg.relay.relay_host\n"
+        ),
+    )
+    .unwrap();
+    let before = h.file("main.cf").unwrap();
+    let out = a.playbook(&playbook, &["--check", "--diff"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(h.file("main.cf").unwrap(), before, "check mode wrote");
+
+    let mark = postfix.log_mark();
+    let out = a.playbook(&playbook, &["--diff"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_no_password(&out);
+    assert_eq!(host_recap(&out, "localhost")["changed"], 2, "{}", out.all());
+    assert!(
+        postfix.wait_log(mark, "reload", WAIT).is_some(),
+        "the handler did not reload the host's Postfix:\n{}",
+        postfix.log_since(mark)
+    );
+    let main_cf = h.file("main.cf").unwrap();
+    assert!(main_cf.contains(&format!("\nrelayhost = [127.0.0.1]:{}\n", sh.port)));
+    assert!(main_cf.contains("\nsmtp_sasl_security_options = noanonymous\n"));
+    assert!(!h.root.join("hermes.sqlite").exists());
+
+    must(
+        Command::new("postconf")
+            .arg("-c")
+            .arg(h.postfix_dir())
+            .args(["-e", "message_size_limit = 20480000"]),
+    );
+    let out = a.playbook(&playbook, &[]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(host_recap(&out, "localhost")["changed"], 0, "{}", out.all());
+    assert!(
+        h.file("main.cf")
+            .unwrap()
+            .contains("message_size_limit = 20480000\n")
+    );
+
+    postfix.sendmail(
+        "sender@origin.invalid",
+        "rcpt@remote.invalid",
+        "ansible-plain",
+    );
+    let m = sh
+        .wait_message("ansible-plain", WAIT)
+        .unwrap_or_else(|| panic!("not delivered:\n{}", postfix.log()));
+    assert_eq!(m["auth_user"], "relayuser");
 }
 
 /// What `python -c` prints for the argument_spec of a module of the private copy.

@@ -448,3 +448,56 @@ fn hermes_mode_verify_keeps_the_page_levels() {
     out.assert_ok();
     assert!(!p.main_cf().contains("smtp_tls_policy_maps"));
 }
+
+/// README's "Any Postfix host" sample is what the binary prints for
+/// `examples/plain-postfix.json` on Debian's stock main.cf (run in `/srv` there).
+#[test]
+fn the_readme_sample_is_real_output() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = fs::read_to_string(repo.join("README.md")).unwrap();
+    let check_cmd = "$ hermes-relayhost apply --args-file examples/plain-postfix.json --check --diff --format human\n";
+    let real_cmd =
+        "$ hermes-relayhost apply --args-file examples/plain-postfix.json --format human\n";
+    let start = readme.find(check_cmd).expect("README lacks the sample") + check_cmd.len();
+    let len = readme[start..].find(real_cmd).unwrap();
+    let sample = &readme[start..start + len];
+
+    let h = Hermes::plain("debian-stock");
+    let top = h.dir.path().join("srv");
+    let conf = top.join("demo/etc/postfix");
+    fs::create_dir_all(&conf).unwrap();
+    for file in ["main.cf", "master.cf"] {
+        fs::copy(h.postfix_dir().join(file), conf.join(file)).unwrap();
+    }
+    let example = repo.join("examples/plain-postfix.json");
+    let apply = |extra: &[&str]| {
+        let out = assert_cmd::cargo::cargo_bin_cmd!("hermes-relayhost")
+            .current_dir(&top)
+            .args(["apply", "--args-file"])
+            .arg(&example)
+            .args(extra)
+            .args(["--format", "human"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let shown = apply(&["--check", "--diff"])
+        .replace(
+            &h.root.join("etc/mailname").display().to_string(),
+            "/etc/mailname",
+        )
+        .replace(&top.display().to_string(), "/srv");
+    assert_eq!(shown, sample);
+    assert!(apply(&[]).starts_with("changed: main.cf, sasl_passwd\n"));
+    must(
+        Command::new("postconf")
+            .arg("-c")
+            .arg(&conf)
+            .args(["-e", "message_size_limit=20480000"]),
+    );
+    assert_eq!(
+        apply(&[]),
+        "no change\n  relay host: [smtp.example.com]:587\n"
+    );
+}

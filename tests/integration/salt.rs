@@ -335,6 +335,67 @@ fn state_apply_previews_then_applies_then_changes_nothing() {
     assert_no_password(&m, &[&preview, &applied]);
 }
 
+/// `host_type: postfix` from a state, the password from pillar: a Debian stock main.cf gets
+/// the relay keys (a foreign line added between runs survives, the next run changes nothing),
+/// the password is only in sasl_passwd, and the real Postfix relays with AUTH.
+#[test]
+fn state_configures_a_plain_postfix_host_from_pillar() {
+    let (m, h) = (Minion::new(), Hermes::plain("debian-stock"));
+    let pf = PrivatePostfix::start(&h);
+    let sh = crate::support::Smarthost::start(
+        h.dir.path(),
+        "127.0.0.1",
+        crate::support::Mode::StartTls,
+        &[("relayuser", PASSWORD)],
+    );
+    m.pillar(&json!({"relay": {"password": PASSWORD}}));
+    m.sls(
+        "relay",
+        "configured",
+        h.args(json!({
+            "host": "127.0.0.1",
+            "port": sh.port,
+            "tls": "encrypt",
+            "username": "relayuser",
+            "password_pillar": "relay:password",
+            "sasl_security_options": "noanonymous",
+        })),
+    );
+    let before = h.snapshot();
+    let (preview, ret) = m.apply("relay", true, &[]);
+    assert_eq!(ret["result"], Value::Null, "{}", preview.all());
+    assert!(ret["changes"].get("rows").is_none(), "{ret:#}");
+    assert_eq!(h.snapshot(), before, "test=True wrote something");
+
+    let (applied, ret) = m.apply("relay", false, &[]);
+    assert_eq!(ret["result"], true, "{}", applied.all());
+    assert_eq!(ret["comment"], "changed: main.cf, sasl_passwd", "{ret:#}");
+    let postconf = |args: &[&str]| {
+        crate::support::must(
+            Command::new("postconf")
+                .arg("-c")
+                .arg(h.postfix_dir())
+                .args(args),
+        )
+    };
+    postconf(&["-e", "message_size_limit = 20480000"]);
+    let (again, ret) = m.apply("relay", false, &[]);
+    assert_eq!(ret["changes"], json!({}), "{}", again.all());
+    assert!(
+        h.file("main.cf")
+            .unwrap()
+            .contains("message_size_limit = 20480000\n")
+    );
+    assert!(!h.root.join("hermes.sqlite").exists());
+
+    pf.sendmail("sender@origin.invalid", "rcpt@remote.invalid", "salt-plain");
+    let m2 = sh
+        .wait_message("salt-plain", WAIT)
+        .unwrap_or_else(|| panic!("not delivered:\n{}", pf.log()));
+    assert_eq!(m2["auth_user"], "relayuser");
+    assert_no_password(&m, &[&preview, &applied, &again]);
+}
+
 #[test]
 fn failure_is_result_false_with_the_binary_message() {
     let (m, h) = (Minion::new(), Hermes::new());

@@ -32,7 +32,7 @@ BINARY = "hermes-relayhost"
 
 # The options `hermes-relayhost reload` uses (it refuses the others); their defaults are the
 # binary's.
-RELOAD_OPTIONS = ("postfix_exec", "postfix_exec_dir", "postfix_dir", "root")
+RELOAD_OPTIONS = ("host_type", "postfix_exec", "postfix_exec_dir", "postfix_dir", "root")
 
 # Secret options that may come from pillar instead: option -> the option naming its pillar key.
 PILLAR_OPTIONS = {
@@ -223,7 +223,7 @@ def reload(test=None, **kwargs):
     state's ``mod_watch`` uses it, so a ``watch`` on another state reloads Postfix even when
     the relay settings did not change.
 
-    Takes the same options as ``apply`` and uses only ``postfix_exec``,
+    Takes the same options as ``apply`` and uses only ``host_type``, ``postfix_exec``,
     ``postfix_exec_dir``, ``postfix_dir``, ``root`` and ``reload`` (``reload=False``: do
     nothing).
 

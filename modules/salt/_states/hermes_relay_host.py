@@ -49,6 +49,12 @@ ROWS_HEADER = "hermes database rows"
 
 # Appended to each state's docstring, so `sys.state_doc` lists every option with each state.
 PATH_OPTIONS_DOC = """
+    host_type
+        ``hermes`` (default): a Hermes SEG host, its rows the truth and main.cf rendered from
+        the base template. ``postfix``: any Postfix host, no Hermes database, key or template;
+        main.cf is edited in place for the relay keys only (every other line kept as it is),
+        the password lives only in sasl_passwd, and ``postfix_exec`` defaults to ``[]``.
+
     database
         Hermes database URL: ``sqlite:PATH`` (default ``sqlite:<root>/hermes.sqlite``),
         ``mysql://USER[:PASSWORD]@HOST[:PORT]/DB`` or
@@ -106,6 +112,8 @@ def configured(
     host=None,
     port=None,
     tls=None,
+    tls_ca_file=None,
+    tls_name=None,
     auth=None,
     username=None,
     password=None,
@@ -132,8 +140,16 @@ def configured(
         TCP port of the relay host, 1-65535 (default 25).
 
     tls
-        Outbound TLS level: ``none``, ``may`` (default), ``encrypt``, or ``wrapper``
-        (implicit TLS, port 465).
+        Outbound TLS level: ``none``, ``may`` (default), ``encrypt``, ``wrapper`` (implicit
+        TLS, port 465), or ``verify`` / ``secure`` (Postfix's levels that check the relay's
+        certificate, written as a TLS policy entry for the relay).
+
+    tls_ca_file
+        With ``verify``/``secure``: the PEM CA file that signs the relay's certificate, as
+        Postfix sees the path (0644; trusted for the relay only).
+
+    tls_name
+        With ``verify``/``secure``: the name the certificate must carry (default: ``host``).
 
     auth
         SASL authentication on or off; defaults to on when ``username`` is given, else the
@@ -175,6 +191,8 @@ def configured(
         "host": host,
         "port": port,
         "tls": tls,
+        "tls_ca_file": tls_ca_file,
+        "tls_name": tls_name,
         "auth": auth,
         "username": username,
         "password": password,

@@ -8,6 +8,20 @@ class ModuleDocFragment(object):
 
     DOCUMENTATION = r"""
 options:
+  host_type:
+    description:
+      - V(hermes) is a Hermes SEG host; the Hermes rows are the truth and C(main.cf) is
+        rendered whole from the base template, as Hermes itself does.
+      - V(postfix) is any Postfix host, with no Hermes database, key or template (O(database),
+        O(key_file), O(template), O(vars), O(cipher) and key rotation are refused). C(main.cf)
+        is edited in place for the keys the module owns only (C(relayhost),
+        C(smtp_sasl_auth_enable), C(smtp_sasl_password_maps), C(smtp_sasl_security_options),
+        C(smtp_sasl_tls_security_options), C(smtp_tls_security_level), C(smtp_tls_wrappermode),
+        C(smtp_tls_policy_maps)); every other line is kept byte for byte. The password lives
+        only in C(sasl_passwd) and its map. O(postfix_exec) defaults to V([]).
+    type: str
+    choices: [hermes, postfix]
+    default: hermes
   database:
     description:
       - The Hermes database, C(sqlite:PATH), C(mysql://USER[:PW]@HOST[:PORT]/DB) or
@@ -49,6 +63,7 @@ options:
     description:
       - Command prefix for the Postfix tools the module runs (C(postconf), C(postmap), and
         for M(hermes_seg.relay.relay_host) also C(postfix)). V([]) runs them on this host.
+      - With O(host_type=postfix) the default is V([]).
     type: list
     elements: str
     default: [docker, exec, hermes_postfix_dkim]

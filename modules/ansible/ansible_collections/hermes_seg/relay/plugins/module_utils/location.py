@@ -5,6 +5,7 @@
 plugins/doc_fragments/location.py; each module merges them into its ARGUMENT_SPEC."""
 
 LOCATION_ARGUMENT_SPEC = dict(
+    host_type=dict(type='str', choices=['hermes', 'postfix'], default='hermes'),
     database=dict(type='str'),
     database_options_file=dict(type='str'),
     root=dict(type='str', default='/'),

@@ -101,9 +101,26 @@ options:
       - Outbound TLS level, as the Hermes page offers it. V(none) disables TLS, V(may) is
         opportunistic, V(encrypt) mandatory STARTTLS.
       - V(wrapper) is implicit TLS (port 465), V(encrypt) plus C(smtp_tls_wrappermode = yes).
+      - V(verify) and V(secure) are Postfix's levels that check the relay's certificate (chain
+        and name). They are written as V(encrypt) (the level the Hermes page shows) plus a TLS
+        policy entry for the relay alone in C(smtp_tls_policy_maps) (an C(inline) map with
+        C(match) and C(tafile)), which Postfix prefers over the level.
     type: str
-    choices: [none, may, encrypt, wrapper]
+    choices: [none, may, encrypt, wrapper, verify, secure]
     default: may
+  tls_ca_file:
+    description:
+      - With O(tls=verify) or O(tls=secure), the PEM file of the CA that signs the relay's
+        certificate, as Postfix sees the path (C(/etc/postfix/...) is read under O(postfix_dir)
+        by the module). Trusted for the relay only (the policy's C(tafile)); without it
+        Postfix uses its usual CAs.
+      - Must be readable by others (0644), since Postfix's SMTP client reads it as C(postfix).
+    type: str
+  tls_name:
+    description:
+      - With O(tls=verify) or O(tls=secure), the DNS name the relay's certificate must carry
+        (the policy's C(match)); defaults to the relay host name (Postfix's default match).
+    type: str
   auth:
     description:
       - SASL authentication. When omitted it is on if O(username) is given, else the stored
@@ -142,6 +159,9 @@ options:
     description:
       - Before writing new credentials, log in to the relay host with them (EHLO, STARTTLS or
         implicit TLS as O(tls) asks, AUTH). A rejected login fails the run; nothing changes.
+      - With O(tls=verify) or O(tls=secure) the relay's certificate is judged first, as
+        Postfix will (chain, name, days to expiry; returned as RV(relay_certificate)); a
+        certificate Postfix would refuse fails the run before the password is sent.
     type: bool
     default: false
   check_only:
@@ -207,13 +227,25 @@ EXAMPLES = r"""
     username: relayuser@example.com
     password: "{{ vault_relay_password }}"
 
-- name: Same on a plain Postfix host (no Hermes container)
+- name: Same on any Postfix host (no Hermes; only the relay keys of main.cf are edited)
   hermes_seg.relay.relay_host:
+    host_type: postfix
     host: smtp.example.com
     port: 587
     username: relayuser@example.com
     password: "{{ vault_relay_password }}"
-    postfix_exec: []
+    sasl_security_options: noanonymous
+
+- name: Verified TLS to a smarthost whose certificate a private CA signed
+  hermes_seg.relay.relay_host:
+    host_type: postfix
+    host: smtp.example.com
+    port: 587
+    tls: verify
+    tls_ca_file: /etc/postfix/relay-ca.pem
+    username: relayuser@example.com
+    password: "{{ vault_relay_password }}"
+    probe: true
 
 - name: Deliver directly (disable the relay host)
   hermes_seg.relay.relay_host:
@@ -258,6 +290,33 @@ relayhost:
   returned: success
   type: str
   sample: "[smtp.example.com]:587"
+relay_certificate:
+  description: The relay's certificate as a O(probe) at O(tls=verify) or O(tls=secure) judged
+    it, as Postfix will.
+  returned: when a probe at O(tls=verify) or O(tls=secure) ran
+  type: dict
+  contains:
+    subject:
+      description: The certificate's subject.
+      type: str
+    chain_valid:
+      description: Signed by the trusted CA (O(tls_ca_file) or the system's) and within its dates.
+      type: bool
+    chain_error:
+      description: Why the chain is not valid; null when it is.
+      type: str
+    name:
+      description: The name checked (O(tls_name), else O(host)).
+      type: str
+    name_matches:
+      description: Whether the certificate carries that name.
+      type: bool
+    not_after:
+      description: Expiry, in seconds since the epoch.
+      type: int
+    days_left:
+      description: Whole days until expiry (negative once expired).
+      type: int
 pending_applied:
   description: Rows that other Hermes pages had left pending (C(applied=2)) and that this run
     applied when it regenerated C(main.cf).
@@ -352,7 +411,9 @@ ARGUMENT_SPEC = dict(
     state=dict(type='str', choices=['present', 'absent'], default='present'),
     host=dict(type='str'),
     port=dict(type='int', default=25),
-    tls=dict(type='str', choices=['none', 'may', 'encrypt', 'wrapper'], default='may'),
+    tls=dict(type='str', choices=['none', 'may', 'encrypt', 'wrapper', 'verify', 'secure'], default='may'),
+    tls_ca_file=dict(type='str'),
+    tls_name=dict(type='str'),
     auth=dict(type='bool'),
     username=dict(type='str'),
     password=dict(type='str', no_log=True),
