@@ -22,7 +22,8 @@ pub const NO_LOG: &str = "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER";
 #[serde(deny_unknown_fields)]
 #[schemars(
     title = "hermes_seg.relay.relay_host",
-    description = "Configure the outbound relay host (smarthost) of a Hermes SEG or Postfix host."
+    description = "Configure the outbound relay host (smarthost) of a Hermes SEG or Postfix host.",
+    transform = option_rules
 )]
 pub struct Args {
     /// `present` configures the relay host; `absent` disables relaying (direct MX delivery).
@@ -110,6 +111,38 @@ pub struct Args {
     pub new_key_file: Option<String>,
     /// Format after a key rotation (default: `cipher`).
     pub new_cipher: Option<Cipher>,
+}
+
+/// The option rules a schema can state, built from the lists of `options.rs`: `host_type:
+/// postfix` takes none of [`crate::options::HERMES_ONLY`], and `tls_ca_file` / `tls_name` need a
+/// verifying `tls`. The shipped validator then enforces them, and editors show them.
+fn option_rules(schema: &mut Schema) {
+    let refused = |names: &[&str]| -> Map<String, Value> {
+        names
+            .iter()
+            .map(|n| (n.to_string(), Value::Bool(false)))
+            .collect()
+    };
+    let verifying: Vec<&str> = TlsMode::ALL
+        .into_iter()
+        .filter(|m| m.policy_level().is_some())
+        .map(TlsMode::as_str)
+        .collect();
+    schema.insert(
+        "allOf".to_string(),
+        serde_json::json!([
+            {
+                "description": "host_type 'postfix' takes none of the Hermes-only options",
+                "if": {"properties": {"host_type": {"const": "postfix"}}, "required": ["host_type"]},
+                "then": {"properties": refused(&crate::options::HERMES_ONLY)}
+            },
+            {
+                "description": "tls_ca_file and tls_name need a tls that verifies the certificate",
+                "if": {"not": {"properties": {"tls": {"enum": verifying}}, "required": ["tls"]}},
+                "then": {"properties": refused(&["tls_ca_file", "tls_name"])}
+            }
+        ]),
+    );
 }
 
 /// One per-domain credential pair. `password` is never shown.
@@ -375,6 +408,13 @@ fn unknown_options(unexpected: &[String]) -> String {
 /// page has one. Values are never quoted: the offending one may be a secret.
 fn schema_error(option: &str, value: Option<&Value>, err: &jsonschema::ValidationError) -> Error {
     const QUOTE: &str = "must be a JSON string: quote it (YAML reads an unquoted 0123 as 83)";
+    if let jsonschema::error::ValidationErrorKind::FalseSchema = err.kind() {
+        // The schema's allOf rules, in the words of options.rs and validate.rs.
+        return match option {
+            "tls_ca_file" | "tls_name" => crate::validate::needs_verifying_tls(option),
+            _ => crate::options::hermes_only(option),
+        };
+    }
     match option {
         "" => match err.kind() {
             jsonschema::error::ValidationErrorKind::AdditionalProperties { unexpected } => {
@@ -492,6 +532,21 @@ mod tests {
             err.starts_with("unknown option 'zzzz' (known options: "),
             "{err}"
         );
+    }
+
+    #[test]
+    fn the_schema_states_the_option_rules() {
+        let err = parse(r#"{"tls":"may","tls_ca_file":"/ca.pem"}"#).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "option 'tls_ca_file': needs tls 'verify' or 'secure' (the levels that check the \
+             certificate)"
+        );
+        assert!(parse(r#"{"tls":"secure","tls_name":"relay.example"}"#).is_ok());
+        let err = parse(r#"{"host_type":"postfix","vars":{}}"#).unwrap_err();
+        assert_eq!(err.code(), "conflicting_options");
+        assert!(err.to_string().contains("takes no 'vars' option"), "{err}");
+        assert!(parse(r#"{"host_type":"hermes","vars":{}}"#).is_ok());
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! once (as Ansible's argument spec declares `required_by` and `mutually_exclusive`) and
 //! checked before any other work.
 
-use crate::args::{Args, Flag, HostType, State};
+use crate::args::{Args, Flag, State};
 use crate::error::{Error, Result};
 
 /// What a run does; chosen by the entry point and the `rotate_key` / `check_only` flags.
@@ -92,6 +92,14 @@ const REQUIRED_BY: [RequiredBy; 3] = [
     },
 ];
 
+/// `option` given with `host_type: postfix`: the schema refuses it (`args::option_rules`).
+pub fn hermes_only(option: &str) -> Error {
+    Error::ConflictingOptions(format!(
+        "host_type 'postfix' takes no '{option}' option: a plain Postfix host has no Hermes \
+         database, key or template"
+    ))
+}
+
 fn rotation_only(option: &'static str) -> Error {
     Error::ConflictingOptions(format!(
         "'{option}' belongs to a key rotation: set rotate_key: true"
@@ -143,14 +151,6 @@ impl Request {
 /// Checks the declared rules: what the request takes, what needs what, what excludes what.
 pub fn check(request: Request, args: &Args) -> Result<()> {
     let given = args.given();
-    if args.host_type == Some(HostType::Postfix)
-        && let Some(name) = HERMES_ONLY.iter().find(|n| given.contains(n))
-    {
-        return Err(Error::ConflictingOptions(format!(
-            "host_type 'postfix' takes no '{name}' option: a plain Postfix host has no Hermes \
-             database, key or template"
-        )));
-    }
     if let Some(error) = request.refuses(&given) {
         return Err(error);
     }
@@ -186,9 +186,10 @@ mod tests {
     use super::*;
     use crate::args;
 
+    /// The first error of parsing (the schema) and the rules, as `code: message`.
     fn err(request: Request, json: &str) -> Option<String> {
-        let args = args::parse(json).unwrap().args;
-        check(request, &args)
+        args::parse(json)
+            .and_then(|input| check(request, &input.args))
             .err()
             .map(|e| format!("{}: {e}", e.code()))
     }

@@ -147,10 +147,15 @@ pub fn validate(args: Args, request: Request) -> Result<(Desired, Settings)> {
             host: parse_host(args.host.as_deref().unwrap_or(""))?,
             port: parse_port(args.port.as_ref())?,
             tls: args.tls.unwrap_or(TlsMode::May),
-            tls_ca_file: tls_option(&args, "tls_ca_file", args.tls_ca_file.as_deref())?
+            // The schema takes them only with a verifying `tls` (`args::option_rules`).
+            tls_ca_file: args
+                .tls_ca_file
+                .as_deref()
                 .map(|path| ca_file(path, &settings))
                 .transpose()?,
-            tls_name: tls_option(&args, "tls_name", args.tls_name.as_deref())?
+            tls_name: args
+                .tls_name
+                .as_deref()
                 .map(|name| match parse_host(name) {
                     Ok(Host::Name(name)) => Ok(name),
                     Ok(_) => Err(Error::option(
@@ -284,16 +289,13 @@ pub(crate) fn settings(args: &Args, request: Request) -> Result<Settings> {
     })
 }
 
-/// `tls_ca_file` / `tls_name` belong to the modes that verify the relay's certificate.
-fn tls_option<'a>(args: &Args, option: &str, value: Option<&'a str>) -> Result<Option<&'a str>> {
-    let Some(value) = value else { return Ok(None) };
-    if args.tls.and_then(TlsMode::policy_level).is_none() {
-        return Err(Error::option(
-            option,
-            "needs tls 'verify' or 'secure' (the levels that check the certificate)",
-        ));
-    }
-    Ok(Some(value))
+/// `tls_ca_file` / `tls_name` without a verifying `tls`: the schema refuses them
+/// (`args::option_rules`).
+pub fn needs_verifying_tls(option: &str) -> Error {
+    Error::option(
+        option,
+        "needs tls 'verify' or 'secure' (the levels that check the certificate)",
+    )
 }
 
 /// The CA file, as Postfix names it in the policy entry: absolute, one word (the entry is

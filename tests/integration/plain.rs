@@ -192,6 +192,7 @@ fn anchor_layout(fixture: &str) {
     assert_eq!(m["auth_user"], USER);
     assert_eq!(m["tls"], true);
 
+    let mark = p.pf.log_mark();
     let again = p.h.run(p.relay("encrypt"));
     assert_eq!(again["changed"], false, "{again:#}");
     p.postconf(&["-e", "message_size_limit = 20480000"]);
@@ -202,6 +203,11 @@ fn anchor_layout(fixture: &str) {
     let out = p.h.run(without_password);
     assert_eq!(out["changed"], false, "{out:#}");
     assert_eq!(p.main_cf(), edited, "the foreign change was touched");
+    assert!(
+        !p.pf.log_since(mark).contains("reload"),
+        "a run with nothing to change reloaded Postfix:\n{}",
+        p.pf.log_since(mark)
+    );
     assert!(edited.contains("message_size_limit = 20480000\n"));
 
     let doctor = p.h.run(json!({"check_only": true}));
@@ -500,4 +506,129 @@ fn the_readme_sample_is_real_output() {
         apply(&[]),
         "no change\n  relay host: [smtp.example.com]:587\n"
     );
+}
+
+/// A reload that fails after the new files are in place puts main.cf, sasl_passwd and its map
+/// back byte for byte, as on a Hermes host (the wrapper runs the real Postfix tools and fails
+/// only the reload, a fault real Postfix will not produce on demand).
+#[test]
+fn a_failed_reload_restores_main_cf_and_sasl_passwd() {
+    let h = Hermes::plain("oefenweb");
+    let mut args = json!({
+        "host": "smtp.example.com",
+        "port": 587,
+        "tls": "encrypt",
+        "username": USER,
+        "password": PASSWORD,
+    });
+    h.run(args.clone()).assert_ok();
+    let before = h.snapshot();
+    args["password"] = json!("n3w-secret value");
+    args["port"] = json!(2525);
+    // With a prefix, Postfix's view of the config dir must be given (else `/etc/postfix`).
+    args["postfix_exec"] = h.failing_exec("reload");
+    args["postfix_exec_dir"] = json!(h.postfix_dir());
+    let out = h.run(args);
+    assert_eq!(out["failed"], true, "{out:#}");
+    assert_eq!(out["error"]["code"], "reload_failed", "{out:#}");
+    let after = h.snapshot();
+    for name in ["main.cf", "sasl_passwd", "sasl_passwd.db"] {
+        let path = h.postfix_dir().join(name);
+        assert_eq!(
+            after.files[&path].0, before.files[&path].0,
+            "{name} was not restored"
+        );
+    }
+    assert_eq!(
+        h.postmap_query("[smtp.example.com]:587").as_deref(),
+        Some(format!("{USER}:{PASSWORD}").as_str())
+    );
+}
+
+/// Check mode and the real run agree on a plain host, whatever state it is in: the verdict
+/// (failed, code, changed, changes) is the same, and check mode leaves every file as it was.
+#[test]
+fn check_mode_and_the_real_run_agree_on_a_plain_host() {
+    let relay = json!({
+        "host": "smtp.example.com", "port": 587, "username": USER, "password": PASSWORD,
+        "sasl_security_options": "noanonymous",
+    });
+    type Setup = fn(&Hermes);
+    let states: [(&str, Setup, Value, Option<&str>); 6] = [
+        ("fresh", |_| {}, relay.clone(), None),
+        (
+            "configured",
+            |h| {
+                let args = json!({"host": "smtp.example.com", "port": 587, "username": USER,
+                    "password": PASSWORD, "sasl_security_options": "noanonymous"});
+                h.run(args).assert_ok();
+            },
+            relay.clone(),
+            None,
+        ),
+        (
+            "no main.cf",
+            |h| fs::remove_file(h.postfix_dir().join("main.cf")).unwrap(),
+            relay.clone(),
+            Some("io_error"),
+        ),
+        (
+            "main.cf Postfix refuses",
+            |h| {
+                let path = h.postfix_dir().join("main.cf");
+                let text = fs::read_to_string(&path).unwrap();
+                fs::write(path, format!("{text}not a directive line\n")).unwrap();
+            },
+            relay.clone(),
+            Some("invalid_postfix_config"),
+        ),
+        (
+            "no Postfix tools",
+            |_| {},
+            {
+                let mut args = relay.clone();
+                args["postfix_exec"] = json!(["/nonexistent/bin/env"]);
+                args["postfix_exec_dir"] = json!("/etc/postfix");
+                args
+            },
+            Some("postfix_unreachable"),
+        ),
+        (
+            "a CA file Postfix cannot read",
+            |h| {
+                let ca = h.postfix_dir().join("relay-ca.pem");
+                let cert = crate::support::self_signed_cert(h.dir.path()).0;
+                fs::copy(cert, &ca).unwrap();
+                fs::set_permissions(ca, fs::Permissions::from_mode(0o600)).unwrap();
+            },
+            {
+                let mut args = relay.clone();
+                args["tls"] = json!("verify");
+                args["tls_ca_file"] = json!("/etc/postfix/relay-ca.pem");
+                args
+            },
+            Some("invalid_args"),
+        ),
+    ];
+    for (name, setup, args, code) in states {
+        let (checked, real) = (Hermes::plain("debops"), Hermes::plain("debops"));
+        setup(&checked);
+        setup(&real);
+        let before = checked.snapshot();
+        let mut check_args = args.clone();
+        check_args["_ansible_check_mode"] = json!(true);
+        let preview = checked.run(check_args);
+        assert_eq!(
+            checked.snapshot().files,
+            before.files,
+            "{name}: check mode wrote"
+        );
+        let out = real.run(args);
+        assert_eq!(
+            crate::common::verdict(&preview),
+            crate::common::verdict(&out),
+            "{name}: check mode said {preview:#}, the real run {out:#}"
+        );
+        assert_eq!(out["error"]["code"].as_str(), code, "{name}: {out:#}");
+    }
 }

@@ -70,7 +70,8 @@ fn one_version_everywhere() {
         "CHANGELOG.md's newest release",
         changelog
             .lines()
-            .find_map(|l| l.strip_prefix("## ["))
+            .filter_map(|l| l.strip_prefix("## ["))
+            .find(|l| !l.starts_with("Unreleased"))
             .and_then(|l| l.split(']').next())
             .map(str::to_string),
     );
