@@ -513,6 +513,13 @@ fn sasl_file(
         writer.line(&[l.key], l.user, l.pass);
     }
     for entry in draft.entries.iter() {
+        if line.as_ref().is_some_and(|l| l.key == entry.key) {
+            lines.warnings.push(format!(
+                "sasl_passwd: the entry for {} is now the relay's; its other credentials are dropped",
+                entry.key
+            ));
+            continue;
+        }
         let user = inputs.key.decrypt(&entry.username_cipher, &entry.key)?;
         let pass = inputs.key.decrypt(&entry.password_cipher, &entry.key)?;
         writer.line(&[&entry.key], user.expose_secret(), pass.expose_secret());
@@ -950,6 +957,52 @@ mod tests {
             assert_eq!(
                 sasl(&plan),
                 format!("[smtp.example.com]:587\trelayuser:{PW}\n")
+            );
+        }
+
+        const DEBIAN: &str = "myhostname = mail.example.test\nrelayhost = \n\
+                              smtp_tls_security_level=may\nmydestination = localhost\n";
+
+        #[test]
+        fn a_plain_host_gets_only_its_relay_lines_and_no_rows() {
+            let plan = Scenario::plain(DEBIAN, None)
+                .plan(with(json!({"sasl_security_options": "noanonymous"})))
+                .unwrap();
+            assert_eq!(plan.changes(), [Changed::MainCf, Changed::SaslPasswd]);
+            assert!(plan.edits.is_empty() && plan.marks.is_empty());
+            assert_eq!(
+                main_cf(&plan),
+                "myhostname = mail.example.test\nrelayhost = [smtp.example.com]:587\n\
+                 smtp_tls_security_level=may\nmydestination = localhost\n\
+                 smtp_sasl_auth_enable = yes\n\
+                 smtp_sasl_password_maps = hash:/etc/postfix/sasl_passwd\n\
+                 smtp_sasl_security_options = noanonymous\n"
+            );
+            assert_eq!(
+                sasl(&plan),
+                format!("[smtp.example.com]:587\trelayuser:{PW}\n")
+            );
+        }
+
+        #[test]
+        fn a_plain_host_keeps_the_password_of_its_sasl_passwd() {
+            let installed = "relayhost = [smtp.example.com]:587\nsmtp_sasl_auth_enable = yes\n\
+                             smtp_sasl_password_maps = hash:/etc/postfix/sasl_passwd\n\
+                             smtp_tls_security_level = may\n";
+            let installed_sasl =
+                format!("[smtp.example.com]:587\trelayuser:{PW}\n[mx.b.example]:25\tb:bpass\n");
+            let mut args = relay();
+            args.as_object_mut().unwrap().remove("password");
+            let scenario = Scenario::plain(installed, Some(&installed_sasl));
+            assert!(scenario.plan(args).unwrap().is_noop());
+            let plan = scenario
+                .plan(json!({"host": "mx.b.example", "port": 25, "username": "u", "password": "p"}))
+                .unwrap();
+            assert_eq!(sasl(&plan), "[mx.b.example]:25\tu:p\n");
+            assert!(
+                plan.warnings.iter().any(|w| w.contains("now the relay's")),
+                "{:?}",
+                plan.warnings
             );
         }
 

@@ -28,6 +28,8 @@ pub(crate) struct Scenario {
     pub files: FileState,
     pub key: Key,
     pub base: String,
+    /// A plain Postfix host (`host_type: postfix`).
+    plain: bool,
 }
 
 impl Scenario {
@@ -51,12 +53,43 @@ impl Scenario {
             files: FileState::default(),
             key: Key::from_bytes([7; 32]),
             base,
+            plain: false,
+        }
+    }
+
+    /// A plain Postfix host with this main.cf and sasl_passwd (read as its store reads them).
+    pub fn plain(main_cf: &str, sasl_passwd: Option<&str>) -> Scenario {
+        let key = Key::from_bytes([7; 32]);
+        Scenario {
+            dir: tempfile::tempdir().unwrap(),
+            snapshot: crate::store::postfix_host_snapshot(
+                main_cf,
+                sasl_passwd,
+                "/etc/postfix",
+                &key,
+            )
+            .unwrap(),
+            files: FileState {
+                main_cf: Some(main_cf.to_string()),
+                sasl_passwd: sasl_passwd.map(|s| Zeroizing::new(s.to_string())),
+                sasl_mode: sasl_passwd.map(|_| 0o600),
+                map_mode: sasl_passwd.map(|_| 0o600),
+                ..FileState::default()
+            },
+            key,
+            base: String::new(),
+            plain: true,
         }
     }
 
     /// The args a test gives, with the location options pointing into the scenario.
     pub fn args(&self, extra: Value) -> Value {
         let mut args = json!({"root": self.dir.path(), "postfix_exec": []});
+        if self.plain {
+            // Postfix's view of its config dir, which the store read the files as.
+            args["host_type"] = json!("postfix");
+            args["postfix_exec_dir"] = json!("/etc/postfix");
+        }
         for (k, v) in extra.as_object().unwrap() {
             args[k] = v.clone();
         }
@@ -83,7 +116,7 @@ impl Scenario {
             base: &self.base,
             exec_dir: &settings.postfix_exec_dir,
             postfix_dir: self.postfix_dir(),
-            edit_in_place: false,
+            edit_in_place: self.plain,
         }
     }
 

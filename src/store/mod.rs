@@ -12,6 +12,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use postfix_host::at as postfix_host_at;
+#[cfg(test)]
+pub(crate) use postfix_host::snapshot as postfix_host_snapshot;
 pub use sqlite::{SqliteStore, at as sqlite_at};
 
 use crate::error::{Error, Result};

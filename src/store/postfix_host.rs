@@ -96,7 +96,12 @@ impl Store for PostfixHost {
 }
 
 /// The rows a Hermes host with this main.cf and sasl_passwd would hold.
-fn snapshot(main_cf: &str, sasl: Option<&str>, exec_dir: &str, key: &Key) -> Result<Snapshot> {
+pub(crate) fn snapshot(
+    main_cf: &str,
+    sasl: Option<&str>,
+    exec_dir: &str,
+    key: &Key,
+) -> Result<Snapshot> {
     let value = |name: &str| render::main_cf_value(main_cf, name).filter(|v| !v.is_empty());
     let mut params = Vec::new();
     // A disabled directive's value row keeps a value, as Hermes's seed rows do: enabling the
