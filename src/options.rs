@@ -2,7 +2,7 @@
 //! once (as Ansible's argument spec declares `required_by` and `mutually_exclusive`) and
 //! checked before any other work.
 
-use crate::args::{Args, Flag, State};
+use crate::args::{Args, Flag, HostType, State};
 use crate::error::{Error, Result};
 
 /// What a run does; chosen by the entry point and the `rotate_key` / `check_only` flags.
@@ -153,6 +153,13 @@ pub fn check(request: Request, args: &Args) -> Result<()> {
     let given = args.given();
     if let Some(error) = request.refuses(&given) {
         return Err(error);
+    }
+    if request == Request::RotateKey && args.host_type == Some(HostType::Postfix) {
+        return Err(Error::ConflictingOptions(
+            "a key rotation needs a Hermes host: a plain Postfix host (host_type 'postfix') \
+             keeps no key or encrypted credentials"
+                .to_string(),
+        ));
     }
     let needs_met = |needs: &str| match needs {
         "rotate_key" => request == Request::RotateKey,

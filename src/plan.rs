@@ -187,7 +187,13 @@ impl<'a> Draft<'a> {
         let relay = rows.relay_rows(snap)?;
         let stored = stored_creds(snap, key)?;
         let current = migrate_legacy(&mut rows, &relay, &stored);
-        let new_creds = edit_relay(&mut rows, &relay, &desired.relay, current)?;
+        let new_creds = edit_relay(
+            &mut rows,
+            &relay,
+            &desired.relay,
+            current,
+            inputs.edit_in_place,
+        )?;
 
         let mut plan = Plan::default();
         plan.edits.extend(extra_directives(&mut rows, desired)?);
@@ -320,12 +326,15 @@ fn migrate_legacy(rows: &mut Rows, relay: &RelayRows, stored: &Creds) -> Creds {
 }
 
 /// The Relay Host page's own rows (relayhost, TLS level, SASL switch and map); returns the
-/// credentials sasl_passwd gets (`None`: no relay line).
+/// credentials sasl_passwd gets (`None`: no relay line). `plain`: on a plain Postfix host the
+/// TLS level also governs direct delivery, so disabling the relay leaves it as it is (Hermes's
+/// page clears it).
 fn edit_relay(
     rows: &mut Rows,
     relay: &RelayRows,
     wanted: &Wanted,
     current: Creds,
+    plain: bool,
 ) -> Result<Option<Creds>> {
     match wanted {
         Wanted::Keep => Ok(Some(current)),
@@ -341,7 +350,9 @@ fn edit_relay(
             );
             rows.disable_auth(relay);
             rows.clear_maps_name(relay);
-            rows.disable(relay.tls);
+            if !plain {
+                rows.disable(relay.tls);
+            }
             Ok(None)
         }
         Wanted::Present(wanted) => {
@@ -501,6 +512,10 @@ fn sasl_file(
 ) -> Result<(Option<SaslFile>, DomainLines)> {
     let files = inputs.files;
     let on_disk = files.sasl_passwd.as_deref().map(String::as_str);
+    // A plain Postfix host that relays without credentials need not have a sasl_passwd.
+    if inputs.edit_in_place && on_disk.is_none() && line.is_none() && draft.entries.is_empty() {
+        return Ok((None, DomainLines::default()));
+    }
     let mut writer =
         render::SaslWriter::new(on_disk, draft.transports.len() + draft.entries.len() + 1);
     let mut relay_entry = line.as_ref().map(RelayLine::entry);
@@ -981,6 +996,20 @@ mod tests {
             assert_eq!(
                 sasl(&plan),
                 format!("[smtp.example.com]:587\trelayuser:{PW}\n")
+            );
+        }
+
+        #[test]
+        fn a_plain_host_without_credentials_gets_no_sasl_passwd() {
+            let plan = Scenario::plain(DEBIAN, None)
+                .plan(json!({"host": "smtp.example.com", "tls": "may"}))
+                .unwrap();
+            assert_eq!(plan.changes(), [Changed::MainCf]);
+            assert!(
+                Scenario::plain(DEBIAN, None)
+                    .plan(json!({"state": "absent"}))
+                    .unwrap()
+                    .is_noop()
             );
         }
 

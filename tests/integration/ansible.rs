@@ -589,6 +589,22 @@ fn galaxy_build_and_install_give_a_working_module() {
 
 /// The role with Oefenweb-style variables; `hermes_relay_reload: false` leaves the reload to
 /// its handler, which reloads a real running Postfix once at the end of the play.
+/// A play of the role with `vars` (in a vars file, as from a vault: the password is one).
+fn role_play(a: &Ansible, name: &str, vars: &Value) -> PathBuf {
+    let secrets = a.path().join(format!("{name}-vars.yml"));
+    fs::write(&secrets, vars.to_string()).unwrap();
+    let playbook = a.path().join(format!("{name}.yml"));
+    fs::write(
+        &playbook,
+        format!(
+            "- hosts: all\n  gather_facts: false\n  vars_files: [{secrets:?}]\n  roles:\n    \
+             - hermes_seg.relay.relay_host\n"
+        ),
+    )
+    .unwrap();
+    playbook
+}
+
 #[test]
 fn the_role_configures_the_relay_and_its_handler_reloads_postfix() {
     let (a, h) = (Ansible::new(), Hermes::new());
@@ -605,17 +621,7 @@ fn the_role_configures_the_relay_and_its_handler_reloads_postfix() {
         "hermes_relay_postfix_exec_dir": h.postfix_dir(),
         "hermes_relay_template_vars": h.base["vars"],
     });
-    let secrets = a.path().join("role-vars.yml");
-    fs::write(&secrets, vars.to_string()).unwrap();
-    let playbook = a.path().join("role.yml");
-    fs::write(
-        &playbook,
-        format!(
-            "- hosts: all\n  gather_facts: false\n  vars_files: [{secrets:?}]\n  roles:\n    \
-             - hermes_seg.relay.relay_host\n"
-        ),
-    )
-    .unwrap();
+    let playbook = role_play(&a, "role", &vars);
 
     let mark = postfix.log_mark();
     let out = a.playbook(&playbook, &["--diff"]);
@@ -685,17 +691,7 @@ fn the_role_configures_a_plain_postfix_host() {
         "hermes_relay_reload": false,
         "hermes_relay_root": h.root,
     });
-    let secrets = a.path().join("plain-vars.yml");
-    fs::write(&secrets, vars.to_string()).unwrap();
-    let playbook = a.path().join("plain.yml");
-    fs::write(
-        &playbook,
-        format!(
-            "- hosts: all\n  gather_facts: false\n  vars_files: [{secrets:?}]\n  roles:\n    \
-             - hermes_seg.relay.relay_host\n"
-        ),
-    )
-    .unwrap();
+    let playbook = role_play(&a, "plain", &vars);
     let before = h.file("main.cf").unwrap();
     let out = a.playbook(&playbook, &["--check", "--diff"]);
     assert_eq!(out.code, 0, "{}", out.all());

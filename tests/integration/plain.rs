@@ -260,18 +260,22 @@ fn password_rotation_and_absent_edit_only_what_the_module_owns() {
     assert_eq!(out["changes"], json!(["main.cf", "sasl_passwd"]), "{out:#}");
     let main_cf = p.main_cf();
     assert_eq!(foreign(&main_cf), foreign(&before));
-    // The SASL security options stay, as on a Hermes host: only the relay's own keys go.
+    // The SASL security options stay, as on a Hermes host, and the TLS level too: on a plain
+    // host it governs direct delivery as well.
     for key in [
         "relayhost",
         "smtp_sasl_auth_enable",
         "smtp_sasl_password_maps",
-        "smtp_tls_security_level",
     ] {
         assert!(
             !main_cf.contains(&format!("\n{key} ")),
             "{key} left: {main_cf}"
         );
     }
+    assert!(
+        main_cf.contains("\nsmtp_tls_security_level=may\n"),
+        "{main_cf}"
+    );
     assert!(main_cf.contains("\nsmtp_sasl_security_options = noanonymous\n"));
     assert_eq!(
         p.h.file("sasl_passwd").unwrap(),
