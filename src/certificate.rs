@@ -117,8 +117,7 @@ pub fn inspect(relay: &Relay) -> Result<Report> {
     judge(&chain, &roots, &name, SystemTime::now()).map_err(fail)
 }
 
-/// The verdict on `chain` (leaf first) against `roots` for `name` at `now`. The roots are
-/// trust anchors, as Postfix's `tafile` makes them: any certificate of the chain may be one.
+/// The verdict on `chain` (leaf first) against `roots` for `name` at `now`.
 fn judge(
     chain: &[CertificateDer<'static>],
     roots: &[CertificateDer<'static>],

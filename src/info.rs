@@ -9,8 +9,8 @@ use crate::crypto::Key;
 use crate::doctor::{self, Check};
 use crate::failure::Failure;
 use crate::model::{
-    PASSWORD_MAPS, RELAYHOST, SASL_AUTH, Snapshot, TLS_LEVEL, TLS_POLICY_MAPS, USERNAME_SETTING,
-    WRAPPERMODE, setting_label,
+    PASSWORD_MAPS, RELAYHOST, SASL_AUTH, Snapshot, TLS_CA_FILE, TLS_LEVEL, TLS_POLICY_MAPS,
+    USERNAME_SETTING, WRAPPERMODE, setting_label,
 };
 use crate::options::Request;
 use crate::tls::TlsMode;
@@ -136,9 +136,8 @@ pub fn policy_relay(
             host: validate::parse_host(&host)?,
             port: port.unwrap_or(25),
             tls,
-            tls_ca_file: policy
-                .ca_file
-                .map(|path| validate::ca_file(path, settings))
+            tls_ca_file: value(TLS_CA_FILE)
+                .map(|path| validate::ca_file(&path, settings))
                 .transpose()?,
             tls_name: policy.name.map(str::to_string),
             auth: validate::AuthIntent {

@@ -12,6 +12,7 @@ pub const WRAPPERMODE: &str = "smtp_tls_wrappermode";
 pub const SASL_SECURITY_OPTIONS: &str = "smtp_sasl_security_options";
 pub const SASL_TLS_SECURITY_OPTIONS: &str = "smtp_sasl_tls_security_options";
 pub const TLS_POLICY_MAPS: &str = "smtp_tls_policy_maps";
+pub const TLS_CA_FILE: &str = "smtp_tls_CAfile";
 pub const USERNAME_SETTING: &str = "relay_host_username";
 pub const PASSWORD_SETTING: &str = "relay_host_password";
 /// The `transport` columns of the per-domain credentials (ciphertext, like the settings).
@@ -221,7 +222,7 @@ impl Change {
 /// The directives this module writes: Postfix must know every one of them, and each must come
 /// from one enabled row.
 /// On a plain Postfix host, these are the main.cf keys the module owns.
-pub const MANAGED: [&str; 8] = [
+pub const MANAGED: [&str; 9] = [
     RELAYHOST,
     SASL_AUTH,
     PASSWORD_MAPS,
@@ -230,4 +231,5 @@ pub const MANAGED: [&str; 8] = [
     SASL_SECURITY_OPTIONS,
     SASL_TLS_SECURITY_OPTIONS,
     TLS_POLICY_MAPS,
+    TLS_CA_FILE,
 ];

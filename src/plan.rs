@@ -21,8 +21,9 @@ use crate::files::FileId;
 use crate::load::FileState;
 use crate::model::{
     Change, MANAGED, PASSWORD_SETTING, ParamRow, SASL_AUTH, SASL_SECURITY_OPTIONS,
-    SASL_TLS_SECURITY_OPTIONS, SaslEntry, Snapshot, TLS_LEVEL, TLS_POLICY_MAPS, TRANSPORT_PASSWORD,
-    TRANSPORT_USERNAME, TransportCreds, TransportRow, USERNAME_SETTING, WRAPPERMODE, setting_label,
+    SASL_TLS_SECURITY_OPTIONS, SaslEntry, Snapshot, TLS_CA_FILE, TLS_LEVEL, TLS_POLICY_MAPS,
+    TRANSPORT_PASSWORD, TRANSPORT_USERNAME, TransportCreds, TransportRow, USERNAME_SETTING,
+    WRAPPERMODE, setting_label,
 };
 use crate::render::{self, LineUnsafe};
 use crate::rows::{RelayRows, Rows};
@@ -408,10 +409,18 @@ fn extra_directives(rows: &mut Rows, desired: &Desired) -> Result<Vec<Change>> {
         Wanted::Present(r) => Some(r.tls.wrapper_mode().then_some("yes")),
     };
     let policy = relay_policy(rows, &desired.relay);
+    // Set with a verifying `tls`, never removed: another destination may rely on the CA.
+    let ca_file = match &desired.relay {
+        Wanted::Present(r) if r.tls.policy_level().is_some() => {
+            r.tls_ca_file.as_ref().map(|ca| Some(ca.postfix.as_str()))
+        }
+        _ => None,
+    };
     let mut created = Vec::new();
     for (name, wanted) in [
         (WRAPPERMODE, wrapper),
         (TLS_POLICY_MAPS, policy.as_ref().map(|p| p.as_deref())),
+        (TLS_CA_FILE, ca_file),
         (
             SASL_SECURITY_OPTIONS,
             desired.sasl_security_options.as_deref().map(Some),
@@ -454,7 +463,6 @@ fn relay_policy(rows: &Rows, wanted: &Wanted) -> Option<Option<String>> {
                 &relay.host.relay_literal(relay.port),
                 level,
                 relay.tls_name.as_deref(),
-                relay.tls_ca_file.as_ref().map(|ca| ca.postfix.as_str()),
             ))),
         },
     }

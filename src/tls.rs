@@ -106,20 +106,13 @@ const POLICY_PREFIX: &str = "inline:{ { [";
 
 /// The relay's entry in Postfix's TLS policy table, as an `inline:` map (Postfix 3.0 and
 /// later), so it is one directive row (Hermes) or main.cf line (plain Postfix) and needs no
-/// file of its own: `inline:{ { [host]:port = verify match=NAME tafile=CA } }`. `tafile`
-/// trusts the CA for this destination only.
-pub fn policy_map(
-    relay_key: &str,
-    level: &str,
-    name: Option<&str>,
-    ca_file: Option<&str>,
-) -> String {
+/// file of its own: `inline:{ { [host]:port = verify match=NAME } }`. The CA goes to
+/// `smtp_tls_CAfile`, not to the entry's `tafile`: Postfix reads that file before the SMTP
+/// client enters its chroot (Debian's default), a `tafile` only inside it.
+pub fn policy_map(relay_key: &str, level: &str, name: Option<&str>) -> String {
     let mut entry = format!("{relay_key} = {level}");
     if let Some(name) = name {
         entry.push_str(&format!(" match={name}"));
-    }
-    if let Some(ca) = ca_file {
-        entry.push_str(&format!(" tafile={ca}"));
     }
     format!("inline:{{ {{ {entry} }} }}")
 }
@@ -131,7 +124,6 @@ pub struct RelayPolicy<'a> {
     pub key: &'a str,
     pub level: &'a str,
     pub name: Option<&'a str>,
-    pub ca_file: Option<&'a str>,
 }
 
 /// Reads back a value [`policy_map`] wrote; `None` for any other value.
@@ -145,13 +137,10 @@ pub fn relay_policy(value: &str) -> Option<RelayPolicy<'_>> {
         key,
         level: words.next()?,
         name: None,
-        ca_file: None,
     };
     for word in words {
-        match word.split_once('=') {
-            Some(("match", name)) => policy.name = Some(name),
-            Some(("tafile", path)) => policy.ca_file = Some(path),
-            _ => {}
+        if let Some(name) = word.strip_prefix("match=") {
+            policy.name = Some(name);
         }
     }
     Some(policy)
@@ -187,12 +176,10 @@ mod tests {
             "[smtp.example.com]:587",
             "verify",
             Some("relay.example.com"),
-            Some("/etc/postfix/relay-ca.pem"),
         );
         assert_eq!(
             value,
-            "inline:{ { [smtp.example.com]:587 = verify match=relay.example.com \
-             tafile=/etc/postfix/relay-ca.pem } }"
+            "inline:{ { [smtp.example.com]:587 = verify match=relay.example.com } }"
         );
         assert_eq!(
             relay_policy(&value),
@@ -200,10 +187,9 @@ mod tests {
                 key: "[smtp.example.com]:587",
                 level: "verify",
                 name: Some("relay.example.com"),
-                ca_file: Some("/etc/postfix/relay-ca.pem"),
             })
         );
-        let bare = policy_map("[ipv6:2001:db8::1]:25", "secure", None, None);
+        let bare = policy_map("[ipv6:2001:db8::1]:25", "secure", None);
         let read = relay_policy(&bare).unwrap();
         assert_eq!(
             (read.key, read.level, read.name),

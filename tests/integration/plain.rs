@@ -317,6 +317,9 @@ fn verify_args(p: &Plain, with_ca: bool) -> Value {
 #[test]
 fn verify_passes_with_the_ca_file_and_fails_clearly_without_it() {
     let (p, _ca) = Plain::verified(Hermes::plain("debian-stock"), 30);
+    // Debian chroots the SMTP client (the private instance does not): the CA must still be
+    // read, as Postfix reads smtp_tls_CAfile before it enters the chroot.
+    p.postconf(&["-F", "smtp/unix/chroot = y"]);
     let before = p.h.snapshot();
     let mut no_ca = verify_args(&p, false);
     no_ca["probe"] = json!(true);
@@ -344,14 +347,17 @@ fn verify_passes_with_the_ca_file_and_fails_clearly_without_it() {
         "{cert}"
     );
     let policy = p.postconf(&["-h", "smtp_tls_policy_maps"]);
-    let dir = p.h.postfix_dir();
     assert_eq!(
         policy.trim(),
         format!(
-            "inline:{{ {{ [127.0.0.1]:{} = verify match={RELAY_NAME} tafile={}/relay-ca.pem }} }}",
-            p.sh.port,
-            dir.display()
+            "inline:{{ {{ [127.0.0.1]:{} = verify match={RELAY_NAME} }} }}",
+            p.sh.port
         )
+    );
+    let ca = p.postconf(&["-h", "smtp_tls_CAfile"]);
+    assert_eq!(
+        ca.trim(),
+        p.h.postfix_dir().join("relay-ca.pem").display().to_string()
     );
     let m = p.deliver("verified");
     assert_eq!(
@@ -370,9 +376,16 @@ fn verify_passes_with_the_ca_file_and_fails_clearly_without_it() {
     let info = p.h.run_info(json!({}));
     assert_eq!(info.json["relay"]["tls"], "verify", "{:#}", info.json);
 
-    // Told to verify without the CA: Postfix refuses the certificate and keeps the mail.
-    let out = p.h.run(verify_args(&p, false));
-    assert_eq!(out["changes"], json!(["main.cf"]), "{out:#}");
+    // The CA stays trusted when tls_ca_file is left out (another destination may need it).
+    // Without it (taken out by hand), Postfix refuses the certificate and keeps the mail.
+    assert_eq!(p.h.run(verify_args(&p, false))["changed"], false);
+    p.postconf(&["-X", "smtp_tls_CAfile"]);
+    must(
+        Command::new("postfix")
+            .arg("-c")
+            .arg(p.h.postfix_dir())
+            .arg("reload"),
+    );
     let mark = p.pf.log_mark();
     p.pf.sendmail(FROM, TO, "unverified");
     let refused = p.pf.wait_log(mark, "Server certificate not verified", WAIT);
@@ -449,9 +462,19 @@ fn hermes_mode_verify_keeps_the_page_levels() {
     assert_eq!(policy.len(), 1, "{policy:?}");
     let value = policy[0][0].clone().unwrap();
     assert!(
-        value.starts_with(&format!("inline:{{ {{ [127.0.0.1]:{} = verify match={RELAY_NAME} tafile=/etc/postfix/relay-ca.pem", p.sh.port)),
+        value
+            == format!(
+                "inline:{{ {{ [127.0.0.1]:{} = verify match={RELAY_NAME} }} }}",
+                p.sh.port
+            ),
         "{value}"
     );
+    // Rows keep Postfix's view of the path, as Hermes writes them.
+    let ca = p.h.db.rows(
+        "SELECT v.parameter FROM parameters v JOIN parameters d ON v.parent = CAST(d.id AS TEXT) \
+         WHERE d.parameter = 'smtp_tls_CAfile' AND d.enabled = 1 AND v.enabled = 1",
+    );
+    assert_eq!(ca, [[Some("/etc/postfix/relay-ca.pem".to_string())]]);
     assert_eq!(p.deliver("hermes-verified")["tls"], true);
     assert_eq!(p.h.run(verify_args(&p, true))["changed"], false);
     let out = p.h.run(p.relay("encrypt"));

@@ -146,7 +146,7 @@ def configured(
 
     tls_ca_file
         With ``verify``/``secure``: the PEM CA file that signs the relay's certificate, as
-        Postfix sees the path (0644; trusted for the relay only).
+        Postfix sees the path (0644), written as ``smtp_tls_CAfile``.
 
     tls_name
         With ``verify``/``secure``: the name the certificate must carry (default: ``host``).

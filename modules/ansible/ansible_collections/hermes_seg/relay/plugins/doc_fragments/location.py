@@ -17,7 +17,7 @@ options:
         is edited in place for the keys the module owns only (C(relayhost),
         C(smtp_sasl_auth_enable), C(smtp_sasl_password_maps), C(smtp_sasl_security_options),
         C(smtp_sasl_tls_security_options), C(smtp_tls_security_level), C(smtp_tls_wrappermode),
-        C(smtp_tls_policy_maps)); every other line is kept byte for byte. The password lives
+        C(smtp_tls_policy_maps), C(smtp_tls_CAfile)); every other line is kept byte for byte. The password lives
         only in C(sasl_passwd) and its map. O(postfix_exec) defaults to V([]).
     type: str
     choices: [hermes, postfix]

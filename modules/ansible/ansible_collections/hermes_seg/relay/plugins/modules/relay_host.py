@@ -104,7 +104,7 @@ options:
       - V(verify) and V(secure) are Postfix's levels that check the relay's certificate (chain
         and name). They are written as V(encrypt) (the level the Hermes page shows) plus a TLS
         policy entry for the relay alone in C(smtp_tls_policy_maps) (an C(inline) map with
-        C(match) and C(tafile)), which Postfix prefers over the level.
+        C(match)), which Postfix prefers over the level.
     type: str
     choices: [none, may, encrypt, wrapper, verify, secure]
     default: may
@@ -112,8 +112,9 @@ options:
     description:
       - With O(tls=verify) or O(tls=secure), the PEM file of the CA that signs the relay's
         certificate, as Postfix sees the path (C(/etc/postfix/...) is read under O(postfix_dir)
-        by the module). Trusted for the relay only (the policy's C(tafile)); without it
-        Postfix uses its usual CAs.
+        by the module). Written as C(smtp_tls_CAfile), which Postfix reads before its SMTP
+        client enters a chroot; never removed, as another destination may rely on it. Without
+        it Postfix uses its usual CAs.
       - Must be readable by others (0644), since Postfix's SMTP client reads it as C(postfix).
     type: str
   tls_name:
