@@ -183,3 +183,72 @@ pub fn assert_relay_configured(w: &World) {
     let relayhost = c.t.in_postfix(&["postconf", "-h", "relayhost"]);
     assert_eq!(relayhost.trim(), key);
 }
+
+/// `tls: verify` on the Hermes topology: the page's `encrypt` level row, the relay's policy
+/// entry and the CA as `smtp_tls_CAfile`, as Postfix sees it inside the container, whose
+/// Debian master.cf chroots the SMTP client. The probe judges the certificate from the host;
+/// the container's Postfix relays over a verified session.
+#[test]
+fn verify_with_a_private_ca_through_the_container() {
+    let c = Case::new();
+    let ca = crate::support::ca::TestCa::new(&c.tmp.path().join("ca"));
+    let (cert, key) = ca.issue("relay", "relay.example.test", 30);
+    let sh = Smarthost::start_with_cert(
+        c.tmp.path(),
+        "127.0.0.1",
+        Mode::StartTls,
+        &[(USER, PASSWORD)],
+        &cert,
+        &key,
+    );
+    let target = c.t.postfix_dir.join("relay-ca.pem");
+    fs::copy(&ca.cert, &target).unwrap();
+    fs::set_permissions(&target, fs::Permissions::from_mode(0o644)).unwrap();
+    let args = json!({
+        "host": "127.0.0.1",
+        "port": sh.port,
+        "tls": "verify",
+        "tls_name": "relay.example.test",
+        "tls_ca_file": "/etc/postfix/relay-ca.pem",
+        "username": USER,
+        "password": PASSWORD,
+        "sasl_security_options": "noanonymous",
+        "probe": true,
+    });
+    let mark = c.log_mark();
+    let out = c.apply(args.clone());
+    out.assert_ok();
+    assert_eq!(out["relay_certificate"]["chain_valid"], true, "{out:#}");
+    assert_eq!(out["relay_certificate"]["name_matches"], true, "{out:#}");
+    assert!(c.wait_log(mark, "reload -- version").is_some());
+    let postconf =
+        c.t.in_postfix(&["postconf", "-h", "smtp_tls_policy_maps", "smtp_tls_CAfile"]);
+    assert_eq!(
+        postconf,
+        format!(
+            "inline:{{ {{ [127.0.0.1]:{} = verify match=relay.example.test }} }}\n\
+             /etc/postfix/relay-ca.pem\n",
+            sh.port
+        )
+    );
+    let level: Vec<String> =
+        c.t.conn(&c.db)
+            .query(format!(
+                "SELECT parameter FROM parameters WHERE id = {}",
+                ids::TLS_LEVEL_VALUE
+            ))
+            .unwrap();
+    assert_eq!(level, ["encrypt"], "the Hermes page's level row");
+
+    c.sendmail(FROM, TO, "container-verified");
+    let m = sh
+        .wait_message("container-verified", WAIT)
+        .unwrap_or_else(|| panic!("not delivered:\n{}", c.log_since(mark)));
+    assert_eq!(
+        (m["auth_user"].as_str(), m["tls"].as_bool()),
+        (Some(USER), Some(true))
+    );
+    let mut again = args;
+    again.as_object_mut().unwrap().remove("probe");
+    assert_eq!(c.apply(again)["changed"], false);
+}
