@@ -104,9 +104,9 @@ fn real_main(cli: Cli) -> Result<ExitCode, Failure> {
             };
             let outcome = request::handle(Entry::Apply(mode), &read_args(&input.args_file)?);
             show(&outcome, format, diff)?;
-            Ok(if outcome.failed {
+            Ok(if outcome.failed() {
                 ExitCode::FAILURE
-            } else if check && exit_code && outcome.changed {
+            } else if check && exit_code && outcome.changed() {
                 ExitCode::from(2)
             } else {
                 ExitCode::SUCCESS
@@ -140,7 +140,7 @@ fn real_main(cli: Cli) -> Result<ExitCode, Failure> {
                 Ok(text) => request::handle(Entry::Module, &text),
                 Err(e) => Outcome::unreadable(format!("{:#}", e.error)),
             };
-            writeln!(stdout, "{}", outcome.json)?;
+            writeln!(stdout, "{}", outcome.json())?;
             Ok(ExitCode::SUCCESS)
         }
         (None, None) => {
@@ -157,7 +157,7 @@ fn real_main(cli: Cli) -> Result<ExitCode, Failure> {
 fn run(entry: Entry, input: &Input) -> Result<ExitCode, Failure> {
     let outcome = request::handle(entry, &read_args(&input.args_file)?);
     show(&outcome, format(input), false)?;
-    Ok(if outcome.failed {
+    Ok(if outcome.failed() {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS

@@ -1,8 +1,8 @@
 //! How the command line prints a request's outcome: the JSON result object (scripts, Salt, CI)
 //! or, for people, a headline, a line per change, check or warning and the masked unified diff,
 //! coloured when the stream is a terminal (the caller's `anstream` stream drops the colour
-//! elsewhere and under `NO_COLOR`). Everything shown comes from the result object and the
-//! masked diff, so the human format can show no more than the JSON one.
+//! elsewhere and under `NO_COLOR`). Both render the one typed result ([`crate::protocol`]) and
+//! the masked diff, so the human format can show no more than the JSON one.
 
 use std::io::{self, Write};
 use std::path::Path;
@@ -13,6 +13,7 @@ use similar::{ChangeTag, TextDiff};
 
 use crate::cli::Format;
 use crate::diff::DiffEntry;
+use crate::protocol::Body;
 use crate::request::Outcome;
 
 const BOLD: Style = Style::new().bold();
@@ -32,9 +33,9 @@ pub fn print(
 ) -> io::Result<()> {
     match format {
         Format::Json => {
-            writeln!(out, "{}", outcome.json)?;
+            writeln!(out, "{}", outcome.json())?;
             if show_diff {
-                for entry in &outcome.diff {
+                for entry in outcome.diff() {
                     write!(err, "{}", unified(entry))?;
                 }
             }
@@ -50,73 +51,79 @@ fn human(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> io::Result<()> {
-    let json = &outcome.json;
-    let msg = json["msg"].as_str().unwrap_or_default();
-    if outcome.failed && json.get("checks").is_none() {
-        let code = json["error"]["code"].as_str().unwrap_or("failed");
-        let hermes = json["error"]["hermes_code"]
-            .as_u64()
+    let report = &outcome.report;
+    let msg = &report.msg;
+    if let Body::Failed { error, .. } = &report.body {
+        let hermes = error
+            .hermes_code
             .map_or(String::new(), |c| format!(" (Hermes code {c})"));
         let red = RED.bold();
-        return writeln!(err, "{red}error[{code}]{red:#}: {msg}{hermes}");
+        return writeln!(err, "{red}error[{}]{red:#}: {msg}{hermes}", error.code);
     }
-    let headline = if outcome.failed {
+    let headline = if report.failed {
         RED.bold()
-    } else if outcome.changed {
+    } else if report.changed {
         YELLOW.bold()
     } else {
         GREEN.bold()
     };
     writeln!(out, "{headline}{msg}{headline:#}")?;
-    for change in strings(&json["changes"]) {
-        writeln!(
-            out,
-            "  {YELLOW}~{YELLOW:#} {}",
-            change_line(change, &outcome.diff)
-        )?;
-    }
-    let pending = json["pending_applied"].as_array().map_or(0, Vec::len);
-    if pending > 0 {
-        writeln!(
-            out,
-            "  {YELLOW}~{YELLOW:#} {pending} row(s) other Hermes pages left pending are applied too"
-        )?;
-    }
-    for check in json["checks"].as_array().into_iter().flatten() {
-        let name = check["name"].as_str().unwrap_or_default();
-        let detail = check["detail"].as_str().unwrap_or_default();
-        if check["ok"].as_bool() == Some(true) {
-            writeln!(out, "  {GREEN}✓{GREEN:#} {BOLD}{name}{BOLD:#}: {detail}")?;
-        } else {
-            writeln!(out, "  {RED}✗{RED:#} {BOLD}{name}{BOLD:#}: {detail}")?;
+    match &report.body {
+        Body::Apply {
+            changes,
+            pending_applied,
+            relayhost,
+            ..
+        } => {
+            for change in changes {
+                writeln!(
+                    out,
+                    "  {YELLOW}~{YELLOW:#} {}",
+                    change_line(change.as_str(), outcome.diff())
+                )?;
+            }
+            if !pending_applied.is_empty() {
+                writeln!(
+                    out,
+                    "  {YELLOW}~{YELLOW:#} {} row(s) other Hermes pages left pending are applied too",
+                    pending_applied.len()
+                )?;
+            }
+            if let Some(relayhost) = relayhost {
+                writeln!(out, "  relay host: {relayhost}")?;
+            }
         }
+        Body::Doctor { checks } | Body::Info { checks, .. } => {
+            for check in checks {
+                let (name, detail) = (check.name, &check.detail);
+                if check.ok {
+                    writeln!(out, "  {GREEN}✓{GREEN:#} {BOLD}{name}{BOLD:#}: {detail}")?;
+                } else {
+                    writeln!(out, "  {RED}✗{RED:#} {BOLD}{name}{BOLD:#}: {detail}")?;
+                }
+            }
+        }
+        Body::Rotation {
+            reencrypted,
+            key_backup,
+            ..
+        } => {
+            writeln!(out, "  re-encrypted values: {reencrypted}")?;
+            if let Some(backup) = key_backup {
+                writeln!(out, "  old key kept at: {}", backup.display())?;
+            }
+        }
+        Body::Reload {} | Body::Failed { .. } => {}
     }
-    if let Some(relayhost) = json["relayhost"].as_str() {
-        writeln!(out, "  relay host: {relayhost}")?;
-    }
-    if let Some(n) = json["reencrypted"].as_u64() {
-        writeln!(out, "  re-encrypted values: {n}")?;
-    }
-    if let Some(backup) = json["key_backup"].as_str() {
-        writeln!(out, "  old key kept at: {backup}")?;
-    }
-    for warning in strings(&json["warnings"]) {
+    for warning in &report.warnings {
         writeln!(out, "{YELLOW}warning{YELLOW:#}: {warning}")?;
     }
     if show_diff {
-        for entry in &outcome.diff {
+        for entry in outcome.diff() {
             coloured_diff(&unified(entry), out)?;
         }
     }
     Ok(())
-}
-
-fn strings(value: &Value) -> impl Iterator<Item = &str> {
-    value
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
 }
 
 /// `main.cf: 2 lines added, 1 removed (/etc/postfix/main.cf)`, `rows: 4 row writes`.

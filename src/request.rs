@@ -1,11 +1,12 @@
 //! Which request a run is (apply, doctor, key rotation, info) from how the binary was called and
-//! the options given, and its typed outcome: the JSON result plus what the exit code needs.
+//! the options given, and its typed outcome: the result and the diff to show.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::args::{self, Input, RunMode};
 use crate::diff::DiffEntry;
 use crate::options::Request;
+use crate::protocol::{Body, ErrorInfo, Report};
 use crate::{doctor, info, protocol, reload, rotate, run};
 
 /// How the binary was called.
@@ -22,39 +23,56 @@ pub enum Entry {
     Reload,
 }
 
-/// What a request did: the result object and the facts the exit code is made of.
+/// What a request did: its result, which the exit code is made of too.
 #[derive(Debug)]
 pub struct Outcome {
-    pub json: Value,
-    pub failed: bool,
-    pub changed: bool,
-    /// The masked diff (diff mode), for a unified diff on the terminal.
-    pub diff: Vec<DiffEntry>,
+    pub report: Report,
 }
 
 impl Outcome {
-    fn new(json: Value, failed: bool, changed: bool) -> Outcome {
+    /// The args file could not be read: a result object all the same, with a stable code to
+    /// match on like every other failure.
+    pub fn unreadable(msg: String) -> Outcome {
         Outcome {
-            json,
-            failed,
-            changed,
-            diff: Vec::new(),
+            report: Report {
+                changed: false,
+                failed: true,
+                msg,
+                warnings: Vec::new(),
+                check_mode: None,
+                body: Body::Failed {
+                    error: ErrorInfo {
+                        code: "args_unreadable",
+                        hermes_code: None,
+                    },
+                    restored: Vec::new(),
+                },
+                invocation: None,
+            },
         }
     }
 
-    /// The args file could not be read: a result object all the same.
-    pub fn unreadable(msg: String) -> Outcome {
-        Outcome::new(
-            json!({
-                "failed": true,
-                "changed": false,
-                "msg": msg,
-                // Like every other failure: a stable code to match on.
-                "error": { "code": "args_unreadable", "hermes_code": null },
-            }),
-            true,
-            false,
-        )
+    pub fn failed(&self) -> bool {
+        self.report.failed
+    }
+
+    pub fn changed(&self) -> bool {
+        self.report.changed
+    }
+
+    /// The result object as JSON.
+    pub fn json(&self) -> Value {
+        self.report.json()
+    }
+
+    /// The masked diff (diff mode), for a unified diff on the terminal.
+    pub fn diff(&self) -> &[DiffEntry] {
+        match &self.report.body {
+            Body::Apply {
+                diff: Some(diff), ..
+            } => diff,
+            _ => &[],
+        }
     }
 }
 
@@ -117,52 +135,17 @@ pub fn handle(entry: Entry, text: &str) -> Outcome {
                 Entry::Module => Some(false),
                 Entry::Apply(mode) => Some(mode.check),
             };
-            let json = protocol::failed(&e.into(), check_mode, None);
-            return Outcome::new(json, true, false);
+            let report = protocol::failed_early(&e.into(), check_mode, None);
+            return Outcome { report };
         }
     };
     let echo = Some(&input.echo);
-    match Chosen::of(entry, &input) {
-        Chosen::Apply(mode) => {
-            let outcome = run::run(input.args, mode);
-            let json = protocol::result_json(&outcome, mode, echo);
-            match outcome {
-                Ok(report) => Outcome {
-                    json,
-                    failed: false,
-                    changed: report.changed,
-                    diff: if mode.diff && report.changed {
-                        report.diff
-                    } else {
-                        Vec::new()
-                    },
-                },
-                Err(_) => Outcome::new(json, true, false),
-            }
-        }
-        Chosen::Doctor => {
-            let outcome = doctor::doctor(input.args);
-            let failed = outcome
-                .as_ref()
-                .map_or(true, |checks| checks.iter().any(|c| !c.ok));
-            Outcome::new(protocol::doctor_json(&outcome, echo), failed, false)
-        }
-        Chosen::Rotate(mode) => {
-            let outcome = rotate::rotate(input.args, mode);
-            let changed = outcome.as_ref().is_ok_and(|r| r.changed);
-            let json = protocol::rotation_json(&outcome, mode, echo);
-            Outcome::new(json, outcome.is_err(), changed)
-        }
-        Chosen::Reload => {
-            let outcome = reload::reload(input.args).map_err(Into::into);
-            let changed = outcome.as_ref().is_ok_and(|r| r.reloaded);
-            let json = protocol::reload_json(&outcome, echo);
-            Outcome::new(json, outcome.is_err(), changed)
-        }
-        Chosen::Info => {
-            let outcome = info::info(input.args);
-            let json = protocol::info_json(&outcome, echo);
-            Outcome::new(json, outcome.is_err(), false)
-        }
-    }
+    let report = match Chosen::of(entry, &input) {
+        Chosen::Apply(mode) => protocol::apply(run::run(input.args, mode), mode, echo),
+        Chosen::Doctor => protocol::doctor(doctor::doctor(input.args), echo),
+        Chosen::Rotate(mode) => protocol::rotation(rotate::rotate(input.args, mode), mode, echo),
+        Chosen::Reload => protocol::reload(reload::reload(input.args).map_err(Into::into), echo),
+        Chosen::Info => protocol::info(info::info(input.args), echo),
+    };
+    Outcome { report }
 }
