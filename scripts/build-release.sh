@@ -2,8 +2,9 @@
 # Builds the release binary for each Rust target triple given (default
 # x86_64-unknown-linux-gnu) against glibc 2.17, so that it runs on any Linux of that
 # architecture with glibc >= 2.17 whatever this machine's glibc is. cargo-zigbuild links with
-# zig's glibc 2.17 stubs; both are pinned and installed from PyPI into target/zigbuild-venv on
-# first use (a re-run with the pins in place only checks them).
+# zig's glibc 2.17 stubs; both are pinned, with hashes, in requirements/zigbuild.txt and installed
+# from PyPI into target/zigbuild-venv on first use (a re-run with the pins in place only checks
+# them).
 #
 #   bash scripts/build-release.sh [TRIPLE...]
 #
@@ -16,10 +17,7 @@ cd "$(dirname "$0")/.."
 
 GLIBC=2.17
 VENV=target/zigbuild-venv
-PINS=(
-  "ziglang==0.17.1"
-  "cargo-zigbuild==0.24.1"
-)
+REQUIREMENTS=requirements/zigbuild.txt
 
 die() {
   echo "build-release: $*" >&2
@@ -56,7 +54,7 @@ for triple in "${triples[@]}"; do
     die "the Rust standard library for $triple is not installed: run 'rustup target add $triple' where static.rust-lang.org is reachable (or install the toolchain's rust-std-$triple component), then re-run"
 done
 
-ensure_venv "$VENV" "" "${PINS[@]}"
+ensure_venv "$VENV" "$REQUIREMENTS"
 
 # The pinned zig, not whatever `zig` is on PATH; cargo-zigbuild's wrappers stay under target/.
 CARGO_ZIGBUILD_ZIG_PATH=$("$VENV/bin/python" -c \
