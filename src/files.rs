@@ -18,7 +18,7 @@ pub const STAMP_FILE: &str = ".hermes-relayhost.stamp";
 /// Name prefixes of what our own writes put in the Postfix dir before renaming (temp files,
 /// postmap's map beside a staged source, the staged-config scratch dir): anything left under
 /// them was left by a run that died.
-const TEMP_PREFIXES: [&str; 6] = [
+pub const TEMP_PREFIXES: [&str; 6] = [
     ".sasl_passwd.",
     // Berkeley DB's temp name for the map postmap builds from our staged `.sasl_passwd.*`.
     "__db..sasl_passwd.",

@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 
 use serde_json::{Value, json};
 
-use crate::common::{Hermes, Outcome, PASSWORD, Run, relay};
+use crate::common::{Hermes, Outcome, PASSWORD, Run, files_holding, relay};
 
 const NEW_PASSWORD: &str = "n3w-Secr3t:pw with blanks";
 const OLD_KEY: &str = "[smtp.example.com]:587";
@@ -91,38 +91,16 @@ fn map_agrees(h: &Hermes) -> bool {
         .all(|key| sasl.contains(&format!("{key}\t")) || h.postmap_query(key).is_none())
 }
 
-/// Every file under `dir` that holds `secret`.
-fn files_holding(dir: &Path, secret: &str) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    for entry in fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        let meta = fs::symlink_metadata(&path).unwrap();
-        if meta.is_dir() {
-            found.extend(files_holding(&path, secret));
-        } else if meta.is_file() {
-            let bytes = fs::read(&path).unwrap();
-            if bytes.windows(secret.len()).any(|w| w == secret.as_bytes()) {
-                found.push(path);
-            }
-        }
-    }
-    found
-}
-
-/// Temp files of our atomic writes left in the Postfix dir.
+/// Temp files of our atomic writes left in the Postfix dir (by the names the binary gives
+/// them).
 fn leftovers(h: &Hermes) -> Vec<String> {
     fs::read_dir(h.postfix_dir())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .filter(|n| {
-            [
-                ".sasl_passwd.",
-                ".main.cf.",
-                ".hermes-relayhost.check.",
-                "..hermes",
-            ]
-            .iter()
-            .any(|p| n.starts_with(p))
+            hermes_relayhost::files::TEMP_PREFIXES
+                .iter()
+                .any(|p| n.starts_with(p))
         })
         .collect()
 }

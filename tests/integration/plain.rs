@@ -11,7 +11,7 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 
-use crate::common::{Hermes, Outcome, PASSWORD, ids};
+use crate::common::{Hermes, Outcome, PASSWORD, files_holding, ids};
 use crate::support::ca::TestCa;
 use crate::support::{Mode, PrivatePostfix, Smarthost, WAIT, must};
 
@@ -133,28 +133,6 @@ fn foreign(main_cf: &str) -> String {
     out
 }
 
-/// Files under the root holding `secret` (the map is binary: searched as bytes).
-fn files_holding(root: &Path, secret: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if fs::read(&path)
-                .unwrap()
-                .windows(secret.len())
-                .any(|w| w == secret.as_bytes())
-            {
-                found.push(path.file_name().unwrap().to_string_lossy().into_owned());
-            }
-        }
-    }
-    found.sort();
-    found
-}
-
 /// The anchor's walk: check mode touches nothing; the apply edits only owned lines, relays
 /// with AUTH and needs no second run; a foreign `postconf -e` survives the next run, which
 /// changes nothing; the password is only in sasl_passwd and its map; doctor passes.
@@ -181,9 +159,10 @@ fn anchor_layout(fixture: &str) {
     );
     assert!(postconf.contains("smtp_tls_security_level = encrypt\n"));
     assert!(!p.h.root.join("etc/postfix/main.cf.HERMES").exists());
+    let dir = p.h.postfix_dir();
     assert_eq!(
         files_holding(&p.h.root, PASSWORD),
-        ["sasl_passwd", "sasl_passwd.db"]
+        [dir.join("sasl_passwd"), dir.join("sasl_passwd.db")]
     );
     assert_eq!(p.h.mode("sasl_passwd"), 0o600);
     assert_eq!(p.h.mode("sasl_passwd.db"), 0o600);

@@ -129,6 +129,28 @@ pub fn assert_no_secret(text: &str, secrets: &[&str]) {
     }
 }
 
+/// Every file under `dir` that holds `secret` whole (the map is binary: searched as bytes),
+/// sorted.
+pub fn files_holding(dir: &Path, secret: &str) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let meta = fs::symlink_metadata(&path).unwrap();
+        if meta.is_dir() {
+            found.extend(files_holding(&path, secret));
+        } else if meta.is_file()
+            && fs::read(&path)
+                .unwrap()
+                .windows(secret.len())
+                .any(|w| w == secret.as_bytes())
+        {
+            found.push(path);
+        }
+    }
+    found.sort();
+    found
+}
+
 pub struct Hermes {
     pub dir: TempDir,
     pub root: PathBuf,
