@@ -185,3 +185,79 @@ fn describe(e: &rustls::Error) -> String {
         other => other.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+
+    use super::*;
+
+    const DAY: u64 = 86_400;
+
+    /// A CA and a leaf it signed for `name`, valid from the epoch for `days` days.
+    fn issued(name: &str, days: u64) -> (CertificateDer<'static>, CertificateDer<'static>) {
+        let start = rcgen::date_time_ymd(1970, 1, 1);
+        let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.distinguished_name
+            .push(DnType::CommonName, format!("test CA for {name}"));
+        ca.not_before = start;
+        ca.not_after = start + Duration::from_secs(1000 * DAY);
+        let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().unwrap()).unwrap();
+        let mut leaf = CertificateParams::new(vec![name.to_string()]).unwrap();
+        leaf.not_before = start;
+        leaf.not_after = start + Duration::from_secs(days * DAY);
+        let leaf = leaf.signed_by(&KeyPair::generate().unwrap(), &ca).unwrap();
+        (ca.der().clone(), leaf.der().clone())
+    }
+
+    fn at_day(day: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(day * DAY)
+    }
+
+    #[test]
+    fn a_chain_to_the_given_ca_with_the_name_is_valid_and_counts_its_days() {
+        let (ca, leaf) = issued("relay.example.test", 30);
+        let report = judge(&[leaf], &[ca], "relay.example.test", at_day(20)).unwrap();
+        assert!(report.ok(), "{report:?}");
+        assert_eq!(report.days_left, 10);
+        assert_eq!(report.not_after, 30 * DAY);
+    }
+
+    #[test]
+    fn another_name_keeps_the_chain_valid() {
+        let (ca, leaf) = issued("relay.example.test", 30);
+        let report = judge(&[leaf], &[ca], "other.example.test", at_day(1)).unwrap();
+        assert_eq!((report.chain_valid, report.name_matches), (true, false));
+        assert!(
+            report
+                .summary()
+                .contains("name other.example.test does not match")
+        );
+    }
+
+    #[test]
+    fn an_unknown_ca_or_an_expired_leaf_is_named() {
+        let (_, leaf) = issued("relay.example.test", 30);
+        let (other_ca, _) = issued("x.example", 30);
+        let report = judge(
+            std::slice::from_ref(&leaf),
+            &[other_ca],
+            "relay.example.test",
+            at_day(1),
+        )
+        .unwrap();
+        assert_eq!(
+            report.chain_error.as_deref(),
+            Some("not signed by a trusted CA")
+        );
+        assert!(report.name_matches);
+        let (ca, leaf) = issued("relay.example.test", 30);
+        let report = judge(&[leaf], &[ca], "relay.example.test", at_day(31)).unwrap();
+        assert_eq!(report.chain_error.as_deref(), Some("expired"));
+        assert_eq!(report.days_left, -1);
+        assert!(judge(&[], &[], "relay.example.test", at_day(1)).is_err());
+    }
+}
