@@ -5,6 +5,7 @@
 
 pub mod apply;
 pub mod args;
+pub mod attempt;
 pub mod certificate;
 pub mod cli;
 pub mod crypto;

@@ -13,10 +13,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use secrecy::SecretString;
 
 use crate::args::{Args, RunMode};
+use crate::attempt::{self, Next};
 use crate::crypto::{Cipher, Key};
 use crate::error::{Error, Result};
 use crate::failure::Failure;
-use crate::files::{self, DirLock, FileId};
+use crate::files::{self, FileId};
 use crate::model::{
     Change, PASSWORD_SETTING, Snapshot, TRANSPORT_PASSWORD, TRANSPORT_USERNAME, TransportCreds,
     TransportRow, USERNAME_SETTING, setting_label,
@@ -67,6 +68,13 @@ enum Slot {
     TransportPass(usize),
 }
 
+/// The key in use and the one a rotation installs; `resuming` when a crashed rotation staged it.
+struct Keys {
+    old: Key,
+    new: Key,
+    resuming: bool,
+}
+
 pub fn rotate(args: Args, mode: RunMode) -> Result<RotationReport, Failure> {
     let settings = validate::settings(&args, Request::RotateKey)?;
     let old_cipher = settings.cipher;
@@ -75,8 +83,8 @@ pub fn rotate(args: Args, mode: RunMode) -> Result<RotationReport, Failure> {
     let staged = sibling(&key_file, ".new");
     let given = args.new_key_file.as_deref().map(PathBuf::from);
     // The keys are read under the lock: a concurrent rotation may be installing a new one.
-    let mut lock = DirLock::existing(&settings.postfix_dir, !mode.check)?;
-    let (old, new, resuming) = loop {
+    // `None`: the given key is the current one.
+    let read_keys = |locked: bool| -> Result<Next<Option<Keys>>, Failure> {
         let old = Key::load(&key_file)?.with_cipher(old_cipher);
         let resuming = given.is_none() && staged.exists();
         let new = match (&given, resuming) {
@@ -86,16 +94,20 @@ pub fn rotate(args: Args, mode: RunMode) -> Result<RotationReport, Failure> {
         }
         .with_cipher(new_cipher);
         if given.is_some() && new.same_bytes(&old) && new_cipher == old_cipher {
-            return Ok(RotationReport {
-                msg: "the key is already current: no change".to_string(),
-                ..RotationReport::default()
-            });
+            return Ok(Next::Done(None));
         }
-        if mode.check || lock.is_some() {
-            break (old, new, resuming);
+        if mode.check || locked {
+            return Ok(Next::Done(Some(Keys { old, new, resuming })));
         }
-        // No lock file yet: create it (a change follows) and read the keys again under it.
-        lock = Some(DirLock::create(&settings.postfix_dir)?);
+        // A change follows: read the keys again under the lock.
+        Ok(Next::Lock)
+    };
+    let (keys, lock) = attempt::until_done(&settings.postfix_dir, mode.check, read_keys)?;
+    let Some(Keys { old, new, resuming }) = keys else {
+        return Ok(RotationReport {
+            msg: "the key is already current: no change".to_string(),
+            ..RotationReport::default()
+        });
     };
     let mut store = settings.database.open(!mode.check)?;
     let snapshot = store.load(Scope::All)?;

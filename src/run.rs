@@ -5,10 +5,11 @@ use std::path::Path;
 
 use crate::apply::{self, Target};
 use crate::args::{Args, RunMode};
+use crate::attempt::{self, Next};
 use crate::crypto::Key;
 use crate::diff::{self, DiffEntry};
 use crate::failure::Failure;
-use crate::files::{self, DirLock, FileId};
+use crate::files::{self, FileId};
 use crate::load;
 use crate::options::Request;
 use crate::plan::{self, Changed, Inputs, Plan};
@@ -45,13 +46,12 @@ pub fn run_validated(
     let base = load::base_template(settings)?;
     let dir = settings.postfix_dir.as_path();
     let postfix = Postfix::new(&settings.postfix_exec, &settings.postfix_exec_dir);
-    let mut lock = DirLock::existing(dir, !mode.check)?;
     let mut probed = false;
     let mut certificate = None;
     // Diff mode shows sasl_passwd line by line, and `transport_auth` edits the rows a record
     // vouches for: both read every row.
     let mut trust_record = !mode.diff && desired.transport_auth.is_empty();
-    loop {
+    let attempt = |locked: bool| -> Result<Next<Report>, Failure> {
         let mut store = settings.database.open(!mode.check)?;
         if mode.check {
             settings.database.check_writable()?;
@@ -81,7 +81,7 @@ pub fn run_validated(
                 Some(plan) => plan,
                 None => {
                     trust_record = false;
-                    continue;
+                    return Ok(Next::Again);
                 }
             },
         };
@@ -97,7 +97,7 @@ pub fn run_validated(
         };
         if !report.changed {
             report.warnings = plan.warnings;
-            return Ok(report);
+            return Ok(Next::Done(report));
         }
         if settings.probe
             && !plan.is_noop()
@@ -110,13 +110,12 @@ pub fn run_validated(
             let allowed = probe::plaintext_allowed(main_cf.unwrap_or(&base));
             certificate = probe::probe(relay, login, allowed)?;
             probed = true;
-            continue;
+            return Ok(Next::Again);
         }
-        if !mode.check && lock.is_none() {
-            // The plan was made without the lock; take it and plan again under it.
+        if !mode.check && !locked {
+            // The plan was made without the lock; plan again under it.
             drop(store);
-            lock = Some(DirLock::create(dir)?);
-            continue;
+            return Ok(Next::Lock);
         }
         if !leftovers.is_empty() {
             if !mode.check {
@@ -145,7 +144,7 @@ pub fn run_validated(
             backup: settings.host_type == crate::args::HostType::Hermes,
         };
         if mode.check && !plan.is_noop() {
-            if lock.is_none() {
+            if !locked {
                 files::check_can_create(&dir.join(files::LOCK_FILE))?;
             }
             report.warnings.extend(apply::preflight(&plan, &target)?);
@@ -164,8 +163,9 @@ pub fn run_validated(
         }
         report.warnings.splice(0..0, plan.warnings.iter().cloned());
         report.pending_applied = plan.pending;
-        return Ok(report);
-    }
+        Ok(Next::Done(report))
+    };
+    Ok(attempt::until_done(dir, mode.check, attempt)?.0)
 }
 
 /// After the commit: records what this run wrote or verified, so that the next run need not
