@@ -285,19 +285,37 @@ pub fn failed(failure: &Failure) -> Report {
             failure.restore_errors.join("; ")
         ));
     }
+    failure_report(
+        msg,
+        ErrorInfo {
+            code: failure.error.code(),
+            hermes_code: failure.error.hermes_code(),
+        },
+        failure.restored.clone(),
+    )
+}
+
+/// The args file could not be read: a result object all the same, with a stable code to match
+/// on like every other failure.
+pub fn unreadable(msg: String) -> Report {
+    failure_report(
+        msg,
+        ErrorInfo {
+            code: "args_unreadable",
+            hermes_code: None,
+        },
+        Vec::new(),
+    )
+}
+
+fn failure_report(msg: String, error: ErrorInfo, restored: Vec<String>) -> Report {
     Report {
         changed: false,
         failed: true,
         msg,
         warnings: Vec::new(),
         check_mode: None,
-        body: Body::Failed {
-            error: ErrorInfo {
-                code: failure.error.code(),
-                hermes_code: failure.error.hermes_code(),
-            },
-            restored: failure.restored.clone(),
-        },
+        body: Body::Failed { error, restored },
         invocation: None,
     }
 }

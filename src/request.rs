@@ -6,7 +6,7 @@ use serde_json::Value;
 use crate::args::{self, Input, RunMode};
 use crate::diff::DiffEntry;
 use crate::options::Request;
-use crate::protocol::{Body, ErrorInfo, Report};
+use crate::protocol::{Body, Report};
 use crate::{doctor, info, protocol, reload, rotate, run};
 
 /// How the binary was called.
@@ -30,25 +30,10 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    /// The args file could not be read: a result object all the same, with a stable code to
-    /// match on like every other failure.
+    /// The args file could not be read: a result object all the same.
     pub fn unreadable(msg: String) -> Outcome {
         Outcome {
-            report: Report {
-                changed: false,
-                failed: true,
-                msg,
-                warnings: Vec::new(),
-                check_mode: None,
-                body: Body::Failed {
-                    error: ErrorInfo {
-                        code: "args_unreadable",
-                        hermes_code: None,
-                    },
-                    restored: Vec::new(),
-                },
-                invocation: None,
-            },
+            report: protocol::unreadable(msg),
         }
     }
 
