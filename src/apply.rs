@@ -9,6 +9,7 @@ use std::path::Path;
 
 use crate::error::Error;
 use crate::failure::Failure;
+use crate::files::PostfixDir;
 use crate::files::{self, FileId, Saved, Staged, stage};
 use crate::model;
 use crate::plan::{Plan, Tail};
@@ -51,7 +52,7 @@ pub fn apply(plan: &Plan, store: &mut dyn Store, target: &Target) -> Result<Appl
         }
         if sasl_passwd.is_some() {
             // The rename moved its ctime: the identity a record keeps is the installed one's.
-            sasl_passwd = Some(FileId::of(&target.dir.join("sasl_passwd"))?);
+            sasl_passwd = Some(FileId::of(&PostfixDir(target.dir).sasl_passwd())?);
         }
         if !installed.is_empty() && target.reload && running {
             reloaded = true;
@@ -116,9 +117,9 @@ fn stage_all(plan: &Plan, target: &Target) -> Result<(Vec<Install>, Option<FileI
     let mut checked = None;
     if let Some(main_cf) = &plan.main_cf {
         checked = Some(check_staged_config(main_cf, target)?);
-        let live = dir.join("main.cf");
+        let live = PostfixDir(dir).main_cf();
         let old = Saved::capture(&live)?;
-        let backup = dir.join("main.cf.HERMES");
+        let backup = PostfixDir(dir).backup();
         if target.backup
             && let Some((bytes, _)) = files::read_identified(&live, None)?
         {
@@ -139,7 +140,7 @@ fn stage_all(plan: &Plan, target: &Target) -> Result<(Vec<Install>, Option<FileI
     let tools = staged_tools.as_ref().unwrap_or(target.postfix);
     let mut sasl_id = None;
     if let Some(sasl) = &plan.sasl {
-        let live = dir.join("sasl_passwd");
+        let live = PostfixDir(dir).sasl_passwd();
         let source = files::stage_with(&live, 0o600, |file| {
             file.write_all(sasl.text.as_bytes())?;
             match &sasl.tail {
@@ -169,7 +170,7 @@ fn stage_all(plan: &Plan, target: &Target) -> Result<(Vec<Install>, Option<FileI
             }
             let map = map?;
             let stamp = files::stamp_text(&[
-                ("sasl_passwd".to_string(), source.path()),
+                (PostfixDir::SASL_PASSWD.to_string(), source.path()),
                 (format!("sasl_passwd{suffix}"), map.path()),
             ])?;
             installs.push(Install {
@@ -223,12 +224,12 @@ fn check_staged_config(
         .permissions(std::fs::Permissions::from_mode(0o700))
         .tempdir_in(target.dir)
         .map_err(|e| Error::io(target.dir, e))?;
-    let staged = scratch.path().join("main.cf");
+    let staged = PostfixDir(scratch.path()).main_cf();
     std::fs::write(&staged, main_cf).map_err(|e| Error::io(&staged, e))?;
     settle(&staged)?;
-    let master = target.dir.join("master.cf");
+    let master = PostfixDir(target.dir).master_cf();
     if let Some(bytes) = files::read_optional(&master)? {
-        let copy = scratch.path().join("master.cf");
+        let copy = PostfixDir(scratch.path()).master_cf();
         std::fs::write(&copy, &bytes).map_err(|e| Error::io(&copy, e))?;
     }
     let name = scratch

@@ -4,6 +4,7 @@
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 
+use crate::files::PostfixDir;
 use crate::model::{
     Change, PASSWORD_MAPS, ParamRow, TransportCreds, TransportRow, USERNAME_SETTING, setting_label,
 };
@@ -29,7 +30,7 @@ pub fn diff(plan: &Plan, inputs: &Inputs) -> Vec<DiffEntry> {
     let mut out = Vec::new();
     let dir = inputs.postfix_dir;
     if let Some(after) = &plan.main_cf {
-        let path = dir.join("main.cf").display().to_string();
+        let path = PostfixDir(dir).main_cf().display().to_string();
         out.push(DiffEntry {
             before_header: path.clone(),
             after_header: path,
@@ -38,7 +39,7 @@ pub fn diff(plan: &Plan, inputs: &Inputs) -> Vec<DiffEntry> {
         });
     }
     if let Some(sasl) = &plan.sasl {
-        let path = dir.join("sasl_passwd").display().to_string();
+        let path = PostfixDir(dir).sasl_passwd().display().to_string();
         let before = inputs
             .files
             .sasl_passwd

@@ -11,6 +11,7 @@ use crate::certificate;
 use crate::crypto::Key;
 use crate::error::Error;
 use crate::failure::Failure;
+use crate::files::PostfixDir;
 use crate::load;
 use crate::model::{
     PASSWORD_SETTING, RELAYHOST, SASL_AUTH, Snapshot, TRANSPORT_PASSWORD, TRANSPORT_USERNAME,
@@ -306,7 +307,7 @@ fn sasl_drift(files: &load::FileState, sasl: &plan::SaslFile, postfix: &Postfix)
         if files.map_mode.is_some()
             && let Some((key, expected)) = &sasl.relay_entry
         {
-            match postfix.query(&sasl.map_type, "sasl_passwd", key) {
+            match postfix.query(&sasl.map_type, PostfixDir::SASL_PASSWD, key) {
                 Ok(Some(answer)) if answer.as_str() != expected.as_str() => out.push(format!(
                     "map: answers other credentials (an old password?) for `{key}`"
                 )),
@@ -487,12 +488,12 @@ fn running_relayhost(checks: &mut Checks, postfix: &Postfix, snapshot: &Snapshot
 /// Peer roles leaked passwords through a world-readable map: both files 0600, owned by root;
 /// and a sasl_passwd without its map (or with a stale one) is a relay that fails at send time.
 fn modes(checks: &mut Checks, dir: &Path, map_suffix: Option<&str>, map_stale: bool) {
-    let mut names = vec!["sasl_passwd".to_string()];
+    let mut names = vec![PostfixDir::SASL_PASSWD.to_string()];
     let mut problems = Vec::new();
     if let Some(suffix) = map_suffix {
         let map = format!("sasl_passwd{suffix}");
         let exists = |name: &str| std::fs::symlink_metadata(dir.join(name)).is_ok();
-        if exists("sasl_passwd") && !exists(&map) {
+        if exists(PostfixDir::SASL_PASSWD) && !exists(&map) {
             problems.push(format!("{map} is missing (run postmap, or apply)"));
         } else if exists(&map) && map_stale {
             problems.push(format!(

@@ -12,6 +12,35 @@ use zeroize::Zeroizing;
 use crate::error::{Error, Result};
 
 pub const LOCK_FILE: &str = ".hermes-relayhost.lock";
+/// A Postfix config dir as this host writes it, and the files in it the module manages: their
+/// names are written once, here.
+#[derive(Debug, Clone, Copy)]
+pub struct PostfixDir<'a>(pub &'a Path);
+
+impl PostfixDir<'_> {
+    pub const MAIN_CF: &'static str = "main.cf";
+    pub const MASTER_CF: &'static str = "master.cf";
+    pub const SASL_PASSWD: &'static str = "sasl_passwd";
+    /// Hermes's generator copies the old main.cf here first; so does a Hermes-mode run.
+    pub const BACKUP: &'static str = "main.cf.HERMES";
+
+    pub fn main_cf(self) -> PathBuf {
+        self.0.join(Self::MAIN_CF)
+    }
+
+    pub fn master_cf(self) -> PathBuf {
+        self.0.join(Self::MASTER_CF)
+    }
+
+    pub fn sasl_passwd(self) -> PathBuf {
+        self.0.join(Self::SASL_PASSWD)
+    }
+
+    pub fn backup(self) -> PathBuf {
+        self.0.join(Self::BACKUP)
+    }
+}
+
 /// What the installed sasl_passwd and map were built as; written after both are in place.
 pub const STAMP_FILE: &str = ".hermes-relayhost.stamp";
 

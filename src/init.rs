@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use crate::args::RunMode;
 use crate::crypto::Key;
 use crate::error::{Error, Result};
+use crate::files::PostfixDir;
 use crate::options::Request;
 use crate::store::SqliteStore;
 
@@ -39,7 +40,11 @@ pub fn init(root: &Path) -> Result<Value> {
         0o600,
     )?;
     write_new(&conf.join("main.cf.HERMES"), TEMPLATE.as_bytes(), 0o644)?;
-    write_new(&postfix.join("master.cf"), MASTER_CF.as_bytes(), 0o644)?;
+    write_new(
+        &PostfixDir(&postfix).master_cf(),
+        MASTER_CF.as_bytes(),
+        0o644,
+    )?;
     let vars = BTreeMap::from([
         ("banner".to_string(), "Hermes SEG".to_string()),
         ("inet_interfaces".to_string(), "loopback-only".to_string()),

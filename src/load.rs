@@ -9,6 +9,7 @@ use zeroize::Zeroizing;
 use crate::args::HostType;
 use crate::crypto::Key;
 use crate::error::{Error, Result};
+use crate::files::PostfixDir;
 use crate::files::{self, FileId, mode_of, read_optional};
 use crate::model::Snapshot;
 use crate::render;
@@ -100,14 +101,19 @@ pub fn files(snapshot: &Snapshot, dir: &Path, sasl_head: Option<u64>) -> Result<
     let map_suffix = render::map_suffix(snapshot.password_map().unwrap_or_default())?;
     let leftovers = files::leftovers(dir)?;
     // master.cf too: we copy it beside the staged main.cf, and Postfix tools hang on a FIFO.
-    let mut managed = ["main.cf", "main.cf.HERMES", "master.cf", "sasl_passwd"]
-        .map(String::from)
-        .to_vec();
+    let mut managed = [
+        PostfixDir::MAIN_CF,
+        PostfixDir::BACKUP,
+        PostfixDir::MASTER_CF,
+        PostfixDir::SASL_PASSWD,
+    ]
+    .map(String::from)
+    .to_vec();
     managed.extend(map_suffix.map(|suffix| format!("sasl_passwd{suffix}")));
     files::check_single_links(dir, &managed, &leftovers)?;
-    let main_cf = read_optional(&dir.join("main.cf"))?
+    let main_cf = read_optional(&PostfixDir(dir).main_cf())?
         .map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
-    let sasl_path = dir.join("sasl_passwd");
+    let sasl_path = PostfixDir(dir).sasl_passwd();
     let sasl = files::read_identified(&sasl_path, sasl_head)?;
     let sasl_id = sasl.as_ref().map(|(_, id)| *id);
     // Taken out of the read buffer, not copied: the file may be megabytes of secrets.

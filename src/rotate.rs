@@ -17,6 +17,7 @@ use crate::attempt::{self, Next};
 use crate::crypto::{Cipher, Key};
 use crate::error::{Error, Result};
 use crate::failure::Failure;
+use crate::files::PostfixDir;
 use crate::files::{self, FileId};
 use crate::model::{
     Change, PASSWORD_SETTING, Snapshot, TRANSPORT_PASSWORD, TRANSPORT_USERNAME, TransportCreds,
@@ -117,7 +118,7 @@ pub fn rotate(args: Args, mode: RunMode) -> Result<RotationReport, Failure> {
         store
             .version()
             .is_ok_and(|v| r.vouches_for(v.as_deref(), &old))
-            && FileId::of(&dir.join("sasl_passwd")).is_ok_and(|id| id == r.sasl_passwd)
+            && FileId::of(&PostfixDir(dir).sasl_passwd()).is_ok_and(|id| id == r.sasl_passwd)
     });
     let (changes, already) = reencrypt(&snapshot, &old, &new)?;
     let mut report = RotationReport {

@@ -18,6 +18,7 @@ use zeroize::Zeroizing;
 use crate::crypto::{DecryptCache, Key};
 use crate::error::{Error, Result};
 use crate::files::FileId;
+use crate::files::PostfixDir;
 use crate::load::FileState;
 use crate::model::{
     Change, MANAGED, PASSWORD_SETTING, ParamRow, SASL_AUTH, SASL_SECURITY_OPTIONS,
@@ -121,8 +122,8 @@ impl Changed {
     pub fn as_str(self) -> &'static str {
         match self {
             Changed::Rows => "rows",
-            Changed::MainCf => "main.cf",
-            Changed::SaslPasswd => "sasl_passwd",
+            Changed::MainCf => PostfixDir::MAIN_CF,
+            Changed::SaslPasswd => PostfixDir::SASL_PASSWD,
         }
     }
 }

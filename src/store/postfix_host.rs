@@ -15,6 +15,7 @@ use zeroize::Zeroizing;
 use crate::crypto::Key;
 use crate::error::{Error, Result};
 use crate::files;
+use crate::files::PostfixDir;
 use crate::model::{
     Change, MANAGED, PASSWORD_MAPS, ParamRow, RELAYHOST, SASL_AUTH, SaslEntry, Snapshot, TLS_LEVEL,
 };
@@ -61,7 +62,7 @@ impl Open for PostfixHost {
 
 impl Store for PostfixHost {
     fn load(&mut self, _scope: Scope) -> Result<Snapshot> {
-        let path = self.dir.join("main.cf");
+        let path = PostfixDir(&self.dir).main_cf();
         let main_cf = files::read_bounded(&path, files::limits::MANAGED)?.ok_or_else(|| {
             Error::io(
                 &path,
@@ -72,7 +73,8 @@ impl Store for PostfixHost {
             )
         })?;
         let main_cf = String::from_utf8_lossy(&main_cf);
-        let sasl = files::read_bounded(&self.dir.join("sasl_passwd"), files::limits::MANAGED)?;
+        let sasl =
+            files::read_bounded(&PostfixDir(&self.dir).sasl_passwd(), files::limits::MANAGED)?;
         let sasl = sasl.map(|bytes| Zeroizing::new(String::from_utf8_lossy(&bytes).into_owned()));
         snapshot(
             &main_cf,
