@@ -7,7 +7,8 @@ use anyhow::Context;
 use clap::Parser;
 use hermes_relayhost::args::{self, RunMode};
 use hermes_relayhost::cli::{self, Cli, Command, Format, Input};
-use hermes_relayhost::request::{self, Entry, Outcome};
+use hermes_relayhost::options::Request;
+use hermes_relayhost::request::{self, Outcome};
 use hermes_relayhost::{init, output};
 use zeroize::Zeroizing;
 
@@ -102,7 +103,8 @@ fn real_main(cli: Cli) -> Result<ExitCode, Failure> {
                 check,
                 diff: diff || format == Format::Human,
             };
-            let outcome = request::handle(Entry::Apply(mode), &read_args(&input.args_file)?);
+            let outcome =
+                request::handle(Some((Request::Apply, mode)), &read_args(&input.args_file)?);
             show(&outcome, format, diff)?;
             Ok(if outcome.failed() {
                 ExitCode::FAILURE
@@ -112,9 +114,12 @@ fn real_main(cli: Cli) -> Result<ExitCode, Failure> {
                 ExitCode::SUCCESS
             })
         }
-        (Some(Command::Doctor { input }), _) => run(Entry::Doctor, &input),
-        (Some(Command::RotateKey { input, check }), _) => run(Entry::RotateKey { check }, &input),
-        (Some(Command::Reload { input }), _) => run(Entry::Reload, &input),
+        (Some(Command::Doctor { input }), _) => run(Request::Doctor, RunMode::default(), &input),
+        (Some(Command::RotateKey { input, check }), _) => {
+            let mode = RunMode { check, diff: false };
+            run(Request::RotateKey, mode, &input)
+        }
+        (Some(Command::Reload { input }), _) => run(Request::Reload, RunMode::default(), &input),
         (Some(Command::Schema), _) => {
             let schema = serde_json::to_string_pretty(&args::schema())?;
             writeln!(stdout, "{schema}")?;
@@ -137,7 +142,7 @@ fn real_main(cli: Cli) -> Result<ExitCode, Failure> {
         (None, Some(path)) => {
             // Ansible reads `failed` from the JSON, not the exit code.
             let outcome = match read_args(&path) {
-                Ok(text) => request::handle(Entry::Module, &text),
+                Ok(text) => request::handle(None, &text),
                 Err(e) => Outcome::unreadable(format!("{:#}", e.error)),
             };
             writeln!(stdout, "{}", outcome.json())?;
@@ -154,8 +159,8 @@ fn real_main(cli: Cli) -> Result<ExitCode, Failure> {
 }
 
 /// Runs a request that has no flags of its own; exit 1 when it failed.
-fn run(entry: Entry, input: &Input) -> Result<ExitCode, Failure> {
-    let outcome = request::handle(entry, &read_args(&input.args_file)?);
+fn run(request: Request, mode: RunMode, input: &Input) -> Result<ExitCode, Failure> {
+    let outcome = request::handle(Some((request, mode)), &read_args(&input.args_file)?);
     show(&outcome, format(input), false)?;
     Ok(if outcome.failed() {
         ExitCode::FAILURE
