@@ -14,6 +14,18 @@ use crate::crypto::Cipher;
 use crate::error::{Error, Result};
 use crate::tls::TlsMode;
 
+/// The defaults of the location options, written once: the schema states them and
+/// `validate` applies them.
+pub mod defaults {
+    pub const ROOT: &str = "/";
+    pub const KEY_FILE: &str = "/opt/hermes/keys/hermes.key";
+    pub const POSTFIX_DIR: &str = "/etc/postfix";
+    pub const TEMPLATE: &str = "/opt/hermes/conf_files/main.cf.HERMES";
+    /// How a Hermes host runs its Postfix tools: in the Postfix container.
+    pub const HERMES_EXEC: [&str; 3] = ["docker", "exec", "hermes_postfix_dkim"];
+    pub const PORT: u16 = 25;
+}
+
 /// Ansible's marker for a value that must not be shown.
 pub const NO_LOG: &str = "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER";
 
@@ -32,7 +44,7 @@ pub struct Args {
     /// Relay host: IPv4, IPv6 or a DNS name (ASCII; use the xn-- form for IDNs).
     pub host: Option<String>,
     /// TCP port of the relay host, 1-65535 (default 25).
-    #[schemars(extend("default" = 25))]
+    #[schemars(extend("default" = defaults::PORT))]
     pub port: Option<PortArg>,
     /// Outbound TLS level (default `may`). `verify` / `secure` check the relay's certificate
     /// (Postfix's levels), through a TLS policy entry for the relay.
@@ -62,23 +74,24 @@ pub struct Args {
     /// MySQL option file whose `[client]` group supplies user, password, host, port or socket
     /// that the `database` URL leaves out.
     pub database_options_file: Option<String>,
-    /// Prefix for `key_file`, `postfix_dir` and `template` (default `/`).
-    #[schemars(extend("default" = "/"))]
+    /// Prefix for `key_file`, `postfix_dir` and `template`.
+    #[schemars(extend("default" = defaults::ROOT))]
     pub root: Option<String>,
-    /// Hermes AES key file (default `/opt/hermes/keys/hermes.key`).
-    #[schemars(extend("default" = "/opt/hermes/keys/hermes.key"))]
+    /// Hermes AES key file.
+    #[schemars(extend("default" = defaults::KEY_FILE))]
     pub key_file: Option<String>,
-    /// Directory this host writes main.cf and sasl_passwd into (default `/etc/postfix`).
-    #[schemars(extend("default" = "/etc/postfix"))]
+    /// Directory this host writes main.cf and sasl_passwd into.
+    #[schemars(extend("default" = defaults::POSTFIX_DIR))]
     pub postfix_dir: Option<String>,
-    /// Base main.cf, a handlebars template (default `/opt/hermes/conf_files/main.cf.HERMES`).
-    #[schemars(extend("default" = "/opt/hermes/conf_files/main.cf.HERMES"))]
+    /// Base main.cf, a handlebars template.
+    #[schemars(extend("default" = defaults::TEMPLATE))]
     pub template: Option<String>,
     /// Context of the template, used as `{{vars.NAME}}`.
     #[schemars(extend("default" = {}))]
     pub vars: Option<BTreeMap<String, String>>,
-    /// Command prefix for postconf/postmap/postfix (default `["docker","exec","hermes_postfix_dkim"]`; `[]` runs them on this host).
-    #[schemars(extend("default" = ["docker", "exec", "hermes_postfix_dkim"]))]
+    /// Command prefix for postconf/postmap/postfix; `[]` runs them on this host (what
+    /// `host_type: postfix` does unless one is given).
+    #[schemars(extend("default" = defaults::HERMES_EXEC))]
     pub postfix_exec: Option<Vec<String>>,
     /// The Postfix config directory as the Postfix commands see it.
     pub postfix_exec_dir: Option<String>,

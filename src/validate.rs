@@ -11,7 +11,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use std::sync::Arc;
 
-use crate::args::{Args, HostType, PortArg, State};
+use crate::args::{Args, HostType, PortArg, State, defaults};
 use crate::crypto::{Cipher, Key};
 use crate::error::{Error, Result};
 use crate::options::{self, Request};
@@ -218,13 +218,13 @@ pub fn validate(args: Args, request: Request) -> Result<(Desired, Settings)> {
 pub(crate) fn settings(args: &Args, request: Request) -> Result<Settings> {
     options::check(request, args)?;
     // Absolute, so that Postfix's `-c DIR` and the map paths in main.cf hold from any cwd.
-    let root_arg = Path::new(args.root.as_deref().unwrap_or("/"));
+    let root_arg = Path::new(args.root.as_deref().unwrap_or(defaults::ROOT));
     let root = std::path::absolute(root_arg).map_err(|e| Error::io(root_arg, e))?;
     let under_root = |given: &Option<String>, default: &str| {
         let path = Path::new(given.as_deref().unwrap_or(default));
         root.join(path.strip_prefix("/").unwrap_or(path))
     };
-    let postfix_dir = under_root(&args.postfix_dir, "/etc/postfix");
+    let postfix_dir = under_root(&args.postfix_dir, defaults::POSTFIX_DIR);
     let host_type = args.host_type.unwrap_or_default();
     // A plain Postfix host runs its own Postfix tools; a Hermes host's live in a container.
     let postfix_exec = args
@@ -239,7 +239,7 @@ pub(crate) fn settings(args: &Args, request: Request) -> Result<Settings> {
     let postfix_exec_dir = match &args.postfix_exec_dir {
         Some(dir) => dir.clone(),
         None if postfix_exec.is_empty() => postfix_dir.to_string_lossy().into_owned(),
-        None => "/etc/postfix".to_string(),
+        None => defaults::POSTFIX_DIR.to_string(),
     };
     // Both end up in main.cf: a line break would add directives of its own.
     if !crate::render::one_line(&postfix_exec_dir) {
@@ -277,8 +277,8 @@ pub(crate) fn settings(args: &Args, request: Request) -> Result<Settings> {
         session_key,
         root: root.clone(),
         database,
-        key_file: under_root(&args.key_file, "/opt/hermes/keys/hermes.key"),
-        template: under_root(&args.template, "/opt/hermes/conf_files/main.cf.HERMES"),
+        key_file: under_root(&args.key_file, defaults::KEY_FILE),
+        template: under_root(&args.template, defaults::TEMPLATE),
         postfix_dir,
         vars: args.vars.clone().unwrap_or_default(),
         postfix_exec,
@@ -437,7 +437,7 @@ pub fn parse_host(raw: &str) -> Result<Host> {
 fn parse_port(port: Option<&PortArg>) -> Result<u16> {
     let out_of_range = || Error::option("port", "must be an integer from 1 to 65535");
     match port {
-        None => Ok(25),
+        None => Ok(defaults::PORT),
         Some(PortArg::Number(n)) => u16::try_from(*n)
             .ok()
             .filter(|p| *p > 0)
