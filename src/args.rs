@@ -14,128 +14,199 @@ use crate::crypto::Cipher;
 use crate::error::{Error, Result};
 use crate::tls::TlsMode;
 
-/// The defaults of the location options, written once: the schema states them and
-/// `validate` applies them.
+/// The options' defaults, written once: the schema states them and `validate` applies them.
 pub mod defaults {
+    use std::path::{Path, PathBuf};
+
+    use super::{HostType, State};
+    use crate::crypto::Cipher;
+    use crate::tls::TlsMode;
+
+    pub const STATE: State = State::Present;
+    pub const PORT: u16 = 25;
+    pub const TLS: TlsMode = TlsMode::May;
+    pub const HOST_TYPE: HostType = HostType::Hermes;
     pub const ROOT: &str = "/";
     pub const KEY_FILE: &str = "/opt/hermes/keys/hermes.key";
     pub const POSTFIX_DIR: &str = "/etc/postfix";
     pub const TEMPLATE: &str = "/opt/hermes/conf_files/main.cf.HERMES";
     /// How a Hermes host runs its Postfix tools: in the Postfix container.
     pub const HERMES_EXEC: [&str; 3] = ["docker", "exec", "hermes_postfix_dkim"];
-    pub const PORT: u16 = 25;
+    pub const RELOAD: bool = true;
+    pub const PROBE: bool = false;
+    pub const CHECK_ONLY: bool = false;
+    pub const CIPHER: Cipher = Cipher::Ecb;
+    pub const ROTATE_KEY: bool = false;
+    /// The SQLite database under `root` when `database` is omitted.
+    pub const SQLITE_FILE: &str = "hermes.sqlite";
+
+    /// `path` (a default above or a given option) under `root`, as every location option is.
+    pub fn under_root(root: &Path, path: &str) -> PathBuf {
+        let path = Path::new(path);
+        root.join(path.strip_prefix("/").unwrap_or(path))
+    }
 }
 
 /// Ansible's marker for a value that must not be shown.
 pub const NO_LOG: &str = "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER";
 
-/// Options of `hermes_seg.relay.relay_host`. `null` means omitted.
-#[derive(Debug, Default, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-#[schemars(
-    title = "hermes_seg.relay.relay_host",
-    description = "Configure the outbound relay host (smarthost) of a Hermes SEG or Postfix host.",
-    transform = option_rules
-)]
-pub struct Args {
+/// The option table: each option's name (the field), type, default and doc (the schema's
+/// `default` and `description`), secrecy (`writeOnly`), written once. From it come the
+/// [`Args`] struct and its schema (the man pages and the shipped schema follow), the [`Opt`]
+/// names the option rules use, and [`Args::given`].
+macro_rules! option_table {
+    ($($(#[$attr:meta])* $name:ident: $ty:ty => $opt:ident,)*) => {
+        /// Options of `hermes_seg.relay.relay_host`. `null` means omitted.
+        #[derive(Debug, Default, Deserialize, JsonSchema)]
+        #[serde(deny_unknown_fields)]
+        #[schemars(
+            title = "hermes_seg.relay.relay_host",
+            description = "Configure the outbound relay host (smarthost) of a Hermes SEG or Postfix host.",
+            transform = option_rules
+        )]
+        pub struct Args {
+            $($(#[$attr])* pub $name: Option<$ty>,)*
+        }
+
+        /// An option, by the name users write.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+        pub enum Opt {
+            $($opt,)*
+        }
+
+        impl Opt {
+            pub const ALL: &[Opt] = &[$(Opt::$opt),*];
+
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $(Opt::$opt => stringify!($name),)*
+                }
+            }
+
+            pub fn from_name(name: &str) -> Option<Opt> {
+                Opt::ALL.iter().copied().find(|o| o.name() == name)
+            }
+        }
+
+        impl From<Opt> for String {
+            fn from(opt: Opt) -> String {
+                opt.name().to_string()
+            }
+        }
+
+        impl Args {
+            /// Every option given, in the table's order.
+            pub fn given(&self) -> Vec<Opt> {
+                let mut given = Vec::new();
+                $(if self.$name.is_some() {
+                    given.push(Opt::$opt);
+                })*
+                given
+            }
+        }
+    };
+}
+
+option_table! {
     /// `present` configures the relay host; `absent` disables relaying (direct MX delivery).
-    #[schemars(extend("default" = "present"))]
-    pub state: Option<State>,
+    #[schemars(extend("default" = defaults::STATE))]
+    state: State => State,
     /// Relay host: IPv4, IPv6 or a DNS name (ASCII; use the xn-- form for IDNs).
-    pub host: Option<String>,
-    /// TCP port of the relay host, 1-65535 (default 25).
+    host: String => Host,
+    /// TCP port of the relay host, 1-65535.
     #[schemars(extend("default" = defaults::PORT))]
-    pub port: Option<PortArg>,
-    /// Outbound TLS level (default `may`). `verify` / `secure` check the relay's certificate
+    port: PortArg => Port,
+    /// Outbound TLS level. `verify` / `secure` check the relay's certificate
     /// (Postfix's levels), through a TLS policy entry for the relay.
-    #[schemars(extend("default" = "may"))]
-    pub tls: Option<TlsMode>,
+    #[schemars(extend("default" = defaults::TLS))]
+    tls: TlsMode => Tls,
     /// With `tls: verify`/`secure`: the PEM CA file that signs the relay's certificate, as
     /// Postfix sees the path (trusted for the relay only); default: the system's CAs.
-    pub tls_ca_file: Option<String>,
+    tls_ca_file: String => TlsCaFile,
     /// With `tls: verify`/`secure`: the name the relay's certificate must carry (default: the
     /// relay host name).
-    pub tls_name: Option<String>,
+    tls_name: String => TlsName,
     /// SASL authentication; defaults to true when `username` is given, else the stored setting.
-    pub auth: Option<Flag>,
+    auth: Flag => Auth,
     /// SASL username (not secret; shown in diffs).
-    pub username: Option<String>,
+    username: String => Username,
     /// SASL password; omitted or empty keeps the stored one. Never shown.
     #[schemars(with = "Option<String>", extend("writeOnly" = true))]
-    pub password: Option<SecretString>,
-    /// `hermes` (default): the Hermes rows are the truth and main.cf is rendered whole from
+    password: SecretString => Password,
+    /// `hermes`: the Hermes rows are the truth and main.cf is rendered whole from
     /// the base template. `postfix`: any Postfix host, no database or key; main.cf is edited in
     /// place for the relay keys only and the password lives only in sasl_passwd.
-    #[schemars(extend("default" = "hermes"))]
-    pub host_type: Option<HostType>,
+    #[schemars(extend("default" = defaults::HOST_TYPE))]
+    host_type: HostType => HostType,
     /// Hermes database: `sqlite:PATH` (default `sqlite:<root>/hermes.sqlite`),
     /// `mysql://USER[:PASSWORD]@HOST[:PORT]/DB` or `mysql://USER@localhost/DB?socket=PATH`.
-    pub database: Option<String>,
+    database: String => Database,
     /// MySQL option file whose `[client]` group supplies user, password, host, port or socket
     /// that the `database` URL leaves out.
-    pub database_options_file: Option<String>,
+    database_options_file: String => DatabaseOptionsFile,
     /// Prefix for `key_file`, `postfix_dir` and `template`.
     #[schemars(extend("default" = defaults::ROOT))]
-    pub root: Option<String>,
+    root: String => Root,
     /// Hermes AES key file.
     #[schemars(extend("default" = defaults::KEY_FILE))]
-    pub key_file: Option<String>,
+    key_file: String => KeyFile,
     /// Directory this host writes main.cf and sasl_passwd into.
     #[schemars(extend("default" = defaults::POSTFIX_DIR))]
-    pub postfix_dir: Option<String>,
+    postfix_dir: String => PostfixDir,
     /// Base main.cf, a handlebars template.
     #[schemars(extend("default" = defaults::TEMPLATE))]
-    pub template: Option<String>,
+    template: String => Template,
     /// Context of the template, used as `{{vars.NAME}}`.
     #[schemars(extend("default" = {}))]
-    pub vars: Option<BTreeMap<String, String>>,
+    vars: BTreeMap<String, String> => Vars,
     /// Command prefix for postconf/postmap/postfix; `[]` runs them on this host (what
     /// `host_type: postfix` does unless one is given).
     #[schemars(extend("default" = defaults::HERMES_EXEC))]
-    pub postfix_exec: Option<Vec<String>>,
+    postfix_exec: Vec<String> => PostfixExec,
     /// The Postfix config directory as the Postfix commands see it.
-    pub postfix_exec_dir: Option<String>,
-    /// Reload Postfix after a change (default true).
-    #[schemars(extend("default" = true))]
-    pub reload: Option<Flag>,
+    postfix_exec_dir: String => PostfixExecDir,
+    /// Reload Postfix after a change.
+    #[schemars(extend("default" = defaults::RELOAD))]
+    reload: Flag => Reload,
     /// `smtp_sasl_security_options` (Postfix default `noplaintext, noanonymous` refuses
     /// PLAIN/LOGIN; most smarthosts need `noanonymous`). Omitted: the stored rows are kept.
-    pub sasl_security_options: Option<String>,
+    sasl_security_options: String => SaslSecurityOptions,
     /// `smtp_sasl_tls_security_options`, the same for TLS sessions.
-    pub sasl_tls_security_options: Option<String>,
+    sasl_tls_security_options: String => SaslTlsSecurityOptions,
     /// Before writing new credentials, log in to the relay host with them (EHLO, STARTTLS
     /// or implicit TLS as `tls` asks, AUTH); a rejected login fails the run, nothing changed.
-    #[schemars(extend("default" = false))]
-    pub probe: Option<Flag>,
+    #[schemars(extend("default" = defaults::PROBE))]
+    probe: Flag => Probe,
     /// Run the doctor instead: report what is wrong, change nothing.
-    #[schemars(extend("default" = false))]
-    pub check_only: Option<Flag>,
+    #[schemars(extend("default" = defaults::CHECK_ONLY))]
+    check_only: Flag => CheckOnly,
     /// SASL credentials of per-domain relays (Hermes *Domains* page, `transport` table), set
     /// by domain; sasl_passwd is rebuilt. Without relay options the relay settings are kept.
-    pub transport_auth: Option<Vec<TransportAuth>>,
-    /// Format of the stored credentials (default `ecb`, what Hermes reads).
-    #[schemars(extend("default" = "ecb"))]
-    pub cipher: Option<Cipher>,
+    transport_auth: Vec<TransportAuth> => TransportAuth,
+    /// Format of the stored credentials (`ecb` is what Hermes reads).
+    #[schemars(extend("default" = defaults::CIPHER))]
+    cipher: Cipher => Cipher,
     /// Re-encrypt every stored credential with a new key and install it; takes no relay options.
-    #[schemars(extend("default" = false))]
-    pub rotate_key: Option<Flag>,
+    #[schemars(extend("default" = defaults::ROTATE_KEY))]
+    rotate_key: Flag => RotateKey,
     /// The new key file (Base64 of 32 bytes), taken as given (not under `root`); default: a
     /// fresh random key.
-    pub new_key_file: Option<String>,
+    new_key_file: String => NewKeyFile,
     /// Format after a key rotation (default: `cipher`).
-    pub new_cipher: Option<Cipher>,
+    new_cipher: Cipher => NewCipher,
 }
 
 /// The option rules a schema can state, built from the lists of `options.rs`: `host_type:
 /// postfix` takes none of [`crate::options::HERMES_ONLY`], and `tls_ca_file` / `tls_name` need a
 /// verifying `tls`. The shipped validator then enforces them, and editors show them.
 fn option_rules(schema: &mut Schema) {
-    let refused = |names: &[&str]| -> Map<String, Value> {
-        names
+    let refused = |options: &[Opt]| -> Map<String, Value> {
+        options
             .iter()
-            .map(|n| (n.to_string(), Value::Bool(false)))
+            .map(|o| (o.name().to_string(), Value::Bool(false)))
             .collect()
     };
+    let (host_type, tls) = (Opt::HostType.name(), Opt::Tls.name());
     let verifying: Vec<&str> = TlsMode::ALL
         .into_iter()
         .filter(|m| m.policy_level().is_some())
@@ -146,13 +217,13 @@ fn option_rules(schema: &mut Schema) {
         serde_json::json!([
             {
                 "description": "host_type 'postfix' takes none of the Hermes-only options",
-                "if": {"properties": {"host_type": {"const": "postfix"}}, "required": ["host_type"]},
+                "if": {"properties": {host_type: {"const": HostType::Postfix}}, "required": [host_type]},
                 "then": {"properties": refused(&crate::options::HERMES_ONLY)}
             },
             {
                 "description": "tls_ca_file and tls_name need a tls that verifies the certificate",
-                "if": {"not": {"properties": {"tls": {"enum": verifying}}, "required": ["tls"]}},
-                "then": {"properties": refused(&["tls_ca_file", "tls_name"])}
+                "if": {"not": {"properties": {tls: {"enum": verifying}}, "required": [tls]}},
+                "then": {"properties": refused(&[Opt::TlsCaFile, Opt::TlsName])}
             }
         ]),
     );
@@ -169,60 +240,10 @@ pub struct TransportAuth {
     pub password: SecretString,
 }
 
-impl Args {
-    /// Every option given, by name.
-    pub fn given(&self) -> Vec<&'static str> {
-        [
-            ("state", self.state.is_some()),
-            ("host", self.host.is_some()),
-            ("port", self.port.is_some()),
-            ("tls", self.tls.is_some()),
-            ("tls_ca_file", self.tls_ca_file.is_some()),
-            ("tls_name", self.tls_name.is_some()),
-            ("host_type", self.host_type.is_some()),
-            ("auth", self.auth.is_some()),
-            ("username", self.username.is_some()),
-            ("password", self.password.is_some()),
-            ("database", self.database.is_some()),
-            (
-                "database_options_file",
-                self.database_options_file.is_some(),
-            ),
-            ("root", self.root.is_some()),
-            ("key_file", self.key_file.is_some()),
-            ("postfix_dir", self.postfix_dir.is_some()),
-            ("template", self.template.is_some()),
-            ("vars", self.vars.is_some()),
-            ("postfix_exec", self.postfix_exec.is_some()),
-            ("postfix_exec_dir", self.postfix_exec_dir.is_some()),
-            ("reload", self.reload.is_some()),
-            (
-                "sasl_security_options",
-                self.sasl_security_options.is_some(),
-            ),
-            (
-                "sasl_tls_security_options",
-                self.sasl_tls_security_options.is_some(),
-            ),
-            ("probe", self.probe.is_some()),
-            ("check_only", self.check_only.is_some()),
-            ("transport_auth", self.transport_auth.is_some()),
-            ("cipher", self.cipher.is_some()),
-            ("rotate_key", self.rotate_key.is_some()),
-            ("new_key_file", self.new_key_file.is_some()),
-            ("new_cipher", self.new_cipher.is_some()),
-        ]
-        .into_iter()
-        .filter_map(|(name, given)| given.then_some(name))
-        .collect()
-    }
-}
-
 /// What kind of host a run configures.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum HostType {
-    #[default]
     Hermes,
     Postfix,
 }
@@ -423,29 +444,32 @@ fn schema_error(option: &str, value: Option<&Value>, err: &jsonschema::Validatio
     const QUOTE: &str = "must be a JSON string: quote it (YAML reads an unquoted 0123 as 83)";
     if let jsonschema::error::ValidationErrorKind::FalseSchema = err.kind() {
         // The schema's allOf rules, in the words of options.rs and validate.rs.
-        return match option {
-            "tls_ca_file" | "tls_name" => crate::validate::needs_verifying_tls(option),
-            _ => crate::options::hermes_only(option),
+        return match Opt::from_name(option) {
+            Some(opt @ (Opt::TlsCaFile | Opt::TlsName)) => {
+                crate::validate::needs_verifying_tls(opt)
+            }
+            Some(opt) => crate::options::hermes_only(opt),
+            None => Error::InvalidArgs(err.masked_with("the arguments").to_string()),
         };
     }
-    match option {
-        "" => match err.kind() {
+    match Opt::from_name(option) {
+        None => match err.kind() {
             jsonschema::error::ValidationErrorKind::AdditionalProperties { unexpected } => {
                 Error::InvalidArgs(unknown_options(unexpected))
             }
             _ => Error::InvalidArgs(err.masked_with("the arguments").to_string()),
         },
-        "port"
+        Some(Opt::Port)
             if value
                 .and_then(Value::as_str)
                 .is_some_and(|s| s.trim().is_empty()) =>
         {
             Error::PortMissing
         }
-        "port" => Error::option(option, "must be an integer from 1 to 65535"),
-        "host" => Error::option(option, "must be a string"),
-        "username" | "password" => Error::option(option, QUOTE),
-        "auth" | "reload" => Error::option(
+        Some(Opt::Port) => Error::option(option, "must be an integer from 1 to 65535"),
+        Some(Opt::Host) => Error::option(option, "must be a string"),
+        Some(Opt::Username | Opt::Password) => Error::option(option, QUOTE),
+        Some(Opt::Auth | Opt::Reload) => Error::option(
             option,
             "must be a boolean (true/false, yes/no, on/off, 1/0)",
         ),
@@ -453,14 +477,15 @@ fn schema_error(option: &str, value: Option<&Value>, err: &jsonschema::Validatio
     }
 }
 
-/// Options echoed back with secrets hidden: the password and any password inside a URL.
+/// Options echoed back with secrets hidden: the password (a `transport_auth` item's too) and
+/// any password inside a URL.
 fn echo(options: &Map<String, Value>) -> Map<String, Value> {
     options
         .iter()
         .map(|(key, value)| {
-            let shown = match (key.as_str(), value) {
-                ("password", _) => Value::String(NO_LOG.to_string()),
-                ("transport_auth", Value::Array(items)) => Value::Array(
+            let shown = match (Opt::from_name(key), value) {
+                (Some(Opt::Password), _) => Value::String(NO_LOG.to_string()),
+                (Some(Opt::TransportAuth), Value::Array(items)) => Value::Array(
                     items
                         .iter()
                         .map(|item| match item {
@@ -469,7 +494,7 @@ fn echo(options: &Map<String, Value>) -> Map<String, Value> {
                         })
                         .collect(),
                 ),
-                ("database", Value::String(url)) => Value::String(mask_url_password(url)),
+                (Some(Opt::Database), Value::String(url)) => Value::String(mask_url_password(url)),
                 _ => value.clone(),
             };
             (key.clone(), shown)
@@ -596,32 +621,41 @@ mod tests {
     }
 
     #[test]
-    fn given_names_every_option() {
+    fn the_option_table_is_the_schema_and_given_names_every_option() {
         let schema = schema();
-        let names: Vec<&String> = schema["properties"].as_object().unwrap().keys().collect();
-        let all: Map<String, Value> = names
+        let mut properties: Vec<&str> = schema["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        properties.sort_unstable();
+        let mut table: Vec<&str> = Opt::ALL.iter().map(|o| o.name()).collect();
+        table.sort_unstable();
+        assert_eq!(properties, table);
+        let all: Map<String, Value> = Opt::ALL
             .iter()
-            .map(|name| {
-                let value = match name.as_str() {
-                    "state" => json!("present"),
-                    "port" => json!(25),
-                    "tls" => json!("may"),
-                    "cipher" | "new_cipher" => json!("ecb"),
-                    "host_type" => json!("postfix"),
-                    "vars" => json!({}),
-                    "postfix_exec" | "transport_auth" => json!([]),
-                    "auth" | "reload" | "probe" | "check_only" | "rotate_key" => json!(true),
+            .map(|opt| {
+                let value = match opt {
+                    Opt::State => json!("present"),
+                    Opt::Port => json!(25),
+                    Opt::Tls => json!("may"),
+                    Opt::Cipher | Opt::NewCipher => json!("ecb"),
+                    Opt::HostType => json!("postfix"),
+                    Opt::Vars => json!({}),
+                    Opt::PostfixExec | Opt::TransportAuth => json!([]),
+                    Opt::Auth | Opt::Reload | Opt::Probe | Opt::CheckOnly | Opt::RotateKey => {
+                        json!(true)
+                    }
                     _ => json!("x"),
                 };
-                ((*name).clone(), value)
+                (opt.name().to_string(), value)
             })
             .collect();
         let args: Args = serde_json::from_value(Value::Object(all)).unwrap();
-        let mut given = args.given();
-        given.sort_unstable();
-        let mut names: Vec<&str> = names.iter().map(|n| n.as_str()).collect();
-        names.sort_unstable();
-        assert_eq!(given, names);
+        assert_eq!(args.given(), Opt::ALL);
+        assert_eq!(Opt::from_name("tls_ca_file"), Some(Opt::TlsCaFile));
+        assert_eq!(Opt::from_name("prot"), None);
     }
 
     #[test]

@@ -22,11 +22,12 @@ type CbcEnc = cbc::Encryptor<Aes256>;
 type CbcDec = cbc::Decryptor<Aes256>;
 
 /// How stored credentials are encrypted. Reading never guesses: the configured format is used.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Cipher {
     /// AES-256-ECB, what Hermes (and its web UI) reads and writes.
-    #[default]
     Ecb,
     /// AES-256-CBC with a random IV prepended; Hermes's web UI cannot read it today.
     Cbc,

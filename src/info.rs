@@ -134,7 +134,7 @@ pub fn policy_relay(
     Some((|| {
         Ok(validate::Relay {
             host: validate::parse_host(&host)?,
-            port: port.unwrap_or(25),
+            port: port.unwrap_or(crate::args::defaults::PORT),
             tls,
             tls_ca_file: value(TLS_CA_FILE)
                 .map(|path| validate::ca_file(&path, settings))

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use crate::args::RunMode;
+use crate::args::{Opt, RunMode, defaults};
 use crate::crypto::Key;
 use crate::error::{Error, Result};
 use crate::files::PostfixDir;
@@ -22,24 +22,21 @@ const MASTER_CF: &str = include_str!("../templates/master.cf");
 /// Creates what is missing under `root` and returns the module args that point at it.
 pub fn init(root: &Path) -> Result<Value> {
     let root = std::path::absolute(root).map_err(|e| Error::io(root, e))?;
-    let keys = root.join("opt/hermes/keys");
-    let conf = root.join("opt/hermes/conf_files");
-    let postfix = root.join("etc/postfix");
+    let key_file = defaults::under_root(&root, defaults::KEY_FILE);
+    let template = defaults::under_root(&root, defaults::TEMPLATE);
+    let postfix = defaults::under_root(&root, defaults::POSTFIX_DIR);
+    let keys = key_file.parent().unwrap_or(&root);
     fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
-        .create(&keys)
-        .map_err(|e| Error::io(&keys, e))?;
-    for dir in [&conf, &postfix] {
+        .create(keys)
+        .map_err(|e| Error::io(keys, e))?;
+    for dir in [template.parent().unwrap_or(&root), &postfix] {
         fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     }
     let key = Key::generate()?;
-    write_new(
-        &keys.join("hermes.key"),
-        key.to_file_text().as_bytes(),
-        0o600,
-    )?;
-    write_new(&conf.join("main.cf.HERMES"), TEMPLATE.as_bytes(), 0o644)?;
+    write_new(&key_file, key.to_file_text().as_bytes(), 0o600)?;
+    write_new(&template, TEMPLATE.as_bytes(), 0o644)?;
     write_new(
         &PostfixDir(&postfix).master_cf(),
         MASTER_CF.as_bytes(),
@@ -49,14 +46,14 @@ pub fn init(root: &Path) -> Result<Value> {
         ("banner".to_string(), "Hermes SEG".to_string()),
         ("inet_interfaces".to_string(), "loopback-only".to_string()),
     ]);
-    let database = root.join("hermes.sqlite");
+    let database = root.join(defaults::SQLITE_FILE);
     if !database.exists() {
         SqliteStore::create(&database)?;
     }
     let module_args = json!({
-        "root": root,
-        "postfix_exec": [],
-        "vars": vars,
+        Opt::Root.name(): root,
+        Opt::PostfixExec.name(): [],
+        Opt::Vars.name(): vars,
     });
     sync(&module_args)?;
     Ok(module_args)

@@ -2,7 +2,7 @@
 //! once (as Ansible's argument spec declares `required_by` and `mutually_exclusive`) and
 //! checked before any other work.
 
-use crate::args::{Args, Flag, HostType, State};
+use crate::args::{Args, Flag, HostType, Opt, State, defaults};
 use crate::error::{Error, Result};
 
 /// What a run does; chosen by the entry point and the `rotate_key` / `check_only` flags.
@@ -17,102 +17,104 @@ pub enum Request {
 }
 
 /// Where the host's state lives; every request takes these.
-pub const LOCATION: [&str; 11] = [
-    "host_type",
-    "database",
-    "database_options_file",
-    "root",
-    "key_file",
-    "postfix_dir",
-    "template",
-    "vars",
-    "postfix_exec",
-    "postfix_exec_dir",
-    "cipher",
+pub const LOCATION: [Opt; 11] = [
+    Opt::HostType,
+    Opt::Database,
+    Opt::DatabaseOptionsFile,
+    Opt::Root,
+    Opt::KeyFile,
+    Opt::PostfixDir,
+    Opt::Template,
+    Opt::Vars,
+    Opt::PostfixExec,
+    Opt::PostfixExecDir,
+    Opt::Cipher,
 ];
 
 /// The relay connection; `state: absent` takes none of them.
-pub const RELAY: [&str; 8] = [
-    "host",
-    "port",
-    "tls",
-    "tls_ca_file",
-    "tls_name",
-    "auth",
-    "username",
-    "password",
+pub const RELAY: [Opt; 8] = [
+    Opt::Host,
+    Opt::Port,
+    Opt::Tls,
+    Opt::TlsCaFile,
+    Opt::TlsName,
+    Opt::Auth,
+    Opt::Username,
+    Opt::Password,
 ];
 
 /// What only a Hermes host has (its database, key and base template); `host_type: postfix`
 /// takes none of them.
-pub const HERMES_ONLY: [&str; 9] = [
-    "database",
-    "database_options_file",
-    "key_file",
-    "template",
-    "vars",
-    "cipher",
-    "rotate_key",
-    "new_key_file",
-    "new_cipher",
+pub const HERMES_ONLY: [Opt; 9] = [
+    Opt::Database,
+    Opt::DatabaseOptionsFile,
+    Opt::KeyFile,
+    Opt::Template,
+    Opt::Vars,
+    Opt::Cipher,
+    Opt::RotateKey,
+    Opt::NewKeyFile,
+    Opt::NewCipher,
 ];
 
 /// The relay settings a key rotation leaves as they are, so it takes none of them.
-pub const RELAY_SETTINGS: [&str; 6] = [
-    "state",
-    "sasl_security_options",
-    "sasl_tls_security_options",
-    "transport_auth",
-    "probe",
-    "check_only",
+pub const RELAY_SETTINGS: [Opt; 6] = [
+    Opt::State,
+    Opt::SaslSecurityOptions,
+    Opt::SaslTlsSecurityOptions,
+    Opt::TransportAuth,
+    Opt::Probe,
+    Opt::CheckOnly,
 ];
 
 /// `option` is taken only when `needs` is given (a flag: set to true).
 struct RequiredBy {
-    option: &'static str,
-    needs: &'static str,
-    error: fn(&'static str) -> Error,
+    option: Opt,
+    needs: Opt,
+    error: fn(Opt) -> Error,
 }
 
 const REQUIRED_BY: [RequiredBy; 3] = [
     RequiredBy {
-        option: "database_options_file",
-        needs: "database",
+        option: Opt::DatabaseOptionsFile,
+        needs: Opt::Database,
         error: |option| Error::option(option, "needs a mysql:// 'database' URL"),
     },
     RequiredBy {
-        option: "new_key_file",
-        needs: "rotate_key",
+        option: Opt::NewKeyFile,
+        needs: Opt::RotateKey,
         error: rotation_only,
     },
     RequiredBy {
-        option: "new_cipher",
-        needs: "rotate_key",
+        option: Opt::NewCipher,
+        needs: Opt::RotateKey,
         error: rotation_only,
     },
 ];
 
 /// `option` given with `host_type: postfix`: the schema refuses it (`args::option_rules`).
-pub fn hermes_only(option: &str) -> Error {
+pub fn hermes_only(option: Opt) -> Error {
     Error::ConflictingOptions(format!(
-        "host_type 'postfix' takes no '{option}' option: a plain Postfix host has no Hermes \
-         database, key or template"
+        "host_type 'postfix' takes no '{}' option: a plain Postfix host has no Hermes \
+         database, key or template",
+        option.name()
     ))
 }
 
-fn rotation_only(option: &'static str) -> Error {
+fn rotation_only(option: Opt) -> Error {
     Error::ConflictingOptions(format!(
-        "'{option}' belongs to a key rotation: set rotate_key: true"
+        "'{}' belongs to a key rotation: set rotate_key: true",
+        option.name()
     ))
 }
 
 impl Request {
     /// The request the flags ask for when the entry point leaves it open (module mode, apply).
     pub fn of(args: &Args) -> Request {
-        let on = |f: &Option<Flag>| f.as_ref().is_some_and(Flag::value);
-        if on(&args.rotate_key) {
+        let on = |f: &Option<Flag>, default| f.as_ref().map_or(default, Flag::value);
+        if on(&args.rotate_key, defaults::ROTATE_KEY) {
             Request::RotateKey
-        } else if on(&args.check_only) {
+        } else if on(&args.check_only, defaults::CHECK_ONLY) {
             Request::Doctor
         } else {
             Request::Apply
@@ -120,32 +122,41 @@ impl Request {
     }
 
     /// The first option this request does not take, with the error that says so.
-    fn refuses(self, given: &[&'static str]) -> Option<Error> {
+    fn refuses(self, given: &[Opt]) -> Option<Error> {
         match self {
             Request::Apply | Request::Doctor => None,
             Request::RotateKey => {
                 let refused = RELAY.iter().chain(&RELAY_SETTINGS);
-                let name = refused.copied().find(|n| given.contains(n))?;
+                let name = refused.copied().find(|n| given.contains(n))?.name();
                 Some(Error::ConflictingOptions(format!(
                     "a key rotation takes no '{name}' option: it leaves the relay settings as they are"
                 )))
             }
             Request::Info => {
-                let name = given.iter().find(|n| !LOCATION.contains(n))?;
+                let name = given.iter().find(|n| !LOCATION.contains(n))?.name();
                 Some(Error::InvalidArgs(format!(
                     "relay_host_info takes no '{name}' option: it only reads ({})",
-                    LOCATION.join(", ")
+                    names(&LOCATION)
                 )))
             }
             Request::Reload => {
-                let name = given.iter().find(|n| !LOCATION.contains(n))?;
+                let name = given.iter().find(|n| !LOCATION.contains(n))?.name();
                 Some(Error::InvalidArgs(format!(
                     "reload takes no '{name}' option, only the location options ({})",
-                    LOCATION.join(", ")
+                    names(&LOCATION)
                 )))
             }
         }
     }
+}
+
+/// `a, b, c`: options as a message lists them.
+fn names(options: &[Opt]) -> String {
+    options
+        .iter()
+        .map(|o| o.name())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Checks the declared rules: what the request takes, what needs what, what excludes what.
@@ -161,8 +172,8 @@ pub fn check(request: Request, args: &Args) -> Result<()> {
                 .to_string(),
         ));
     }
-    let needs_met = |needs: &str| match needs {
-        "rotate_key" => request == Request::RotateKey,
+    let needs_met = |needs: Opt| match needs {
+        Opt::RotateKey => request == Request::RotateKey,
         other => given.contains(&other),
     };
     if let Some(rule) = REQUIRED_BY
@@ -172,10 +183,11 @@ pub fn check(request: Request, args: &Args) -> Result<()> {
         return Err((rule.error)(rule.option));
     }
     if args.state == Some(State::Absent)
-        && let Some(name) = RELAY.iter().find(|n| given.contains(n))
+        && let Some(opt) = RELAY.iter().find(|n| given.contains(n))
     {
         return Err(Error::ConflictingOptions(format!(
-            "state 'absent' takes no '{name}' option"
+            "state 'absent' takes no '{}' option",
+            opt.name()
         )));
     }
     Ok(())
@@ -185,7 +197,7 @@ pub fn check(request: Request, args: &Args) -> Result<()> {
 /// the stored settings and a `transport_auth`-only run keeps them.
 pub fn relay_given(args: &Args) -> bool {
     let given = args.given();
-    given.contains(&"state") || RELAY.iter().any(|n| given.contains(n))
+    given.contains(&Opt::State) || RELAY.iter().any(|n| given.contains(n))
 }
 
 #[cfg(test)]

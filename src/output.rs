@@ -11,6 +11,7 @@ use anstyle::{AnsiColor, Style};
 use serde_json::Value;
 use similar::{ChangeTag, TextDiff};
 
+use crate::args::{Opt, defaults};
 use crate::cli::Format;
 use crate::diff::DiffEntry;
 use crate::protocol::Body;
@@ -179,15 +180,16 @@ fn coloured_diff(text: &str, out: &mut dyn Write) -> io::Result<()> {
 /// `init` for people: what it made, and how to point a run at it (`--format json` prints the
 /// module options themselves, ready to be an args file).
 pub fn init(module_args: &Value, asked: &Path, out: &mut dyn Write) -> io::Result<()> {
-    let root = module_args["root"].as_str().unwrap_or_default();
+    let root = module_args[Opt::Root.name()].as_str().unwrap_or_default();
     writeln!(out, "{GREEN}{BOLD}initialized {root}{BOLD:#}{GREEN:#}")?;
     for (what, path) in [
-        ("key", "opt/hermes/keys/hermes.key"),
-        ("base template", "opt/hermes/conf_files/main.cf.HERMES"),
-        ("Postfix dir", "etc/postfix"),
-        ("database", "hermes.sqlite"),
+        ("key", defaults::KEY_FILE),
+        ("base template", defaults::TEMPLATE),
+        ("Postfix dir", defaults::POSTFIX_DIR),
+        ("database", defaults::SQLITE_FILE),
     ] {
-        writeln!(out, "  {what:<14} {}", Path::new(root).join(path).display())?;
+        let path = defaults::under_root(Path::new(root), path);
+        writeln!(out, "  {what:<14} {}", path.display())?;
     }
     writeln!(out, "  (what was there already is kept, never overwritten)")?;
     writeln!(out, "module options that point at it:")?;

@@ -11,7 +11,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use std::sync::Arc;
 
-use crate::args::{Args, HostType, PortArg, State, defaults};
+use crate::args::{Args, Flag, HostType, Opt, PortArg, State, defaults};
 use crate::crypto::{Cipher, Key};
 use crate::error::{Error, Result};
 use crate::options::{self, Request};
@@ -138,7 +138,7 @@ pub fn validate(args: Args, request: Request) -> Result<(Desired, Settings)> {
     let only_transports = args.transport_auth.is_some() && !relay_given;
     let state = match args.state {
         _ if (keep_if_unset || only_transports) && !relay_given => None,
-        state => Some(state.unwrap_or(State::Present)),
+        state => Some(state.unwrap_or(defaults::STATE)),
     };
     let relay = match state {
         None => Wanted::Keep,
@@ -146,7 +146,7 @@ pub fn validate(args: Args, request: Request) -> Result<(Desired, Settings)> {
         Some(State::Present) => Wanted::Present(Relay {
             host: parse_host(args.host.as_deref().unwrap_or(""))?,
             port: parse_port(args.port.as_ref())?,
-            tls: args.tls.unwrap_or(TlsMode::May),
+            tls: args.tls.unwrap_or(defaults::TLS),
             // The schema takes them only with a verifying `tls` (`args::option_rules`).
             tls_ca_file: args
                 .tls_ca_file
@@ -159,11 +159,11 @@ pub fn validate(args: Args, request: Request) -> Result<(Desired, Settings)> {
                 .map(|name| match parse_host(name) {
                     Ok(Host::Name(name)) => Ok(name),
                     Ok(_) => Err(Error::option(
-                        "tls_name",
+                        Opt::TlsName,
                         "must be a DNS name, not an address",
                     )),
                     Err(e) => Err(Error::option(
-                        "tls_name",
+                        Opt::TlsName,
                         e.to_string()
                             .trim_start_matches("option 'host': ")
                             .to_string(),
@@ -185,7 +185,7 @@ pub fn validate(args: Args, request: Request) -> Result<(Desired, Settings)> {
         .map(|t| {
             let limit = settings.cipher.max_plain_bytes(TRANSPORT_COLUMN);
             if t.domain.trim().is_empty() {
-                return Err(Error::option("transport_auth", "a domain is empty"));
+                return Err(Error::option(Opt::TransportAuth, "a domain is empty"));
             }
             check_username(&t.username, limit)?;
             if t.username.is_empty() {
@@ -205,9 +205,9 @@ pub fn validate(args: Args, request: Request) -> Result<(Desired, Settings)> {
     let desired = Desired {
         transport_auth,
         relay,
-        sasl_security_options: sasl_options("sasl_security_options", args.sasl_security_options)?,
+        sasl_security_options: sasl_options(Opt::SaslSecurityOptions, args.sasl_security_options)?,
         sasl_tls_security_options: sasl_options(
-            "sasl_tls_security_options",
+            Opt::SaslTlsSecurityOptions,
             args.sasl_tls_security_options,
         )?,
     };
@@ -221,20 +221,17 @@ pub(crate) fn settings(args: &Args, request: Request) -> Result<Settings> {
     let root_arg = Path::new(args.root.as_deref().unwrap_or(defaults::ROOT));
     let root = std::path::absolute(root_arg).map_err(|e| Error::io(root_arg, e))?;
     let under_root = |given: &Option<String>, default: &str| {
-        let path = Path::new(given.as_deref().unwrap_or(default));
-        root.join(path.strip_prefix("/").unwrap_or(path))
+        defaults::under_root(&root, given.as_deref().unwrap_or(default))
     };
     let postfix_dir = under_root(&args.postfix_dir, defaults::POSTFIX_DIR);
-    let host_type = args.host_type.unwrap_or_default();
+    let host_type = args.host_type.unwrap_or(defaults::HOST_TYPE);
     // A plain Postfix host runs its own Postfix tools; a Hermes host's live in a container.
     let postfix_exec = args
         .postfix_exec
         .clone()
         .unwrap_or_else(|| match host_type {
             HostType::Postfix => Vec::new(),
-            HostType::Hermes => ["docker", "exec", "hermes_postfix_dkim"]
-                .map(String::from)
-                .to_vec(),
+            HostType::Hermes => defaults::HERMES_EXEC.map(String::from).to_vec(),
         });
     let postfix_exec_dir = match &args.postfix_exec_dir {
         Some(dir) => dir.clone(),
@@ -244,7 +241,7 @@ pub(crate) fn settings(args: &Args, request: Request) -> Result<Settings> {
     // Both end up in main.cf: a line break would add directives of its own.
     if !crate::render::one_line(&postfix_exec_dir) {
         return Err(Error::option(
-            "postfix_exec_dir",
+            Opt::PostfixExecDir,
             "holds a line break or control character",
         ));
     }
@@ -255,7 +252,7 @@ pub(crate) fn settings(args: &Args, request: Request) -> Result<Settings> {
                 store::postfix_host_at(postfix_dir.clone(), postfix_exec_dir.clone(), key.clone());
             (store, Some(key))
         }
-        (HostType::Hermes, None) => (store::sqlite_at(root.join("hermes.sqlite")), None),
+        (HostType::Hermes, None) => (store::sqlite_at(root.join(defaults::SQLITE_FILE)), None),
         (HostType::Hermes, Some(url)) => (
             Location::parse(url, args.database_options_file.as_deref().map(Path::new))?,
             None,
@@ -265,7 +262,7 @@ pub(crate) fn settings(args: &Args, request: Request) -> Result<Settings> {
         (!crate::render::one_line(name) || !crate::render::one_line(value)).then_some(name)
     }) {
         return Err(Error::option(
-            "vars",
+            Opt::Vars,
             format!(
                 "{name:?} holds a line break or control character, which would write more than \
                  one main.cf line"
@@ -283,15 +280,15 @@ pub(crate) fn settings(args: &Args, request: Request) -> Result<Settings> {
         vars: args.vars.clone().unwrap_or_default(),
         postfix_exec,
         postfix_exec_dir,
-        reload: args.reload.as_ref().is_none_or(|f| f.value()),
-        probe: args.probe.as_ref().is_some_and(|f| f.value()),
-        cipher: args.cipher.unwrap_or_default(),
+        reload: args.reload.as_ref().map_or(defaults::RELOAD, Flag::value),
+        probe: args.probe.as_ref().map_or(defaults::PROBE, Flag::value),
+        cipher: args.cipher.unwrap_or(defaults::CIPHER),
     })
 }
 
 /// `tls_ca_file` / `tls_name` without a verifying `tls`: the schema refuses them
 /// (`args::option_rules`).
-pub fn needs_verifying_tls(option: &str) -> Error {
+pub fn needs_verifying_tls(option: Opt) -> Error {
     Error::option(
         option,
         "needs tls 'verify' or 'secure' (the levels that check the certificate)",
@@ -303,7 +300,7 @@ pub fn needs_verifying_tls(option: &str) -> Error {
 /// read. A path under the Postfix dir (as Postfix sees it) is read under `postfix_dir`, any
 /// other under `root`.
 pub(crate) fn ca_file(path: &str, settings: &Settings) -> Result<CaFile> {
-    let bad = |why: &str| Error::option("tls_ca_file", why);
+    let bad = |why: &str| Error::option(Opt::TlsCaFile, why);
     if !path.starts_with('/') {
         return Err(bad("must be an absolute path, as Postfix sees it"));
     }
@@ -346,7 +343,7 @@ pub(crate) fn ca_file(path: &str, settings: &Settings) -> Result<CaFile> {
 
 /// Postfix reads these lists only when it authenticates, so a typo would surface as "no worthy
 /// mechs" at send time: check them against the Cyrus SASL client options now.
-fn sasl_options(option: &str, value: Option<String>) -> Result<Option<String>> {
+fn sasl_options(option: Opt, value: Option<String>) -> Result<Option<String>> {
     const KNOWN: [&str; 5] = [
         "noanonymous",
         "noplaintext",
@@ -378,7 +375,7 @@ pub fn parse_host(raw: &str) -> Result<Host> {
     if host.is_empty() {
         return Err(Error::HostMissing);
     }
-    let bad = |why: &str| Err(Error::option("host", why));
+    let bad = |why: &str| Err(Error::option(Opt::Host, why));
     if host.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return bad("contains whitespace or a control character");
     }
@@ -435,7 +432,7 @@ pub fn parse_host(raw: &str) -> Result<Host> {
 
 /// Hermes codes 3 (empty) and 4 (not an integer in 1..65535); omitted means 25.
 fn parse_port(port: Option<&PortArg>) -> Result<u16> {
-    let out_of_range = || Error::option("port", "must be an integer from 1 to 65535");
+    let out_of_range = || Error::option(Opt::Port, "must be an integer from 1 to 65535");
     match port {
         None => Ok(defaults::PORT),
         Some(PortArg::Number(n)) => u16::try_from(*n)
@@ -483,10 +480,10 @@ fn auth_intent(
 
 /// The username must fit one sasl_passwd line and its column.
 fn check_username(user: &str, limit: usize) -> Result<()> {
-    render::user_line_safe(user).map_err(|why| Error::option("username", why.to_string()))?;
+    render::user_line_safe(user).map_err(|why| Error::option(Opt::Username, why.to_string()))?;
     if user.len() > limit {
         return Err(Error::option(
-            "username",
+            Opt::Username,
             format!("is longer than {limit} bytes"),
         ));
     }
@@ -495,10 +492,11 @@ fn check_username(user: &str, limit: usize) -> Result<()> {
 
 /// The password must fit one sasl_passwd line and its column.
 fn check_password(pass: &str, limit: usize) -> Result<()> {
-    render::password_line_safe(pass).map_err(|why| Error::option("password", why.to_string()))?;
+    render::password_line_safe(pass)
+        .map_err(|why| Error::option(Opt::Password, why.to_string()))?;
     if pass.len() > limit {
         return Err(Error::option(
-            "password",
+            Opt::Password,
             format!("is longer than {limit} bytes"),
         ));
     }

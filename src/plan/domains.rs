@@ -23,7 +23,7 @@ pub(super) fn plain_entries<'a>(
             || wanted.domain.starts_with('#')
         {
             return Err(Error::option(
-                "transport_auth",
+                Opt::TransportAuth,
                 format!("'{}' is not one sasl_passwd key", wanted.domain),
             ));
         }
@@ -107,7 +107,7 @@ pub(super) fn domain_credentials<'a>(
         }
         if !found {
             return Err(Error::option(
-                "transport_auth",
+                Opt::TransportAuth,
                 format!("no transport row has domain '{}'", wanted.domain),
             ));
         }

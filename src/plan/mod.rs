@@ -15,6 +15,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use zeroize::Zeroizing;
 
+use crate::args::Opt;
 use crate::crypto::{DecryptCache, Key};
 use crate::error::{Error, Result};
 use crate::files::FileId;
@@ -255,7 +256,7 @@ impl<'a> Draft<'a> {
         }
         sasl_safe(user, pass).map_err(|why| {
             Error::option(
-                "password",
+                Opt::Password,
                 format!(
                     "the stored relay credentials cannot go into sasl_passwd ({why}): set new ones"
                 ),

@@ -818,7 +818,7 @@ fn ansible_doc_shows_the_modules_and_agrees_with_the_schema() {
     );
 
     // relay_host_info takes exactly the location options, documented as relay_host does.
-    let location = hermes_relayhost::options::LOCATION;
+    let location = hermes_relayhost::options::LOCATION.map(|o| o.name());
     let mut subset = schema.clone();
     subset["properties"]
         .as_object_mut()

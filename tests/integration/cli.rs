@@ -498,23 +498,23 @@ fn examples_section(help: &str) -> String {
 
 /// The JSON OPTIONS section: every option the command's args file takes, from the schema.
 fn json_options_section(command: &str, schema: &Value) -> String {
-    use hermes_relayhost::options::LOCATION;
+    let location = hermes_relayhost::options::LOCATION.map(|o| o.name());
     let props = schema["properties"].as_object().unwrap();
     let rotation = ["rotate_key", "new_key_file", "new_cipher"];
     let relay: Vec<&str> = props
         .keys()
         .map(String::as_str)
-        .filter(|k| !LOCATION.contains(k) && !rotation.contains(k))
+        .filter(|k| !location.contains(k) && !rotation.contains(k))
         .collect();
     let groups: Vec<(&str, Vec<&str>)> = match command {
-        "reload" => vec![("Where the host's state is", LOCATION.to_vec())],
+        "reload" => vec![("Where the host's state is", location.to_vec())],
         "rotate-key" => vec![
-            ("Where the host's state is", LOCATION.to_vec()),
+            ("Where the host's state is", location.to_vec()),
             ("Key rotation", rotation.to_vec()),
         ],
         _ => vec![
             ("The relay", relay),
-            ("Where the host's state is", LOCATION.to_vec()),
+            ("Where the host's state is", location.to_vec()),
             ("Key rotation", rotation.to_vec()),
         ],
     };
