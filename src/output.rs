@@ -152,7 +152,8 @@ fn change_line(change: &str, diff: &[DiffEntry]) -> String {
     )
 }
 
-fn unified(entry: &DiffEntry) -> String {
+/// One diff entry as `--diff` prints it.
+pub(crate) fn unified(entry: &DiffEntry) -> String {
     TextDiff::from_lines(&entry.before, &entry.after)
         .unified_diff()
         .header(&entry.before_header, &entry.after_header)

@@ -84,11 +84,15 @@ impl Scenario {
 
     /// The args a test gives, with the location options pointing into the scenario.
     pub fn args(&self, extra: Value) -> Value {
-        let mut args = json!({"root": self.dir.path(), "postfix_exec": []});
+        // Postfix's view of its config dir is the one `inputs` gives: main.cf names the map
+        // there, whatever temp dir the scenario lives in.
+        let mut args = json!({
+            "root": self.dir.path(),
+            "postfix_exec": [],
+            "postfix_exec_dir": self.postfix_dir(),
+        });
         if self.plain {
-            // Postfix's view of its config dir, which the store read the files as.
             args["host_type"] = json!("postfix");
-            args["postfix_exec_dir"] = json!("/etc/postfix");
         }
         for (k, v) in extra.as_object().unwrap() {
             args[k] = v.clone();
@@ -106,6 +110,23 @@ impl Scenario {
     pub fn plan(&self, extra: Value) -> Result<Plan> {
         let (desired, settings) = self.request(extra)?;
         plan::plan(&desired, &self.inputs(&settings))
+    }
+
+    /// What `extra` would change on this state, as a user's `--diff` shows it (secrets masked):
+    /// the changes, then each diff entry as a unified diff. The text of a snapshot assertion.
+    pub fn shown(&self, extra: Value) -> String {
+        let (desired, settings) = self.request(extra).unwrap();
+        let inputs = self.inputs(&settings);
+        let plan = plan::plan(&desired, &inputs).unwrap();
+        let changes: Vec<&str> = plan.changes().iter().map(|c| c.as_str()).collect();
+        let mut text = format!("changes: [{}]\n", changes.join(", "));
+        for warning in &plan.warnings {
+            text.push_str(&format!("warning: {warning}\n"));
+        }
+        for entry in crate::diff::diff(&plan, &inputs) {
+            text.push_str(&crate::output::unified(&entry));
+        }
+        text
     }
 
     pub fn inputs<'a>(&'a self, settings: &'a Settings) -> Inputs<'a> {

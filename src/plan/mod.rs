@@ -631,6 +631,60 @@ mod tests {
             );
         }
 
+        /// Snapshots (`src/plan/snapshots/`, reviewed with `cargo insta review`): the whole
+        /// change each request makes, as `--diff` shows it.
+        mod shown {
+            use super::*;
+
+            #[test]
+            fn a_first_relay_on_a_fresh_host() {
+                insta::assert_snapshot!(Scenario::fresh().shown(relay()));
+            }
+
+            #[test]
+            fn a_password_rotation() {
+                insta::assert_snapshot!(configured().shown(with(json!({"password": "n3w-pass"}))));
+            }
+
+            #[test]
+            fn implicit_tls_on_port_465() {
+                insta::assert_snapshot!(
+                    configured().shown(with(json!({"port": 465, "tls": "wrapper"})))
+                );
+            }
+
+            #[test]
+            fn absent_after_a_relay() {
+                insta::assert_snapshot!(configured().shown(json!({"state": "absent"})));
+            }
+
+            #[test]
+            fn per_domain_credentials_beside_the_relay() {
+                let scenario = configured()
+                    .with_transport("b.example", "mx.b.example", "buser", "bpass")
+                    .with_transport("c.example", "mx.c.example", "cuser", "cpass");
+                insta::assert_snapshot!(scenario.shown(json!({
+                    "transport_auth": [{"domain": "b.example", "username": "b2", "password": "new-b"}]
+                })));
+            }
+
+            #[test]
+            fn a_plain_debian_host_gets_its_relay_lines() {
+                insta::assert_snapshot!(Scenario::plain(DEBIAN, None).shown(with(json!({
+                    "sasl_security_options": "noanonymous",
+                    "tls": "encrypt"
+                }))));
+            }
+
+            #[test]
+            fn a_plain_host_relaying_with_a_verified_certificate() {
+                insta::assert_snapshot!(Scenario::plain(DEBIAN, None).shown(with(json!({
+                    "tls": "verify",
+                    "tls_name": "relay.example.com"
+                }))));
+            }
+        }
+
         #[test]
         fn username_and_password_missing_are_codes_5_and_6() {
             let err = Scenario::fresh()
