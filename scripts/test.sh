@@ -4,23 +4,41 @@
 # the portable release binary, runs Ansible's own checks on the collection, and every unit and
 # integration test, then the container tier: the module against a Hermes-like container topology
 # (scripts/topology.sh; the images are built once and kept in target/topology-images).
+# Each step's time is printed as it ends and again at the end (CONTRIBUTING.md's figures).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bash scripts/lint.sh
-bash scripts/install-test-deps.sh
+# One value for every release build of this run: build-release.sh's C dependencies (ring,
+# SQLite, psm) are rebuilt when it changes, so check-release.sh and release.sh share one build.
+export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}
+
+times=()
+step() {
+  local name=$1 start=$SECONDS
+  shift
+  "$@"
+  times+=("$(printf '%-16s %4d s' "$name" $((SECONDS - start)))")
+  echo "test.sh: $name took $((SECONDS - start)) s" >&2
+}
+
+step lint bash scripts/lint.sh
+step installs bash scripts/install-test-deps.sh
 # Builds target/dist/x86_64/hermes-relayhost (glibc 2.17) and checks its symbol versions and
 # that it runs; ansible-checks.sh packages that same build.
-bash scripts/check-release.sh
-bash scripts/ansible-checks.sh
+step release-check bash scripts/check-release.sh
+step ansible-checks bash scripts/ansible-checks.sh
 # Every release artifact into dist/ from that same build; tests/integration/release.rs installs
 # each into a clean place and runs it.
-bash scripts/release.sh
-cargo test --locked
+step release bash scripts/release.sh
+step tests cargo test --locked
 
 # The container tier (tests/container): Postfix and MariaDB containers in a private dockerd,
 # taken down again whatever happens. The dir stays short: containerd's sockets live under it.
 topology=$(mktemp -d /tmp/hrt.XXXXXX)
 trap 'bash scripts/topology.sh down "$topology"' EXIT
-bash scripts/topology.sh up "$topology"
-HERMES_TOPOLOGY="$topology/topology.env" cargo test --locked --test container
+step topology-up bash scripts/topology.sh up "$topology"
+step container-tests env HERMES_TOPOLOGY="$topology/topology.env" \
+  cargo test --locked --test container
+
+echo "test.sh: all passed in $SECONDS s" >&2
+printf '  %s\n' "${times[@]}" >&2

@@ -658,6 +658,51 @@ mod tests {
         assert_eq!(Opt::from_name("prot"), None);
     }
 
+    /// README's option table names every option once and states the schema's default.
+    #[test]
+    fn the_readme_table_documents_every_option_and_its_default() {
+        let readme = include_str!("../README.md");
+        let table = readme
+            .split("## Options\n")
+            .nth(1)
+            .and_then(|rest| {
+                rest.split("\n\n")
+                    .map(str::trim)
+                    .find(|block| block.starts_with('|'))
+            })
+            .expect("README has an options table under ## Options");
+        let rows: Vec<Vec<&str>> = table
+            .lines()
+            .skip(2)
+            .map(|line| line.split(" | ").collect())
+            .collect();
+        let schema = schema();
+        for opt in Opt::ALL {
+            let quoted = format!("`{}`", opt.name());
+            let found: Vec<&Vec<&str>> = rows
+                .iter()
+                .filter(|cells| {
+                    cells[0]
+                        .split(", ")
+                        .any(|c| c.trim_start_matches("| ") == quoted)
+                })
+                .collect();
+            assert_eq!(found.len(), 1, "README's table lists {quoted} once");
+            let Some(default) = schema["properties"][opt.name()].get("default") else {
+                continue;
+            };
+            let shown = match default {
+                Value::String(text) => text.clone(),
+                other => other.to_string(),
+            };
+            assert!(
+                found[0][2].contains(&shown),
+                "README gives {quoted} the default {:?}, the schema {shown}",
+                found[0][2]
+            );
+        }
+    }
+
     #[test]
     fn url_passwords_in_the_query_or_malformed_urls_are_masked() {
         for url in [
