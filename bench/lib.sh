@@ -1,4 +1,5 @@
-# Shared by bench/run.sh and bench/scale.sh (sourced; expects $repo set).
+# Sourced by bench/run.sh (expects $repo set). bench/scale.rs (`cargo bench --bench scale`)
+# does the same in Rust: build_release (the same binary and knobs), make_root, pair_row.
 
 # Builds the release binary and sets $bin to it. BENCH_PROFILE=NAME builds that cargo profile
 # instead (it must say so in any figures quoted); BENCH_BIN=PATH measures that binary as is

@@ -1,4 +1,4 @@
-"""Paired timings for bench/run.sh and bench/scale.sh (standard library only).
+"""Paired timings for bench/run.sh and bench/scale.rs (standard library only).
 
 A subject command (a module run) and its floor command (what Postfix's own tools take for the
 same job) run alternately, `runs` times each, so the machine's other load hits both alike;

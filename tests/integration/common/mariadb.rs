@@ -3,6 +3,7 @@
 //! exits (statics are never dropped, so the server cannot be stopped from Rust).
 
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
@@ -59,8 +60,12 @@ fn start() -> Server {
         socket = socket.display(),
         dir = dir.display(),
     );
-    // The watchdog outlives nothing: it stops the server once this test process is gone.
+    // The watchdog outlives nothing: it stops the server once this test process is gone. Its
+    // own process group keeps a Ctrl-C at the terminal (sent to the whole foreground group)
+    // from ending the shell, which may exit on SIGINT, while the server it started with `&`
+    // ignores SIGINT and would be left running (bench/scale.rs shares this file).
     let watchdog = Command::new("sh")
+        .process_group(0)
         .arg("-c")
         .arg(format!(
             "{daemon} & pid=$!; while kill -0 {parent} 2>/dev/null; do sleep 0.5; done; \
