@@ -16,45 +16,28 @@
 # which built them). VERSION is galaxy.yml's, which must be Cargo.toml's.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-
-die() {
-  echo "ansible/build.sh: $*" >&2
-  exit 1
-}
+name=ansible/build.sh
+# shellcheck source=scripts/build-lib.sh
+. scripts/build-lib.sh
 
 package=
 build=1
 output=target
 archs=()
-while [ $# -gt 0 ]; do
+own_option() {
   case $1 in
     --package) package=1 ;;
     --no-build) build= ;;
-    --output-path)
-      [ $# -ge 2 ] || die "--output-path needs a directory"
-      output=$2
-      shift
-      ;;
-    -h | --help)
-      sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
-      exit 0
-      ;;
-    -*)
-      echo "build.sh: unknown option $1 (see --help)" >&2
-      exit 64
-      ;;
+    -*) return 1 ;;
     *) archs+=("$1") ;;
   esac
-  shift
-done
+}
+parse_options "$@"
 [ ${#archs[@]} -gt 0 ] || archs=(x86_64)
 
 collection=modules/ansible/ansible_collections/hermes_seg/relay
 version=$(sed -n 's/^version: *//p' "$collection/galaxy.yml")
-cargo_version=$(cargo pkgid --locked)
-cargo_version=${cargo_version##*[#@]}
-[ "$version" = "$cargo_version" ] ||
-  die "galaxy.yml has version '$version', Cargo.toml '$cargo_version': make them one"
+same_version galaxy.yml "$version"
 
 if [ -n "$build" ]; then
   bash scripts/build-release.sh "${archs[@]/%/-unknown-linux-gnu}"

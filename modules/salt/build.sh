@@ -16,41 +16,24 @@
 # Linux with glibc >= 2.17. VERSION is modules/salt/FORMULA's, which must be Cargo.toml's.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-
-die() {
-  echo "salt/build.sh: $*" >&2
-  exit 1
-}
+name=salt/build.sh
+# shellcheck source=scripts/build-lib.sh
+. scripts/build-lib.sh
 
 package=
 output=target
 binary=
-while [ $# -gt 0 ]; do
+own_option() {
   case $1 in
     --package) package=1 ;;
-    --output-path)
-      [ $# -ge 2 ] || die "--output-path needs a directory"
-      output=$2
-      shift
-      ;;
-    -h | --help)
-      sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
-      exit 0
-      ;;
-    -*)
-      echo "salt/build.sh: unknown option $1 (see --help)" >&2
-      exit 64
-      ;;
+    -*) return 1 ;;
     *) binary=$1 ;;
   esac
-  shift
-done
+}
+parse_options "$@"
 
 version=$(sed -n 's/^version: *//p' modules/salt/FORMULA)
-cargo_version=$(cargo pkgid --locked)
-cargo_version=${cargo_version##*[#@]}
-[ "$version" = "$cargo_version" ] ||
-  die "modules/salt/FORMULA has version '$version', Cargo.toml '$cargo_version': make them one"
+same_version modules/salt/FORMULA "$version"
 
 if [ -z "$binary" ]; then
   bash scripts/build-release.sh x86_64-unknown-linux-gnu

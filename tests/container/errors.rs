@@ -7,12 +7,11 @@
 //! same way but only warns when the container runs without its Postfix. A Postfix dir the
 //! container does not see is `path_mismatch`, a stopped database server `database_error`.
 
-use std::path::Path;
 use std::process::Command;
 
 use serde_json::{Value, json};
 
-use crate::common::{Outcome, PASSWORD};
+use crate::common::{Outcome, PASSWORD, leftovers};
 use crate::topology::{Case, Fault, Launch, Restore, must};
 
 pub const USER: &str = "relayuser";
@@ -372,7 +371,12 @@ fn postfix_dir_not_the_containers_is_path_mismatch() {
                 "{name}, {command:?}: something was written: {}",
                 run.stdout
             );
-            assert_no_scratch(&dir);
+            assert_eq!(
+                leftovers(&dir),
+                Vec::<String>::new(),
+                "{name}, {command:?}: left behind in {}",
+                dir.display()
+            );
         }
     }
     assert_no_reload_since(&c, log, "a path mismatch");
@@ -383,18 +387,6 @@ fn postfix_dir_not_the_containers_is_path_mismatch() {
         c.t.postfix_dir.display(),
         wrong.join("\n")
     );
-}
-
-/// No staged or scratch file is left in `dir`.
-fn assert_no_scratch(dir: &Path) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
-        assert!(
-            !name.starts_with(".hermes-relayhost.check.") && !name.starts_with(".sasl_passwd."),
-            "left behind in {}: {name}",
-            dir.display()
-        );
-    }
 }
 
 /// The MariaDB container stopped: both changes fail `database_error`, naming where the run

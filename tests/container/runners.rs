@@ -12,7 +12,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use serde_json::{Value, json};
-use tempfile::TempDir;
 
 use crate::common::{Outcome, PASSWORD, assert_no_secret, ids};
 use crate::relay::{USER, World, assert_relay_configured, relay_key};
@@ -24,11 +23,14 @@ use crate::topology::{Case, Topology, must};
 #[path = "../integration/runners/mod.rs"]
 mod harness;
 
-use harness::{Ansible, host_recap, module_binary, venv_tool};
+use harness::{Ansible, host_recap, module_binary};
+use minion::Minion;
+use plays::{FQCN, INFO, on_localhost};
 
-const FQCN: &str = "hermes_seg.relay.relay_host";
-const INFO: &str = "hermes_seg.relay.relay_host_info";
-const GROUP: &str = "group/hermes_seg.relay.relay";
+/// The integration crate's playbooks: written as its tests write them, run against this host.
+#[allow(dead_code)]
+#[path = "../integration/ansible/plays.rs"]
+mod plays;
 
 /// Mail sent into the container's Postfix reaches the smarthost, authenticated as `USER`, with
 /// no rejected login on the way.
@@ -71,30 +73,20 @@ fn assert_reloaded(c: &Case, mark: usize, what: &str) {
 /// the venv's Python as the managed host's interpreter (the harness sets it; discovery may pick
 /// a broken pyenv shim).
 fn playbook(a: &Ansible, t: &Topology, play: &Path, args: &[&str]) -> harness::Output {
-    harness::run(
+    harness::run(on_localhost(
         a.command("ansible-playbook")
-            .env("DOCKER_HOST", &t.docker_host)
-            .args(["-i", "localhost,", "-c", "local"])
-            .arg(play)
-            .args(args),
-    )
+            .env("DOCKER_HOST", &t.docker_host),
+        play,
+        args,
+    ))
 }
 
 /// A play whose location options are only the case's (`root`, `database`,
 /// `database_options_file`, the template `vars`) in `module_defaults` for the action group, the
 /// password from a vars file (as from a vault: never in the playbook Ansible may quote).
 fn write_play(a: &Ansible, c: &Case, name: &str, password: &str, tasks: &[Value]) -> PathBuf {
-    let secrets = a.path().join(format!("{name}.secrets.yml"));
-    fs::write(&secrets, json!({ "relay_password": password }).to_string()).unwrap();
-    let lines: String = tasks.iter().map(|t| format!("    - {t}\n")).collect();
-    let yaml = format!(
-        "- hosts: all\n  gather_facts: false\n  vars_files: [{secrets:?}]\n  \
-         module_defaults: {}\n  tasks:\n{lines}",
-        json!({ GROUP: c.base })
-    );
-    let path = a.path().join(name);
-    fs::write(&path, yaml).unwrap();
-    path
+    let vars = json!({ "relay_password": password });
+    plays::tasks(a.path(), name, &vars, Some(&c.base), tasks)
 }
 
 /// The `relay_host` task for the World's smarthost, its password a vars-file variable.
@@ -221,134 +213,48 @@ fn ansible_playbook_configures_the_relay_through_the_container() {
 // ---------------------------------------------------------------------------------------------
 // Salt
 
+/// The integration crate's masterless minion (`salt-call --local` in a temp dir).
+#[allow(dead_code)]
+#[path = "../integration/salt/minion.rs"]
+mod minion;
+
 /// A masterless minion set up as a Hermes host would be: the repo's `modules/salt` in
 /// `file_roots` and its `_modules`/`_states` synced with `saltutil.sync_all`, the binary where
-/// the minion option `hermes_relay_host.binary` says, the relay password in pillar.
-struct Minion {
-    dir: TempDir,
-    docker_host: String,
-}
-
-impl Minion {
-    fn new(t: &Topology) -> Minion {
-        let dir = TempDir::new().unwrap();
-        let d = dir.path();
-        fs::create_dir(d.join("srv")).unwrap();
-        fs::create_dir(d.join("pillar")).unwrap();
-        let modules = Path::new(env!("CARGO_MANIFEST_DIR")).join("modules/salt");
-        let config = json!({
-            "id": "hermes-container",
-            "file_client": "local",
-            "root_dir": d.join("salt"),
-            "log_file": d.join("salt/minion.log"),
-            "log_level_logfile": "debug",
-            "file_roots": {"base": [d.join("srv"), modules]},
-            "pillar_roots": {"base": [d.join("pillar")]},
-            "hermes_relay_host.binary": module_binary(),
-        });
-        // JSON is YAML.
-        fs::write(d.join("minion"), config.to_string()).unwrap();
-        let m = Minion {
-            dir,
-            docker_host: t.docker_host.clone(),
-        };
-        let out = harness::run(m.salt_call().arg("saltutil.sync_all"));
-        let synced: Value = serde_json::from_str(&out.stdout)
-            .unwrap_or_else(|e| panic!("salt-call printed no JSON ({e}):\n{}", out.all()));
-        assert_eq!(
-            synced["local"]["modules"],
-            json!(["modules.hermes_relay_host"]),
-            "{}",
-            out.all()
-        );
-        assert_eq!(
-            synced["local"]["states"],
-            json!(["states.hermes_relay_host"]),
-            "{}",
-            out.all()
-        );
-        m
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn salt_call(&self) -> Command {
-        let mut cmd = Command::new(venv_tool("salt-call"));
-        cmd.arg("--local")
-            .arg("-c")
-            .arg(self.path())
-            .arg("--out=json")
-            .env("DOCKER_HOST", &self.docker_host)
-            .env("LC_ALL", "C.UTF-8")
-            .stdin(Stdio::null());
-        cmd
-    }
-
-    fn pillar(&self, data: &Value) {
-        let dir = self.path().join("pillar");
-        fs::write(
-            dir.join("top.sls"),
-            json!({"base": {"*": ["data"]}}).to_string(),
-        )
-        .unwrap();
-        fs::write(dir.join("data.sls"), data.to_string()).unwrap();
-    }
-
-    /// `NAME.sls`: one state `relay` of `hermes_relay_host.configured` with `options`.
-    fn sls(&self, name: &str, options: &Value) {
-        let args: Vec<Value> = options
-            .as_object()
-            .unwrap()
-            .iter()
-            .map(|(k, v)| json!({ k: v }))
-            .collect();
-        let sls = json!({"relay": {"hermes_relay_host.configured": args}});
-        fs::write(self.path().join(format!("srv/{name}.sls")), sls.to_string()).unwrap();
-    }
-
-    /// `state.apply NAME [test=True] --retcode-passthrough`: the output and the one state's
-    /// return.
-    fn apply(&self, name: &str, test: bool) -> (harness::Output, Value) {
-        let mut cmd = self.salt_call();
-        cmd.args(["--retcode-passthrough", "state.apply", name]);
-        if test {
-            cmd.arg("test=True");
-        }
-        let out = harness::run(&mut cmd);
-        let json: Value = serde_json::from_str(&out.stdout)
-            .unwrap_or_else(|e| panic!("salt-call printed no JSON ({e}):\n{}", out.all()));
-        let states = json["local"]
-            .as_object()
-            .unwrap_or_else(|| panic!("no state returns:\n{}", out.all()));
-        assert_eq!(states.len(), 1, "{}", out.all());
-        let ret = states.values().next().unwrap().clone();
-        (out, ret)
-    }
-
-    fn log(&self) -> String {
-        fs::read_to_string(self.path().join("salt/minion.log")).unwrap_or_default()
-    }
+/// the minion option `hermes_relay_host.binary` says, the relay password in pillar, the
+/// topology's `DOCKER_HOST` in salt-call's environment.
+fn minion(t: &Topology) -> Minion {
+    let m = Minion::with_config(json!({
+        "id": "hermes-container",
+        "log_level_logfile": "debug",
+        "module_dirs": null,
+        "states_dirs": null,
+    }))
+    .with_env("DOCKER_HOST", &t.docker_host);
+    m.set_config(
+        "file_roots",
+        json!({"base": [m.path().join("srv"), minion::modules_src()]}),
+    );
+    m.sync_all();
+    m
 }
 
 #[test]
 fn salt_state_configures_the_relay_through_the_container() {
     let w = World::new(&[(USER, PASSWORD)]);
     let c = &w.c;
-    let m = Minion::new(c.t);
+    let m = minion(c.t);
     let key = relay_key(&w);
     m.pillar(&json!({"hermes_relay": {"password": PASSWORD}}));
     let mut options = c.args(w.relay(PASSWORD));
     options.as_object_mut().unwrap().remove("password");
     options["password_pillar"] = json!("hermes_relay:password");
-    m.sls("relay", &options);
+    m.sls("relay", "configured", options);
     let mut outs = Vec::new();
 
     // test=True: result None with the pending changes, masked; nothing written or reloaded.
     let before = c.snapshot();
     let mark = c.log_mark();
-    let (out, preview) = m.apply("relay", true);
+    let (out, preview) = m.apply("relay", true, &["--retcode-passthrough"]);
     assert_eq!(out.code, 0, "{}", out.all());
     assert_eq!(preview["result"], Value::Null, "{}", out.all());
     assert_eq!(
@@ -380,7 +286,7 @@ fn salt_state_configures_the_relay_through_the_container() {
     // The real run does what the preview said; the container's Postfix is running, so the
     // reload is no warning.
     let mark = c.log_mark();
-    let (out, ret) = m.apply("relay", false);
+    let (out, ret) = m.apply("relay", false, &["--retcode-passthrough"]);
     assert_eq!(out.code, 0, "{}", out.all());
     assert_eq!(ret["result"], true, "{}", out.all());
     assert_eq!(
@@ -402,7 +308,7 @@ fn salt_state_configures_the_relay_through_the_container() {
     // Idempotent: no change, nothing written, no reload.
     let before = c.snapshot();
     let mark = c.log_mark();
-    let (out, ret) = m.apply("relay", false);
+    let (out, ret) = m.apply("relay", false, &["--retcode-passthrough"]);
     assert_eq!(out.code, 0, "{}", out.all());
     assert_eq!(ret["result"], true, "{}", out.all());
     assert_eq!(ret["changes"], json!({}), "{}", out.all());

@@ -21,7 +21,7 @@ use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
-use crate::common::{Row, Run, mariadb::SCHEMA};
+use crate::common::{Row, Run, mariadb::SCHEMA, text_rows};
 use crate::support::{WAIT, poll, set_params};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_hermes-relayhost");
@@ -563,19 +563,7 @@ impl Case {
 
     /// Every row of a query in this case's database, each value as text.
     pub fn rows(&self, sql: &str) -> Vec<Vec<Option<String>>> {
-        let rows: Vec<mysql::Row> = self.t.conn(&self.db).query(sql).unwrap();
-        rows.into_iter()
-            .map(|row| {
-                row.unwrap()
-                    .into_iter()
-                    .map(|v| match v {
-                        mysql::Value::NULL => None,
-                        mysql::Value::Bytes(b) => Some(String::from_utf8_lossy(&b).into_owned()),
-                        other => Some(other.as_sql(true)),
-                    })
-                    .collect()
-            })
-            .collect()
+        text_rows(self.t.conn(&self.db).query(sql).unwrap())
     }
 
     /// The three Hermes tables, row by row.

@@ -16,9 +16,11 @@ use crate::runners::{Ansible, Output, binary_in, host_recap, module_binary, run}
 use crate::support::{PrivatePostfix, WAIT, must};
 use serde_json::{Value, json};
 
-const FQCN: &str = "hermes_seg.relay.relay_host";
-const INFO: &str = "hermes_seg.relay.relay_host_info";
-const GROUP: &str = "group/hermes_seg.relay.relay";
+/// How these tests (and `plugin.rs`, `release.rs`, the container crate's) write and run a
+/// playbook.
+pub mod plays;
+
+use plays::{FQCN, INFO, on_localhost};
 
 /// A distinctive part of the password: even a partial leak must be caught.
 const PASSWORD_PART: &str = "w0rd";
@@ -32,33 +34,25 @@ fn assert_no_password(out: &Output) {
 }
 
 /// A play against the fixture's root: its location options (root, postfix_exec, vars) once
-/// in `module_defaults` for the action group, then `tasks` (JSON objects, which are YAML flow
-/// mappings). A task's `password` comes from a vars file, as from a vault in real use: a
-/// failing task makes ansible-core quote the playbook lines around it, so a secret written
-/// inline there would be printed by Ansible itself.
+/// in `module_defaults` for the action group, then `tasks`. A task's `password` is moved to
+/// the vars file, as from a vault in real use.
 fn play(a: &Ansible, h: &Hermes, name: &str, tasks: &[Value]) -> PathBuf {
     let mut vars = json!({});
-    let mut lines = String::new();
-    for (i, task) in tasks.iter().enumerate() {
-        let mut task = task.clone();
-        for module in [FQCN, INFO] {
-            if let Some(password) = task[module].get("password").cloned() {
-                vars[format!("relay_password_{i}")] = password;
-                task[module]["password"] = json!(format!("{{{{ relay_password_{i} }}}}"));
+    let tasks: Vec<Value> = tasks
+        .iter()
+        .enumerate()
+        .map(|(i, task)| {
+            let mut task = task.clone();
+            for module in [FQCN, INFO] {
+                if let Some(password) = task[module].get("password").cloned() {
+                    vars[format!("relay_password_{i}")] = password;
+                    task[module]["password"] = json!(format!("{{{{ relay_password_{i} }}}}"));
+                }
             }
-        }
-        lines.push_str(&format!("    - {task}\n"));
-    }
-    let secrets = a.path().join(format!("{name}.secrets.yml"));
-    fs::write(&secrets, vars.to_string()).unwrap();
-    let defaults = json!({ GROUP: h.base });
-    let yaml = format!(
-        "- hosts: all\n  gather_facts: false\n  vars_files: [{secrets:?}]\n  \
-         module_defaults: {defaults}\n  tasks:\n{lines}"
-    );
-    let path = a.path().join(name);
-    fs::write(&path, yaml).unwrap();
-    path
+            task
+        })
+        .collect();
+    plays::tasks(a.path(), name, &vars, Some(&h.base), &tasks)
 }
 
 /// A one-task play of `relay_host` with these options.
@@ -150,7 +144,20 @@ fn core_flow(a: &Ansible) {
     // A rotation preview names both sides, masked, and still writes nothing.
     let rotate = playbook(a, &h, "rotate.yml", relay_options("n3w-secret-Rotated"));
     let out = a.playbook(&rotate, &["--check", "--diff", "-vvv"]);
-    assert_eq!(host_recap(&out, "localhost")["changed"], 1, "{}", out.all());
+    assert_rotation_previewed(&out);
+    assert!(!out.all().contains("n3w-secret"), "{}", out.all());
+    assert_eq!(h.snapshot(), before);
+    transfers += binary_transfers(&out);
+    assert_eq!(
+        transfers, 1,
+        "the binary must reach the host once in four runs"
+    );
+}
+
+/// A `--check --diff` run of a password rotation on localhost: one change, whose diff names
+/// the stored password's old and new value, both masked.
+pub fn assert_rotation_previewed(out: &Output) {
+    assert_eq!(host_recap(out, "localhost")["changed"], 1, "{}", out.all());
     assert!(
         out.stdout
             .contains("-system_settings.relay_host_password = ******** (old)")
@@ -159,13 +166,6 @@ fn core_flow(a: &Ansible) {
                 .contains("+system_settings.relay_host_password = ******** (new)"),
         "{}",
         out.all()
-    );
-    assert!(!out.all().contains("n3w-secret"), "{}", out.all());
-    assert_eq!(h.snapshot(), before);
-    transfers += binary_transfers(&out);
-    assert_eq!(
-        transfers, 1,
-        "the binary must reach the host once in four runs"
     );
 }
 
@@ -239,23 +239,23 @@ fn the_binary_reaches_each_host_once_into_a_private_cache() {
         inventory.push_str(&format!("    host{i}: {vars}\n"));
     }
     fs::write(a.path().join("hosts.yml"), inventory).unwrap();
-    let defaults = json!({ GROUP: {
+    // Each host's own location, from its inventory variables.
+    let location = json!({
         "root": "{{ relay_root }}",
         "postfix_exec": "{{ relay_exec }}",
         "postfix_exec_dir": "{{ relay_exec_dir }}",
         "vars": hosts[0].base["vars"],
-    }});
-    let playbook = a.path().join("play.yml");
-    fs::write(
-        &playbook,
-        format!(
-            "- hosts: all\n  gather_facts: false\n  module_defaults: {defaults}\n  tasks:\n    \
-             - {}\n    - {}\n",
+    });
+    let playbook = plays::tasks(
+        a.path(),
+        "play.yml",
+        &json!({}),
+        Some(&location),
+        &[
             json!({"name": "relay", FQCN: {"host": "smtp.example.com", "port": 587}}),
             json!({"name": "info", INFO: {}, "register": "info"}),
-        ),
-    )
-    .unwrap();
+        ],
+    );
     let ansible = |extra: &[&str]| {
         run(a
             .command("ansible-playbook")
@@ -365,27 +365,31 @@ fn async_tasks_run_the_binary_in_the_background() {
     assert_no_password(&out);
 }
 
+/// Puts the script `wrapper(real)` in place of the collection's binary, which it moves to
+/// `real`: a fault wrapped around the real binary.
+pub fn wrap_binary(a: &Ansible, wrapper: impl FnOnce(&Path) -> String) {
+    let binary = binary_in(&Ansible::collection_in(&a.collections()));
+    let real = a.path().join("real-hermes-relayhost");
+    fs::rename(&binary, &real).unwrap();
+    fs::write(&binary, wrapper(&real)).unwrap();
+    fs::set_permissions(&binary, fs::Permissions::from_mode(0o755)).unwrap();
+}
+
 /// Were the binary ever to print the password, Ansible would mask it: the module declares it
 /// no_log. The fault (a binary that leaks) is a wrapper around the real one.
 #[test]
 fn ansible_masks_the_password_even_if_the_binary_printed_it() {
     let (a, h) = (Ansible::new(), Hermes::new());
-    let binary = binary_in(&Ansible::collection_in(&a.collections()));
-    let real = a.path().join("real-hermes-relayhost");
-    fs::rename(&binary, &real).unwrap();
     let python = crate::runners::tool_in(crate::runners::NEWEST, "python");
-    fs::write(
-        &binary,
+    wrap_binary(&a, |real| {
         format!(
             "#!/bin/sh\n\
              {real:?} \"$1\" | {python:?} -c 'import json, sys\n\
              result = json.load(sys.stdin)\n\
              result[\"msg\"] += \" leaked: \" + json.load(open(sys.argv[1]))[\"password\"]\n\
              print(json.dumps(result))' \"$1\"\n"
-        ),
-    )
-    .unwrap();
-    fs::set_permissions(&binary, fs::Permissions::from_mode(0o755)).unwrap();
+        )
+    });
 
     let play = playbook(&a, &h, "play.yml", relay_options(PASSWORD));
     let out = a.playbook(&play, &["-v"]);
@@ -494,10 +498,11 @@ fn a_collection_without_the_binary_fails_saying_how_to_build_it() {
     expect(&a.playbook(&play, &[]));
 
     let installed = galaxy_install(&a);
-    expect(&run(a
-        .command_with("ansible-playbook", &installed)
-        .args(["-i", "localhost,", "-c", "local"])
-        .arg(&play)));
+    expect(&run(on_localhost(
+        &mut a.command_with("ansible-playbook", &installed),
+        &play,
+        &[],
+    )));
 }
 
 #[test]
@@ -576,10 +581,11 @@ fn galaxy_build_and_install_give_a_working_module() {
     );
 
     let play = playbook(&a, &h, "play.yml", relay_options(PASSWORD));
-    let out = run(a
-        .command_with("ansible-playbook", &installed)
-        .args(["-i", "localhost,", "-c", "local"])
-        .arg(&play));
+    let out = run(on_localhost(
+        &mut a.command_with("ansible-playbook", &installed),
+        &play,
+        &[],
+    ));
     assert_eq!(host_recap(&out, "localhost")["changed"], 1, "{}", out.all());
     assert_eq!(
         h.param(203).parameter.as_deref(),
@@ -587,41 +593,36 @@ fn galaxy_build_and_install_give_a_working_module() {
     );
 }
 
-/// The role with Oefenweb-style variables; `hermes_relay_reload: false` leaves the reload to
-/// its handler, which reloads a real running Postfix once at the end of the play.
-/// A play of the role with `vars` (in a vars file, as from a vault: the password is one).
-fn role_play(a: &Ansible, name: &str, vars: &Value) -> PathBuf {
-    let secrets = a.path().join(format!("{name}-vars.yml"));
-    fs::write(&secrets, vars.to_string()).unwrap();
-    let playbook = a.path().join(format!("{name}.yml"));
-    fs::write(
-        &playbook,
-        format!(
-            "- hosts: all\n  gather_facts: false\n  vars_files: [{secrets:?}]\n  roles:\n    \
-             - hermes_seg.relay.relay_host\n"
-        ),
-    )
-    .unwrap();
-    playbook
-}
-
-#[test]
-fn the_role_configures_the_relay_and_its_handler_reloads_postfix() {
-    let (a, h) = (Ansible::new(), Hermes::new());
-    let mut postfix = PrivatePostfix::start(&h);
-    let vars = json!({
+/// The role's variables for an authenticated relay over `encrypt` to smtp.example.com:587,
+/// with `extra` merged in.
+fn role_vars(extra: Value) -> Value {
+    let mut vars = json!({
         "hermes_relay_host": "smtp.example.com",
         "hermes_relay_port": 587,
         "hermes_relay_tls": "encrypt",
         "hermes_relay_username": "relayuser",
         "hermes_relay_password": PASSWORD,
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        vars[k] = v.clone();
+    }
+    vars
+}
+
+/// The role with Oefenweb-style variables; `hermes_relay_reload: false` leaves the reload to
+/// its handler, which reloads a real running Postfix once at the end of the play.
+#[test]
+fn the_role_configures_the_relay_and_its_handler_reloads_postfix() {
+    let (a, h) = (Ansible::new(), Hermes::new());
+    let mut postfix = PrivatePostfix::start(&h);
+    let vars = role_vars(json!({
         "hermes_relay_reload": false,
         "hermes_relay_root": h.root,
         "hermes_relay_postfix_exec": [],
         "hermes_relay_postfix_exec_dir": h.postfix_dir(),
         "hermes_relay_template_vars": h.base["vars"],
-    });
-    let playbook = role_play(&a, "role", &vars);
+    }));
+    let playbook = plays::role(a.path(), "role.yml", &vars, None);
 
     let mark = postfix.log_mark();
     let out = a.playbook(&playbook, &["--diff"]);
@@ -681,17 +682,14 @@ fn the_role_configures_a_plain_postfix_host() {
         crate::support::Mode::StartTls,
         &[("relayuser", PASSWORD)],
     );
-    let vars = json!({
+    let vars = role_vars(json!({
         "hermes_relay_host_type": "postfix",
         "hermes_relay_host": "127.0.0.1",
         "hermes_relay_port": sh.port,
-        "hermes_relay_tls": "encrypt",
-        "hermes_relay_username": "relayuser",
-        "hermes_relay_password": PASSWORD,
         "hermes_relay_reload": false,
         "hermes_relay_root": h.root,
-    });
-    let playbook = role_play(&a, "plain", &vars);
+    }));
+    let playbook = plays::role(a.path(), "plain.yml", &vars, None);
     let before = h.file("main.cf").unwrap();
     let out = a.playbook(&playbook, &["--check", "--diff"]);
     assert_eq!(out.code, 0, "{}", out.all());
@@ -1104,12 +1102,7 @@ fn role_with_module_defaults(a: &Ansible) {
     let mut postfix = PrivatePostfix::start(&h);
     h.add_transport("a.example", "mx.a.example", None, "YES", "ua", "old-a");
     let transport_secret = "r0le-Secret-A";
-    let vars = json!({
-        "hermes_relay_host": "smtp.example.com",
-        "hermes_relay_port": 587,
-        "hermes_relay_tls": "encrypt",
-        "hermes_relay_username": "relayuser",
-        "hermes_relay_password": PASSWORD,
+    let vars = role_vars(json!({
         "hermes_relay_sasl_tls_security_options": "noanonymous",
         "hermes_relay_transport_auth": [
             {"domain": "a.example", "username": "ua", "password": transport_secret}
@@ -1119,19 +1112,8 @@ fn role_with_module_defaults(a: &Ansible) {
         "hermes_relay_postfix_dir": "/etc/postfix",
         "hermes_relay_template": "/opt/hermes/conf_files/main.cf.HERMES",
         "hermes_relay_cipher": "ecb",
-    });
-    let secrets = a.path().join("role-defaults-vars.yml");
-    fs::write(&secrets, vars.to_string()).unwrap();
-    let playbook = a.path().join("role-defaults.yml");
-    fs::write(
-        &playbook,
-        format!(
-            "- hosts: all\n  gather_facts: false\n  vars_files: [{secrets:?}]\n  \
-             module_defaults: {}\n  roles:\n    - hermes_seg.relay.relay_host\n",
-            json!({ GROUP: h.base })
-        ),
-    )
-    .unwrap();
+    }));
+    let playbook = plays::role(a.path(), "role-defaults.yml", &vars, Some(&h.base));
 
     let mark = postfix.log_mark();
     let out = a.playbook(&playbook, &["-vvv"]);

@@ -3,10 +3,9 @@
 //! finishes the job.
 
 use std::collections::BTreeMap;
-use std::fs;
 use std::path::PathBuf;
 
-use crate::common::{Hermes, Outcome, PASSWORD, Run, Snapshot, relay};
+use crate::common::{Hermes, Outcome, PASSWORD, Run, Snapshot, leftovers, relay};
 use serde_json::{Value, json};
 
 const NEW_PASSWORD: &str = "n3w-Secr3t:pw with blanks";
@@ -61,19 +60,10 @@ fn contents(s: &Snapshot) -> Contents {
     (files, s.rows.clone())
 }
 
-/// Temp files our atomic writes (and the scratch dir of the staged config check) leave behind
-/// if they are not cleaned up.
-/// No temp file of ours is left in the Postfix dir.
+/// No temp file of ours (nor the scratch dir of the staged config check) is left in the
+/// Postfix dir.
 fn assert_no_leftovers(h: &Hermes) {
-    let left: Vec<String> = fs::read_dir(h.postfix_dir())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| {
-            n.starts_with(".sasl_passwd.")
-                || n.starts_with(".main.cf.")
-                || n.starts_with(".hermes-relayhost.check.")
-        })
-        .collect();
+    let left = leftovers(&h.postfix_dir());
     assert!(left.is_empty(), "temp files left: {left:?}");
 }
 

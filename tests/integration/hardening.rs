@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 
 use serde_json::{Value, json};
 
-use crate::common::{Hermes, Outcome, PASSWORD, Run, files_holding, relay};
+use crate::common::{Hermes, Outcome, PASSWORD, Run, files_holding, leftovers, relay};
 
 const NEW_PASSWORD: &str = "n3w-Secr3t:pw with blanks";
 const OLD_KEY: &str = "[smtp.example.com]:587";
@@ -91,20 +91,6 @@ fn map_agrees(h: &Hermes) -> bool {
         .all(|key| sasl.contains(&format!("{key}\t")) || h.postmap_query(key).is_none())
 }
 
-/// Temp files of our atomic writes left in the Postfix dir (by the names the binary gives
-/// them).
-fn leftovers(h: &Hermes) -> Vec<String> {
-    fs::read_dir(h.postfix_dir())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| {
-            hermes_relayhost::files::TEMP_PREFIXES
-                .iter()
-                .any(|p| n.starts_with(p))
-        })
-        .collect()
-}
-
 /// After an interrupted `change`: consistent or flagged, repaired by the previous args, and
 /// nothing under the root keeps the interrupted run's password.
 fn assert_consistent_or_flagged_then_repaired(h: &Hermes, what: &str) {
@@ -123,7 +109,11 @@ fn assert_consistent_or_flagged_then_repaired(h: &Hermes, what: &str) {
     assert_eq!(h.postmap_query(NEW_KEY), None, "{what}");
     assert_eq!(h.decrypted("relay_host_password"), PASSWORD, "{what}");
     assert_eq!(h.run(relay())["changed"], false, "{what}: not idempotent");
-    assert!(leftovers(h).is_empty(), "{what}: {:?}", leftovers(h));
+    assert!(
+        leftovers(&h.postfix_dir()).is_empty(),
+        "{what}: {:?}",
+        leftovers(&h.postfix_dir())
+    );
     assert_eq!(
         files_holding(&h.root, NEW_PASSWORD),
         Vec::<PathBuf>::new(),
@@ -275,12 +265,15 @@ fn leftover_temp_files_are_removed_by_the_next_run() {
     let mut args = h.args(relay());
     // A stand-in for a check dir of a killed run.
     fs::create_dir(h.postfix_dir().join(".hermes-relayhost.check.x")).unwrap();
-    assert!(!leftovers(&h).is_empty());
+    assert!(!leftovers(&h.postfix_dir()).is_empty());
 
     args["_ansible_check_mode"] = json!(true);
     let out = h.run_raw(&args).json;
     assert_eq!(out["changed"], true, "{out}");
-    assert!(!leftovers(&h).is_empty(), "check mode removed files");
+    assert!(
+        !leftovers(&h.postfix_dir()).is_empty(),
+        "check mode removed files"
+    );
 
     // A run that otherwise changes nothing still removes them.
     let out = h.run(relay());
@@ -291,7 +284,11 @@ fn leftover_temp_files_are_removed_by_the_next_run() {
         out["warnings"].to_string().contains("interrupted run"),
         "{out}"
     );
-    assert!(leftovers(&h).is_empty(), "{:?}", leftovers(&h));
+    assert!(
+        leftovers(&h.postfix_dir()).is_empty(),
+        "{:?}",
+        leftovers(&h.postfix_dir())
+    );
     assert_eq!(files_holding(&h.root, NEW_PASSWORD), Vec::<PathBuf>::new());
     assert_eq!(h.run(relay())["changed"], false);
 }

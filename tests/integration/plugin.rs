@@ -17,33 +17,18 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use crate::ansible::plays::{self, FQCN, INFO, on_localhost};
+use crate::ansible::{assert_rotation_previewed, wrap_binary};
 use crate::common::{Hermes, PASSWORD};
-use crate::runners::{Ansible, Output, binary_in, host_recap, module_binary, run, tool_in};
+use crate::runners::{Ansible, Output, host_recap, module_binary, run, tool_in};
 use crate::support::poll;
 
-const FQCN: &str = "hermes_seg.relay.relay_host";
-const INFO: &str = "hermes_seg.relay.relay_host_info";
-const GROUP: &str = "group/hermes_seg.relay.relay";
 const REFUSED: &str = "refusing to use the hermes-relayhost binary cache";
 
 /// A play against the fixture's root (its location options as `module_defaults` of the action
-/// group) running `tasks`; secrets come from a vars file (`secrets`), as from a vault: a failing
-/// task makes ansible-core quote the playbook lines around it.
+/// group) running `tasks`, with the variables `secrets` (in a vars file, as from a vault).
 fn play(a: &Ansible, h: &Hermes, name: &str, secrets: Value, tasks: &[Value]) -> PathBuf {
-    let vars = a.path().join(format!("{name}.vars.yml"));
-    fs::write(&vars, secrets.to_string()).unwrap();
-    let lines: String = tasks.iter().map(|t| format!("    - {t}\n")).collect();
-    let path = a.path().join(name);
-    fs::write(
-        &path,
-        format!(
-            "- hosts: all\n  gather_facts: false\n  vars_files: [{vars:?}]\n  \
-             module_defaults: {}\n  tasks:\n{lines}",
-            json!({ GROUP: h.base })
-        ),
-    )
-    .unwrap();
-    path
+    plays::tasks(a.path(), name, &secrets, Some(&h.base), tasks)
 }
 
 /// `relay_host` setting an authenticated relay with the password `{{ relay_password }}`.
@@ -373,7 +358,9 @@ fn nobody_swapping_the_cached_binary_in_a_loop_never_gets_it_run() {
             .and_then(|n| n.trim().parse::<u64>().ok())
             .unwrap_or(0)
     };
-    let attack = |dir: &Path| {
+    // The tasks run (`-v`, the cache given) while nobody swaps the cache in `dir` in a loop;
+    // their program never runs.
+    let under_attack = |dir: &Path, playbook: &Path, cache: &Path| {
         as_nobody(&format!(
             "mkdir {fake:?} && cp {evil:?} {fake:?}/{name} && rm -f {tries:?}",
             fake = dir.join("fake")
@@ -383,7 +370,13 @@ fn nobody_swapping_the_cached_binary_in_a_loop_never_gets_it_run() {
             poll(Duration::from_secs(10), || (tried() > 0).then_some(())).is_some(),
             "nobody's loop did not start"
         );
-        guard
+        let start = tried();
+        let out = a.playbook(playbook, &["-v", "-e", &cache_var(cache)]);
+        let during = tried() - start;
+        drop(guard);
+        assert!(during > 0, "nobody's loop did not run during the tasks");
+        assert!(!marker.exists(), "nobody's program ran:\n{}", out.all());
+        out
     };
     let items = |out: &Output, what: &str| {
         out.stdout
@@ -398,13 +391,7 @@ fn nobody_swapping_the_cached_binary_in_a_loop_never_gets_it_run() {
     let (rounds, playbook) = (6, looped(6));
     let out = a.playbook(&playbook, &["-e", &cache_var(&cache)]);
     assert_eq!(host_recap(&out, "localhost")["failed"], 0, "{}", out.all());
-    let guard = attack(&shared);
-    let start = tried();
-    let out = a.playbook(&playbook, &["-v", "-e", &cache_var(&cache)]);
-    let during = tried() - start;
-    drop(guard);
-    assert!(during > 0, "nobody's loop did not run during the tasks");
-    assert!(!marker.exists(), "nobody's program ran:\n{}", out.all());
+    let out = under_attack(&shared, &playbook, &cache);
     assert_eq!(items(&out, "all checks passed"), rounds, "{}", out.all());
     assert_eq!(fs::metadata(&cache).unwrap().uid(), 0, "the swap worked");
 
@@ -415,13 +402,7 @@ fn nobody_swapping_the_cached_binary_in_a_loop_never_gets_it_run() {
     fs::copy(module_binary(), cache.join(&name)).unwrap();
     fs::set_permissions(cache.join(&name), fs::Permissions::from_mode(0o700)).unwrap();
     let (rounds, playbook) = (20, looped(20));
-    let guard = attack(&open);
-    let start = tried();
-    let out = a.playbook(&playbook, &["-v", "-e", &cache_var(&cache)]);
-    let during = tried() - start;
-    drop(guard);
-    assert!(during > 0, "nobody's loop did not run during the tasks");
-    assert!(!marker.exists(), "nobody's program ran:\n{}", out.all());
+    let out = under_attack(&open, &playbook, &cache);
     assert_eq!(
         items(&out, REFUSED),
         rounds,
@@ -621,12 +602,8 @@ fn a_login_shell_that_prints_first_does_not_hide_the_probe_over_ssh() {
 #[test]
 fn a_database_url_password_is_masked_in_every_form() {
     let (a, h) = (Ansible::new(), Hermes::new());
-    let binary = binary_in(&Ansible::collection_in(&a.collections()));
-    let real = a.path().join("real-hermes-relayhost");
-    fs::rename(&binary, &real).unwrap();
     let python = tool_in(a.venv, "python");
-    fs::write(
-        &binary,
+    wrap_binary(&a, |real| {
         format!(
             "#!{}\nimport json, subprocess, sys\n\
              text = sys.stdin.read() if sys.argv[1] == '-' else open(sys.argv[1]).read()\n\
@@ -636,10 +613,8 @@ fn a_database_url_password_is_masked_in_every_form() {
              result['msg'] += ' leaked: %s %s' % (args.get('database'), args.get('password'))\n\
              print(json.dumps(result))\n",
             python.display()
-        ),
-    )
-    .unwrap();
-    fs::set_permissions(&binary, fs::Permissions::from_mode(0o755)).unwrap();
+        )
+    });
 
     let forms = [
         (
@@ -742,16 +717,7 @@ fn once_cached_a_task_is_one_command_without_python() {
         ],
     );
     assert_eq!(out.code, 0, "{}", out.all());
-    assert_eq!(host_recap(&out, "localhost")["changed"], 1, "{}", out.all());
-    assert!(
-        out.stdout
-            .contains("-system_settings.relay_host_password = ******** (old)")
-            && out
-                .stdout
-                .contains("+system_settings.relay_host_password = ******** (new)"),
-        "{}",
-        out.all()
-    );
+    assert_rotation_previewed(&out);
     assert_eq!(lines_with(&out, "> EXEC ").len(), 2, "{}", out.all());
     assert!(lines_with(&out, "> PUT ").is_empty(), "{}", out.all());
     assert_eq!(module_runs(&out), 0, "{}", out.all());
@@ -760,12 +726,13 @@ fn once_cached_a_task_is_one_command_without_python() {
 
     // As root already: become only because Ansible is told to become the same user.
     let with_become = |playbook: &Path, args: &[&str]| {
-        run(a
-            .command("ansible-playbook")
-            .env("ANSIBLE_BECOME_ALLOW_SAME_USER", "true")
-            .args(["-i", "localhost,", "-c", "local", "-vvv", "--become"])
-            .arg(playbook)
-            .args(args))
+        run(on_localhost(
+            a.command("ansible-playbook")
+                .env("ANSIBLE_BECOME_ALLOW_SAME_USER", "true")
+                .args(["-vvv", "--become"]),
+            playbook,
+            args,
+        ))
     };
     let out = with_become(&rotate, &["-e", no_python, "-e", &cache_var]);
     assert_eq!(out.code, 0, "{}", out.all());

@@ -5,7 +5,7 @@
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
-use crate::common::{Hermes, Outcome, PASSWORD, assert_no_secret, check, relay};
+use crate::common::{Hermes, Outcome, PASSWORD, assert_no_secret, check, leftovers, relay};
 use serde_json::{Value, json};
 
 fn template(h: &Hermes) -> std::path::PathBuf {
@@ -32,12 +32,8 @@ fn invalid_main_cf_is_rejected_before_install() {
         .files
         .remove(&h.postfix_dir().join(".hermes-relayhost.lock"));
     assert_eq!(after, before);
-    let leftovers: Vec<_> = fs::read_dir(h.postfix_dir())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with(".hermes-relayhost.check") || n.starts_with(".main.cf"))
-        .collect();
-    assert!(leftovers.is_empty(), "{leftovers:?}");
+    let left = leftovers(&h.postfix_dir());
+    assert!(left.is_empty(), "{left:?}");
 }
 
 #[test]

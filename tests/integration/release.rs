@@ -14,8 +14,10 @@ use std::process::Command;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
+use crate::ansible::plays::{self, FQCN, on_localhost};
 use crate::common::{Hermes, PASSWORD, relay};
-use crate::runners::{Ansible, NEWEST, Output, host_recap, run, venv_tool};
+use crate::runners::{Ansible, NEWEST, Output, host_recap, run};
+use crate::salt::minion::Minion;
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -207,28 +209,23 @@ fn the_collection_tarball_installs_and_runs() {
 
     // Not beside the work dir's `collections/` (the source copy), which Ansible would search
     // as the playbook's own.
-    let plays = a.path().join("plays");
-    fs::create_dir(&plays).unwrap();
-    let vars = plays.join("secrets.yml");
-    fs::write(&vars, json!({"relay_password": PASSWORD}).to_string()).unwrap();
+    let dir = a.path().join("plays");
+    fs::create_dir(&dir).unwrap();
     let mut task = h.args(relay());
     task["password"] = json!("{{ relay_password }}");
-    let play = plays.join("play.yml");
-    fs::write(
-        &play,
-        format!(
-            "- hosts: all\n  gather_facts: false\n  vars_files: [{vars:?}]\n  tasks:\n    \
-             - {}\n",
-            json!({"name": "relay", "hermes_seg.relay.relay_host": task})
-        ),
-    )
-    .unwrap();
+    let play = plays::tasks(
+        &dir,
+        "play.yml",
+        &json!({"relay_password": PASSWORD}),
+        None,
+        &[json!({"name": "relay", FQCN: task})],
+    );
     let playbook = |args: &[&str]| -> Output {
-        run(a
-            .command_with("ansible-playbook", &installed)
-            .args(["-i", "localhost,", "-c", "local"])
-            .arg(&play)
-            .args(args))
+        run(on_localhost(
+            &mut a.command_with("ansible-playbook", &installed),
+            &play,
+            args,
+        ))
     };
     let out = playbook(&[]);
     assert_eq!(host_recap(&out, "localhost")["changed"], 1, "{}", out.all());
@@ -337,10 +334,15 @@ fn the_deb_installs_into_an_empty_root_and_runs() {
 fn the_salt_tarball_installs_into_a_fresh_salt_root() {
     let tarball = artifact(&format!("hermes_relay-{VERSION}.tar.gz"));
     let h = Hermes::new();
-    let dir = TempDir::new().unwrap();
-    let d = dir.path();
-    let srv = d.join("srv");
-    fs::create_dir_all(&srv).unwrap();
+    // Only what the tarball brings: no modules from the repo, the binary where the formula
+    // installs it.
+    let m = Minion::with_config(json!({
+        "id": "hermes-release",
+        "log_level_logfile": null,
+        "module_dirs": null,
+        "states_dirs": null,
+    }));
+    let srv = m.path().join("srv");
     let out = run(Command::new("tar")
         .arg("-xzf")
         .arg(&tarball)
@@ -356,53 +358,22 @@ fn the_salt_tarball_installs_into_a_fresh_salt_root() {
         .as_deref(),
         Some(VERSION)
     );
-    let bin = d.join("bin/hermes-relayhost");
-    fs::create_dir_all(d.join("pillar")).unwrap();
-    let config = json!({
-        "id": "hermes-release",
-        "file_client": "local",
-        "root_dir": d.join("salt"),
-        "log_file": d.join("salt/minion.log"),
-        "file_roots": {"base": [srv]},
-        "pillar_roots": {"base": [d.join("pillar")]},
-        "hermes_relay_host.binary": bin,
-    });
-    fs::write(d.join("minion"), config.to_string()).unwrap();
+    let bin = m.path().join("bin/hermes-relayhost");
+    m.set_config("hermes_relay_host.binary", json!(bin));
     let mut options = relay();
     options.as_object_mut().unwrap().remove("password");
     for (k, v) in h.base.as_object().unwrap() {
         options[k] = v.clone();
     }
-    fs::write(
-        d.join("pillar/top.sls"),
-        json!({"base": {"*": ["relay"]}}).to_string(),
-    )
-    .unwrap();
-    fs::write(
-        d.join("pillar/relay.sls"),
-        json!({"hermes_relay": {"options": options, "secrets": {"password": PASSWORD}}})
-            .to_string(),
-    )
-    .unwrap();
-    let salt_call = |args: &[&str]| -> (Output, Value) {
-        let out = run(Command::new(venv_tool("salt-call"))
-            .args(["--local", "-c"])
-            .arg(d)
-            .arg("--out=json")
-            .args(args)
-            .env("LC_ALL", "C.UTF-8"));
-        let json: Value = serde_json::from_str(&out.stdout)
-            .unwrap_or_else(|e| panic!("salt-call printed no JSON ({e}):\n{}", out.all()));
-        (out, json["local"].clone())
-    };
-    let (out, synced) = salt_call(&["saltutil.sync_all"]);
+    m.pillar(&json!({"hermes_relay": {"options": options, "secrets": {"password": PASSWORD}}}));
+    let (out, synced) = m.call(&["saltutil.sync_all"]);
     assert_eq!(
         synced["modules"],
         json!(["modules.hermes_relay_host"]),
         "{}",
         out.all()
     );
-    let (out, states) = salt_call(&["--retcode-passthrough", "state.apply", "hermes_relay"]);
+    let (out, states) = m.call(&["--retcode-passthrough", "state.apply", "hermes_relay"]);
     assert_eq!(out.code, 0, "{}", out.all());
     for (id, ret) in states.as_object().unwrap() {
         assert_eq!(ret["result"], true, "{id}: {}", out.all());
@@ -413,7 +384,7 @@ fn the_salt_tarball_installs_into_a_fresh_salt_root() {
     );
     check_binary_runs(&bin);
     assert_eq!(h.decrypted("relay_host_password"), PASSWORD);
-    let (out, states) = salt_call(&["--retcode-passthrough", "state.apply", "hermes_relay"]);
+    let (out, states) = m.call(&["--retcode-passthrough", "state.apply", "hermes_relay"]);
     assert_eq!(out.code, 0, "{}", out.all());
     for (id, ret) in states.as_object().unwrap() {
         assert_eq!(ret["changes"], json!({}), "{id}: {}", out.all());

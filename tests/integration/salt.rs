@@ -4,184 +4,28 @@
 //! message, warnings land in `warnings`, `watch` reloads a real Postfix, and a password kept
 //! in pillar reaches no SLS, log, cache file, argv or return, not even partly.
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use crate::common::{Hermes, PASSWORD};
-use crate::runners::{Output, module_binary, run, venv_tool};
+use crate::common::{Hermes, PASSWORD, files_holding_fragments, fragments};
+use crate::runners::{self as harness, Output, module_binary, run, venv_tool};
 use crate::support::{PrivatePostfix, WAIT};
 use serde_json::{Value, json};
 use tempfile::TempDir;
+
+/// The masterless minion these tests (and `release.rs`) run; the container crate's too.
+pub mod minion;
+
+use minion::{Minion, arg_list, modules_src, state_returns};
 
 /// Relay password kept in pillar: distinctive, so that any 6 characters of it in a place it
 /// must not reach are a leak.
 const PILLAR_SECRET: &str = "Qz7!kV9 mPx4-Rw2 hJ8";
 /// Per-domain password kept in pillar, checked the same way.
 const TRANSPORT_SECRET: &str = "Tn5?bW3 yLc6-Gd1 uF0";
-
-fn modules_src() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("modules/salt")
-}
-
-/// A masterless minion: its config, state and pillar trees and log in one temp dir. Salt
-/// needs no keys with `--local`, so a config per test is free and keeps the tests independent.
-struct Minion {
-    dir: TempDir,
-}
-
-impl Minion {
-    /// Loads the modules from the repo and finds the binary through the minion option
-    /// `hermes_relay_host.binary`; logs everything (`all`).
-    fn new() -> Minion {
-        Minion::with_config(json!({}))
-    }
-
-    /// The default config with `extra` merged in; a `null` removes a key.
-    fn with_config(extra: Value) -> Minion {
-        let dir = TempDir::new().unwrap();
-        let d = dir.path();
-        let modules = modules_src();
-        fs::create_dir(d.join("srv")).unwrap();
-        fs::create_dir(d.join("pillar")).unwrap();
-        let mut config = json!({
-            "id": "hermes-test",
-            "file_client": "local",
-            // Salt puts every path it owns under root_dir (cachedir included); the log too.
-            "root_dir": d.join("salt"),
-            "log_file": d.join("salt/minion.log"),
-            // The most verbose level: nothing of ours may log a secret at any level.
-            "log_level_logfile": "all",
-            "file_roots": {"base": [d.join("srv")]},
-            "pillar_roots": {"base": [d.join("pillar")]},
-            "module_dirs": [modules.join("_modules")],
-            "states_dirs": [modules.join("_states")],
-            "hermes_relay_host.binary": module_binary(),
-        });
-        for (k, v) in extra.as_object().unwrap() {
-            if v.is_null() {
-                config.as_object_mut().unwrap().remove(k);
-            } else {
-                config[k] = v.clone();
-            }
-        }
-        // JSON is YAML.
-        fs::write(d.join("minion"), config.to_string()).unwrap();
-        Minion { dir }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// Sets one key of the minion config.
-    fn set_config(&self, key: &str, value: Value) {
-        let file = self.path().join("minion");
-        let mut config: Value = serde_json::from_str(&fs::read_to_string(&file).unwrap()).unwrap();
-        config[key] = value;
-        fs::write(file, config.to_string()).unwrap();
-    }
-
-    fn cachedir(&self) -> PathBuf {
-        self.path().join("salt/var/cache/salt/minion")
-    }
-
-    fn salt_call(&self) -> Command {
-        let mut cmd = Command::new(venv_tool("salt-call"));
-        cmd.arg("--local")
-            .arg("-c")
-            .arg(self.path())
-            .arg("--out=json")
-            .env("LC_ALL", "C.UTF-8");
-        cmd
-    }
-
-    /// `salt-call ARGS…` and its `local` return.
-    fn call(&self, args: &[&str]) -> (Output, Value) {
-        let out = run(self.salt_call().args(args));
-        let json: Value = serde_json::from_str(&out.stdout)
-            .unwrap_or_else(|e| panic!("salt-call printed no JSON ({e}):\n{}", out.all()));
-        let ret = json["local"].clone();
-        (out, ret)
-    }
-
-    /// Writes `NAME.sls` from a JSON document (JSON is YAML).
-    fn write_sls(&self, name: &str, sls: &Value) {
-        fs::write(self.path().join(format!("srv/{name}.sls")), sls.to_string()).unwrap();
-    }
-
-    /// Writes `NAME.sls` with one state `relay` of `fun` taking `options`.
-    fn sls(&self, name: &str, fun: &str, options: Value) {
-        let state = format!("hermes_relay_host.{fun}");
-        self.write_sls(name, &json!({"relay": {state: arg_list(&options)}}));
-    }
-
-    /// The pillar every state run of this minion sees.
-    fn pillar(&self, data: &Value) {
-        let dir = self.path().join("pillar");
-        fs::write(
-            dir.join("top.sls"),
-            json!({"base": {"*": ["data"]}}).to_string(),
-        )
-        .unwrap();
-        fs::write(dir.join("data.sls"), data.to_string()).unwrap();
-    }
-
-    /// `state.apply NAME [test=True]`: the output and the one state's return.
-    fn apply(&self, name: &str, test: bool, extra: &[&str]) -> (Output, Value) {
-        let (out, states) = self.apply_all(name, test, extra);
-        assert_eq!(states.len(), 1, "{}", out.all());
-        let ret = states.into_values().next().unwrap();
-        (out, ret)
-    }
-
-    /// `state.apply NAME [test=True]`: the output and each state's return by state ID.
-    fn apply_all(
-        &self,
-        name: &str,
-        test: bool,
-        extra: &[&str],
-    ) -> (Output, BTreeMap<String, Value>) {
-        let mut cmd = self.salt_call();
-        cmd.args(extra).args(["state.apply", name]);
-        if test {
-            cmd.arg("test=True");
-        }
-        let out = run(&mut cmd);
-        let states = state_returns(&out);
-        (out, states)
-    }
-
-    fn log(&self) -> String {
-        fs::read_to_string(self.path().join("salt/minion.log")).unwrap_or_default()
-    }
-}
-
-/// An SLS argument list: a list of one-key mappings.
-fn arg_list(options: &Value) -> Value {
-    options
-        .as_object()
-        .unwrap()
-        .iter()
-        .map(|(k, v)| json!({ k: v }))
-        .collect()
-}
-
-/// The state returns of a `--out=json` state run, by state ID.
-fn state_returns(out: &Output) -> BTreeMap<String, Value> {
-    let json: Value = serde_json::from_str(&out.stdout)
-        .unwrap_or_else(|e| panic!("salt-call printed no JSON ({e}):\n{}", out.all()));
-    let states = json["local"]
-        .as_object()
-        .unwrap_or_else(|| panic!("no state returns:\n{}", out.all()));
-    states
-        .values()
-        .map(|ret| (ret["__id__"].as_str().unwrap().to_string(), ret.clone()))
-        .collect()
-}
 
 /// The fixture's root, local Postfix tools and an authenticated relay.
 fn relay(h: &Hermes) -> Value {
@@ -242,37 +86,6 @@ fn assert_no_password(m: &Minion, outs: &[&Output]) {
         "the minion log holds the password:\n{}",
         leaks.join("\n")
     );
-}
-
-/// Each 6-character piece of each secret found in `hay`: a partial leak counts.
-fn fragments(hay: &[u8], secrets: &[&str]) -> Vec<String> {
-    let mut found = Vec::new();
-    for secret in secrets {
-        let s = secret.as_bytes();
-        for piece in s.windows(6) {
-            if hay.windows(piece.len()).any(|w| w == piece) {
-                found.push(String::from_utf8_lossy(piece).into_owned());
-            }
-        }
-    }
-    found
-}
-
-/// Every file under `dir` (recursively) with the secret pieces it holds.
-fn leaking_files(dir: &Path, secrets: &[&str]) -> Vec<String> {
-    let mut out = Vec::new();
-    for entry in fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            out.extend(leaking_files(&path, secrets));
-        } else if let Ok(bytes) = fs::read(&path) {
-            let found = fragments(&bytes, secrets);
-            if !found.is_empty() {
-                out.push(format!("{}: {found:?}", path.display()));
-            }
-        }
-    }
-    out
 }
 
 #[test]
@@ -727,7 +540,7 @@ fn pillar_secrets_reach_no_sls_log_cache_argv_or_return() {
         assert!(m.cachedir().join(cached).exists(), "no {cached}");
     }
     assert_eq!(
-        leaking_files(&m.path().join("salt"), &secrets),
+        files_holding_fragments(&m.path().join("salt"), &secrets),
         Vec::<String>::new()
     );
 }
@@ -914,19 +727,7 @@ impl Formula {
         assert_eq!(sum.code, 0, "{}", sum.all());
         fs::write(files.join("hermes-relayhost.sha256"), &sum.stdout).unwrap();
 
-        let (out, synced) = m.call(&["saltutil.sync_all"]);
-        assert_eq!(
-            synced["modules"],
-            json!(["modules.hermes_relay_host"]),
-            "{}",
-            out.all()
-        );
-        assert_eq!(
-            synced["states"],
-            json!(["states.hermes_relay_host"]),
-            "{}",
-            out.all()
-        );
+        m.sync_all();
         Formula { m, bin }
     }
 
@@ -1035,7 +836,7 @@ fn formula_installs_the_binary_and_configures_the_relay_from_pillar() {
         "the log is not at debug level"
     );
     assert_eq!(
-        leaking_files(&m.path().join("salt"), &[PILLAR_SECRET]),
+        files_holding_fragments(&m.path().join("salt"), &[PILLAR_SECRET]),
         Vec::<String>::new()
     );
 }

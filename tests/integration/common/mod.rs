@@ -132,23 +132,74 @@ pub fn assert_no_secret(text: &str, secrets: &[&str]) {
 /// Every file under `dir` that holds `secret` whole (the map is binary: searched as bytes),
 /// sorted.
 pub fn files_holding(dir: &Path, secret: &str) -> Vec<PathBuf> {
+    let whole = |bytes: &[u8]| contains(bytes, secret.as_bytes()).then_some(());
+    files_with(dir, &whole)
+        .into_iter()
+        .map(|(path, ())| path)
+        .collect()
+}
+
+/// Every file under `dir` that holds any 6 characters of any of `secrets` (see [`fragments`]),
+/// as `PATH: [PIECES]`, sorted.
+pub fn files_holding_fragments(dir: &Path, secrets: &[&str]) -> Vec<String> {
+    let pieces = |bytes: &[u8]| Some(fragments(bytes, secrets)).filter(|f| !f.is_empty());
+    files_with(dir, &pieces)
+        .into_iter()
+        .map(|(path, found)| format!("{}: {found:?}", path.display()))
+        .collect()
+}
+
+/// Each 6-character piece of each of `secrets` found in `hay`: a partial leak counts.
+pub fn fragments(hay: &[u8], secrets: &[&str]) -> Vec<String> {
+    let mut found = Vec::new();
+    for secret in secrets {
+        for piece in secret.as_bytes().windows(6) {
+            if contains(hay, piece) {
+                found.push(String::from_utf8_lossy(piece).into_owned());
+            }
+        }
+    }
+    found
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Every regular file under `dir` (links not followed) in which `find` finds something, with
+/// what it found, sorted by path.
+fn files_with<T>(dir: &Path, find: &dyn Fn(&[u8]) -> Option<T>) -> Vec<(PathBuf, T)> {
     let mut found = Vec::new();
     for entry in fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
         let meta = fs::symlink_metadata(&path).unwrap();
         if meta.is_dir() {
-            found.extend(files_holding(&path, secret));
+            found.extend(files_with(&path, find));
         } else if meta.is_file()
-            && fs::read(&path)
-                .unwrap()
-                .windows(secret.len())
-                .any(|w| w == secret.as_bytes())
+            && let Some(what) = find(&fs::read(&path).unwrap())
         {
-            found.push(path);
+            found.push((path, what));
         }
     }
-    found.sort();
+    found.sort_by(|a, b| a.0.cmp(&b.0));
     found
+}
+
+/// The temp files and dirs our own writes left in `dir` (a Postfix dir), by the names the
+/// binary gives them ([`hermes_relayhost::files::TEMP_PREFIXES`]), sorted: a run that finished
+/// leaves none.
+pub fn leftovers(dir: &Path) -> Vec<String> {
+    let mut left: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| {
+            hermes_relayhost::files::TEMP_PREFIXES
+                .iter()
+                .any(|p| n.starts_with(p))
+        })
+        .collect();
+    left.sort();
+    left
 }
 
 pub struct Hermes {
@@ -196,21 +247,9 @@ impl Db {
             Db::Mariadb(name) => {
                 use mysql::prelude::Queryable;
                 let mut conn = mariadb::server().conn(Some(name));
-                let rows: Vec<mysql::Row> = conn.query(sql).unwrap();
-                rows.into_iter()
-                    .map(|row| {
-                        row.unwrap()
-                            .into_iter()
-                            .map(|v| match v {
-                                mysql::Value::NULL => None,
-                                mysql::Value::Bytes(b) => {
-                                    Some(String::from_utf8_lossy(&b).into_owned())
-                                }
-                                other => Some(other.as_sql(true).trim_matches('\'').to_string()),
-                            })
-                            .map(normalize)
-                            .collect()
-                    })
+                text_rows(conn.query(sql).unwrap())
+                    .into_iter()
+                    .map(|row| row.into_iter().map(normalize).collect())
                     .collect()
             }
         }
@@ -263,6 +302,22 @@ impl Db {
         }
         out
     }
+}
+
+/// MariaDB rows with each value as text (`NULL` as `None`), as the SQLite side reads them.
+pub fn text_rows(rows: Vec<mysql::Row>) -> Vec<Vec<Option<String>>> {
+    rows.into_iter()
+        .map(|row| {
+            row.unwrap()
+                .into_iter()
+                .map(|v| match v {
+                    mysql::Value::NULL => None,
+                    mysql::Value::Bytes(b) => Some(String::from_utf8_lossy(&b).into_owned()),
+                    other => Some(other.as_sql(true).trim_matches('\'').to_string()),
+                })
+                .collect()
+        })
+        .collect()
 }
 
 fn normalize(v: Option<String>) -> Option<String> {

@@ -35,23 +35,17 @@ impl TestCa {
         let cert = dir.join("ca.pem");
         let key = dir.join("ca.key");
         let config = dir.join("ca.cnf");
-        fs::write(
+        write_config(
             &config,
-            format!(
-                "[req]\n\
-                 distinguished_name = dn\n\
-                 prompt = no\n\
-                 x509_extensions = v3_ca\n\
-                 [dn]\n\
-                 CN = {CA_NAME}\n\
-                 [v3_ca]\n\
-                 basicConstraints = critical,CA:TRUE\n\
-                 keyUsage = critical,keyCertSign,cRLSign\n\
-                 subjectKeyIdentifier = hash\n\
-                 authorityKeyIdentifier = keyid:always\n"
-            ),
-        )
-        .unwrap();
+            CA_NAME,
+            Extensions::SelfSigned("v3_ca"),
+            &[
+                "basicConstraints = critical,CA:TRUE",
+                "keyUsage = critical,keyCertSign,cRLSign",
+                "subjectKeyIdentifier = hash",
+                "authorityKeyIdentifier = keyid:always",
+            ],
+        );
         must(
             Command::new("openssl")
                 .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-sha256"])
@@ -90,24 +84,19 @@ impl TestCa {
         let key = self.dir.join(format!("{label}.key.pem"));
         let csr = self.dir.join(format!("{label}.csr.pem"));
         let config = self.dir.join(format!("{label}.cnf"));
-        fs::write(
+        write_config(
             &config,
-            format!(
-                "[req]\n\
-                 distinguished_name = dn\n\
-                 prompt = no\n\
-                 [dn]\n\
-                 CN = {dns_name}\n\
-                 [v3_leaf]\n\
-                 basicConstraints = critical,CA:FALSE\n\
-                 keyUsage = critical,digitalSignature,keyEncipherment\n\
-                 extendedKeyUsage = serverAuth\n\
-                 subjectKeyIdentifier = hash\n\
-                 authorityKeyIdentifier = keyid,issuer\n\
-                 subjectAltName = DNS:{dns_name},IP:127.0.0.1\n"
-            ),
-        )
-        .unwrap();
+            dns_name,
+            Extensions::Issued("v3_leaf"),
+            &[
+                "basicConstraints = critical,CA:FALSE",
+                "keyUsage = critical,digitalSignature,keyEncipherment",
+                "extendedKeyUsage = serverAuth",
+                "subjectKeyIdentifier = hash",
+                "authorityKeyIdentifier = keyid,issuer",
+                &format!("subjectAltName = DNS:{dns_name},IP:127.0.0.1"),
+            ],
+        );
         must(
             Command::new("openssl")
                 .args(["req", "-new", "-newkey", "rsa:2048", "-nodes", "-sha256"])
@@ -142,6 +131,32 @@ impl TestCa {
         set_mode(&key, 0o600);
         (cert, key)
     }
+}
+
+/// Where a certificate's extensions section (named here) is read from.
+enum Extensions<'a> {
+    /// By `openssl req -x509` itself: the config names it as `x509_extensions`.
+    SelfSigned(&'a str),
+    /// By the issuing `openssl x509 -req`, told `-extfile CONFIG -extensions SECTION`.
+    Issued(&'a str),
+}
+
+/// Writes the config of one `openssl` run for a certificate with the subject `CN = <cn>` (no
+/// prompt) and `extensions`, one a line, in the section `section` names.
+fn write_config(path: &Path, cn: &str, section: Extensions, extensions: &[&str]) {
+    let (name, x509_extensions) = match section {
+        Extensions::SelfSigned(name) => (name, format!("x509_extensions = {name}\n")),
+        Extensions::Issued(name) => (name, String::new()),
+    };
+    let lines: String = extensions.iter().map(|e| format!("{e}\n")).collect();
+    fs::write(
+        path,
+        format!(
+            "[req]\ndistinguished_name = dn\nprompt = no\n{x509_extensions}\
+             [dn]\nCN = {cn}\n[{name}]\n{lines}"
+        ),
+    )
+    .unwrap();
 }
 
 /// A serial number no other certificate of this process (or, in practice, of another test
