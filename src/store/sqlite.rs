@@ -312,3 +312,35 @@ impl Store for SqliteStore {
         Ok(self.wrote)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The bundled SQLite is compiled with .cargo/config.toml's `LIBSQLITE3_FLAGS`, in the
+    /// tests as in the release build: without the extensions the store does not use.
+    #[test]
+    fn compile_options() {
+        let conn = Connection::open_in_memory().unwrap();
+        let mut stmt = conn.prepare("PRAGMA compile_options").unwrap();
+        let options: Vec<String> = stmt
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        for set in [
+            "OMIT_LOAD_EXTENSION",
+            "OMIT_JSON",
+            "OMIT_DEPRECATED",
+            "DEFAULT_FOREIGN_KEYS",
+        ] {
+            assert!(options.iter().any(|o| o == set), "{set} not in {options:?}");
+        }
+        for unset in ["ENABLE_FTS3", "ENABLE_FTS5", "ENABLE_RTREE", "ENABLE_STAT4"] {
+            assert!(
+                !options.iter().any(|o| o == unset),
+                "{unset} in {options:?}"
+            );
+        }
+    }
+}
