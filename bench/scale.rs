@@ -31,6 +31,8 @@
 
 // The tests use more of the helper than this program does.
 #[allow(dead_code)]
+#[path = "../tests/integration/support/main_cf.rs"]
+mod main_cf;
 #[path = "../tests/integration/common/mariadb.rs"]
 mod mariadb;
 
@@ -230,34 +232,11 @@ fn encrypt(keyhex: &str, plain: &str) -> Result<String> {
     Ok(B64.encode(cipher))
 }
 
-/// `key = value` lines set in a main.cf (replacing the key's lines, continuation lines
-/// included), as tests/integration/support does for its private Postfix.
+/// `key = value` lines set in a main.cf, as the tests set them for their private Postfix.
 fn set_params(path: &Path, params: &[(&str, String)]) -> Result<()> {
     let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut left: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let mut out: Vec<String> = Vec::new();
-    let mut skipping = false;
-    for line in text.lines() {
-        if line.starts_with([' ', '\t']) && !line.trim().is_empty() {
-            if skipping {
-                continue;
-            }
-        } else {
-            skipping = false;
-            let key = line.split('=').next().unwrap_or("").trim();
-            if !line.starts_with('#')
-                && let Some(i) = left.iter().position(|(k, _)| *k == key)
-            {
-                let (k, v) = left.remove(i);
-                out.push(format!("{k} = {v}"));
-                skipping = true;
-                continue;
-            }
-        }
-        out.push(line.to_string());
-    }
-    out.extend(left.iter().map(|(k, v)| format!("{k} = {v}")));
-    fs::write(path, out.join("\n") + "\n").with_context(|| format!("writing {}", path.display()))
+    fs::write(path, main_cf::set_params(&text, params))
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// What a module run must report.

@@ -56,6 +56,10 @@ done
 
 ensure_venv "$VENV" "$REQUIREMENTS"
 
+# One value per commit, the one release.sh packages with: cc reruns the C builds (ring, SQLite,
+# psm) when it changes, so check-release.sh and release.sh then share one build.
+export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}
+
 # The pinned zig, not whatever `zig` is on PATH; cargo-zigbuild's wrappers stay under target/.
 CARGO_ZIGBUILD_ZIG_PATH=$("$VENV/bin/python" -c \
   'import os, ziglang; print(os.path.join(os.path.dirname(ziglang.__file__), "zig"))')

@@ -8,11 +8,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# One value for every release build of this run: build-release.sh's C dependencies (ring,
-# SQLite, psm) are rebuilt when it changes, so check-release.sh and release.sh share one build.
-export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}
-
 times=()
+report() {
+  [ ${#times[@]} -eq 0 ] || printf '  %s\n' "${times[@]}" >&2
+}
+trap report EXIT
 step() {
   local name=$1 start=$SECONDS
   shift
@@ -35,10 +35,9 @@ step tests cargo test --locked
 # The container tier (tests/container): Postfix and MariaDB containers in a private dockerd,
 # taken down again whatever happens. The dir stays short: containerd's sockets live under it.
 topology=$(mktemp -d /tmp/hrt.XXXXXX)
-trap 'bash scripts/topology.sh down "$topology"' EXIT
+trap 'bash scripts/topology.sh down "$topology"; report' EXIT
 step topology-up bash scripts/topology.sh up "$topology"
 step container-tests env HERMES_TOPOLOGY="$topology/topology.env" \
   cargo test --locked --test container
 
 echo "test.sh: all passed in $SECONDS s" >&2
-printf '  %s\n' "${times[@]}" >&2

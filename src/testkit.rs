@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use tempfile::TempDir;
 use zeroize::Zeroizing;
 
+use crate::args::defaults;
 use crate::crypto::Key;
 use crate::error::Result;
 use crate::load::FileState;
@@ -36,7 +37,7 @@ impl Scenario {
     /// A host `init` just made: seed rows, no main.cf or sasl_passwd yet.
     pub fn fresh() -> Scenario {
         let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("hermes.sqlite");
+        let db = dir.path().join(defaults::SQLITE_FILE);
         SqliteStore::create(&db).unwrap();
         let snapshot = SqliteStore::open(&db, false)
             .unwrap()
@@ -172,7 +173,7 @@ impl Scenario {
     }
 
     fn db(&self) -> PathBuf {
-        self.dir.path().join("hermes.sqlite")
+        self.dir.path().join(defaults::SQLITE_FILE)
     }
 
     /// The state after an SQL statement another program (a Hermes page) ran.

@@ -23,9 +23,10 @@ use crate::topology::{Case, Topology, must};
 #[path = "../integration/runners/mod.rs"]
 mod harness;
 
+use harness::on_localhost;
 use harness::{Ansible, host_recap, module_binary};
 use minion::Minion;
-use plays::{FQCN, INFO, on_localhost};
+use plays::{FQCN, INFO};
 
 /// The integration crate's playbooks: written as its tests write them, run against this host.
 #[allow(dead_code)]

@@ -20,7 +20,8 @@ use serde_json::{Value, json};
 /// playbook.
 pub mod plays;
 
-use plays::{FQCN, INFO, on_localhost};
+use crate::runners::on_localhost;
+use plays::{FQCN, INFO};
 
 /// A distinctive part of the password: even a partial leak must be caught.
 const PASSWORD_PART: &str = "w0rd";

@@ -17,9 +17,10 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::ansible::plays::{self, FQCN, INFO, on_localhost};
+use crate::ansible::plays::{self, FQCN, INFO};
 use crate::ansible::{assert_rotation_previewed, wrap_binary};
 use crate::common::{Hermes, PASSWORD};
+use crate::runners::on_localhost;
 use crate::runners::{Ansible, Output, host_recap, module_binary, run, tool_in};
 use crate::support::poll;
 

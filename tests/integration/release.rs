@@ -14,8 +14,9 @@ use std::process::Command;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
-use crate::ansible::plays::{self, FQCN, on_localhost};
+use crate::ansible::plays::{self, FQCN};
 use crate::common::{Hermes, PASSWORD, relay};
+use crate::runners::on_localhost;
 use crate::runners::{Ansible, NEWEST, Output, host_recap, run};
 use crate::salt::minion::Minion;
 

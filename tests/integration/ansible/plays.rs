@@ -9,7 +9,6 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde_json::{Value, json};
 
@@ -58,12 +57,4 @@ fn write(dir: &Path, name: &str, vars: &Value, defaults: Option<&Value>, body: &
     )
     .unwrap();
     path
-}
-
-/// `ansible-playbook` (`cmd`, as the harness sets it up) against this host: `-i localhost, -c
-/// local PLAY ARGS…`.
-pub fn on_localhost<'a>(cmd: &'a mut Command, play: &Path, args: &[&str]) -> &'a mut Command {
-    cmd.args(["-i", "localhost,", "-c", "local"])
-        .arg(play)
-        .args(args)
 }

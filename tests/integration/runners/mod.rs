@@ -199,12 +199,20 @@ impl Ansible {
 
     /// `ansible-playbook -i localhost, -c local PLAYBOOK ARGS…`
     pub fn playbook(&self, playbook: &Path, args: &[&str]) -> Output {
-        run(self
-            .command("ansible-playbook")
-            .args(["-i", "localhost,", "-c", "local"])
-            .arg(playbook)
-            .args(args))
+        run(on_localhost(
+            &mut self.command("ansible-playbook"),
+            playbook,
+            args,
+        ))
     }
+}
+
+/// `ansible-playbook` (`cmd`, as [`Ansible::command`] sets it up) against this host: `-i
+/// localhost, -c local PLAY ARGS…`.
+pub fn on_localhost<'a>(cmd: &'a mut Command, play: &Path, args: &[&str]) -> &'a mut Command {
+    cmd.args(["-i", "localhost,", "-c", "local"])
+        .arg(play)
+        .args(args)
 }
 
 /// `PLAY RECAP` as host → counter → value (`ok`, `changed`, `failed`, …).
