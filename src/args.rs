@@ -412,11 +412,8 @@ fn check_schema(options: &Map<String, Value>) -> Result<()> {
 /// `unknown option 'prot': did you mean 'port'?`, the closest known name by edit distance (as
 /// clap suggests a flag), or the list of options when none is close.
 fn unknown_options(unexpected: &[String]) -> String {
-    let schema = schema();
-    let known: Vec<&str> = schema["properties"]
-        .as_object()
-        .map(|p| p.keys().map(String::as_str).collect())
-        .unwrap_or_default();
+    let mut known: Vec<&str> = Opt::ALL.iter().map(|o| o.name()).collect();
+    known.sort_unstable();
     let parts: Vec<String> = unexpected
         .iter()
         .map(|name| {
