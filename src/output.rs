@@ -9,7 +9,9 @@ use std::path::Path;
 
 use anstyle::{AnsiColor, Style};
 use serde_json::Value;
-use similar::{ChangeTag, TextDiff};
+use similar::algorithms::{Capture, Compact, Replace, myers};
+use similar::udiff::UnifiedHunkHeader;
+use similar::{ChangeTag, DiffOp, DiffableStr};
 
 use crate::args::{Opt, defaults};
 use crate::cli::Format;
@@ -136,8 +138,14 @@ fn change_line(change: &str, diff: &[DiffEntry]) -> String {
         let writes = entry.after.lines().count();
         return format!("rows: {writes} row write(s) in the Hermes database");
     }
-    let text = TextDiff::from_lines(&entry.before, &entry.after);
-    let count = |tag| text.iter_all_changes().filter(|c| c.tag() == tag).count();
+    let (before, after) = (entry.before.tokenize_lines(), entry.after.tokenize_lines());
+    let ops = line_ops(&before, &after);
+    let count = |tag| {
+        ops.iter()
+            .flat_map(|op| op.iter_changes(&before, &after))
+            .filter(|c| c.tag() == tag)
+            .count()
+    };
     if count(ChangeTag::Insert) == 0 && count(ChangeTag::Delete) == 0 {
         return format!(
             "{change}: same lines, rewritten to repair its mode, its map or its stamp ({})",
@@ -152,12 +160,37 @@ fn change_line(change: &str, diff: &[DiffEntry]) -> String {
     )
 }
 
-/// One diff entry as `--diff` prints it.
+/// One diff entry as `--diff` prints it: what `TextDiff::from_lines(..).unified_diff()` prints
+/// (3 lines of context), from the same hooks and Myers called directly. `TextDiff` picks its
+/// algorithm at run time, so it links all six of similar's, each in several instantiations
+/// (bench/README.md "Size").
 pub(crate) fn unified(entry: &DiffEntry) -> String {
-    TextDiff::from_lines(&entry.before, &entry.after)
-        .unified_diff()
-        .header(&entry.before_header, &entry.after_header)
-        .to_string()
+    let (before, after) = (entry.before.tokenize_lines(), entry.after.tokenize_lines());
+    let mut text = String::new();
+    for hunk in similar::group_diff_ops(line_ops(&before, &after), 3) {
+        if hunk.is_empty() {
+            continue;
+        }
+        if text.is_empty() {
+            text = format!("--- {}\n+++ {}\n", entry.before_header, entry.after_header);
+        }
+        text.push_str(&format!("{}\n", UnifiedHunkHeader::new(&hunk)));
+        for change in hunk.iter().flat_map(|op| op.iter_changes(&before, &after)) {
+            text.push_str(&format!("{}{}", change.tag(), change.value()));
+            if change.missing_newline() {
+                text.push_str("\n\\ No newline at end of file\n");
+            }
+        }
+    }
+    text
+}
+
+/// The line diff as `TextDiff` makes it: Myers, then compacted, deletions and insertions of
+/// the same place paired as replacements.
+fn line_ops(before: &[&str], after: &[&str]) -> Vec<DiffOp> {
+    let mut hook = Compact::new(Replace::new(Capture::new()), before, after);
+    let Ok(()) = myers::diff(&mut hook, before, 0..before.len(), after, 0..after.len());
+    hook.into_inner().into_inner().into_ops()
 }
 
 fn coloured_diff(text: &str, out: &mut dyn Write) -> io::Result<()> {
@@ -202,4 +235,75 @@ pub fn init(module_args: &Value, asked: &Path, out: &mut dyn Write) -> io::Resul
          options (examples/relay.json), then hermes-relayhost apply --args-file args.json \
          --check --diff"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn entry(before: &str, after: &str) -> DiffEntry {
+        DiffEntry {
+            before: before.to_string(),
+            after: after.to_string(),
+            before_header: "main.cf (before)".to_string(),
+            after_header: "/etc/postfix/main.cf".to_string(),
+        }
+    }
+
+    /// The unified diff of `TextDiff` itself, which only the tests link.
+    fn text_diff(e: &DiffEntry) -> String {
+        similar::TextDiff::from_lines(&e.before, &e.after)
+            .unified_diff()
+            .header(&e.before_header, &e.after_header)
+            .to_string()
+    }
+
+    #[test]
+    fn a_changed_line_in_context() {
+        let e = entry("a\nb\nc\nd\ne\nf\ng\nh\n", "a\nb\nc\nd\nE\nf\ng\nh\nnew");
+        let shown = unified(&e);
+        assert_eq!(
+            shown,
+            "--- main.cf (before)\n+++ /etc/postfix/main.cf\n@@ -2,7 +2,8 @@\n b\n c\n d\n-e\n+E\n f\n g\n h\n+new\n\\ No newline at end of file\n"
+        );
+        assert_eq!(shown, text_diff(&e));
+        assert_eq!(unified(&entry("same\n", "same\n")), "");
+    }
+
+    proptest! {
+        /// A file, and the same file after a few edits (replaced, inserted and removed lines,
+        /// maybe no final newline), so that hunks have context and sometimes merge.
+        #[test]
+        fn prints_what_text_diff_prints(
+            before in proptest::collection::vec("[a-e]{1,3}\r?\n", 0..60),
+            edits in proptest::collection::vec((any::<prop::sample::Index>(), 0u8..3, "[a-e]{1,3}\n"), 0..6),
+            cut_newline in any::<bool>(),
+        ) {
+            let mut after = before.clone();
+            for (at, op, line) in edits {
+                match op {
+                    0 if !after.is_empty() => {
+                        let at = at.index(after.len());
+                        after[at] = line;
+                    }
+                    1 => {
+                        let at = at.index(after.len() + 1);
+                        after.insert(at, line);
+                    }
+                    _ if !after.is_empty() => {
+                        let at = at.index(after.len());
+                        after.remove(at);
+                    }
+                    _ => {}
+                }
+            }
+            let mut after = after.concat();
+            if cut_newline {
+                after.pop();
+            }
+            let e = entry(&before.concat(), &after);
+            prop_assert_eq!(unified(&e), text_diff(&e));
+        }
+    }
 }
