@@ -3,9 +3,10 @@
 //! checks a home dir, so a cache another local user (`nobody`) could swap is refused with a clear
 //! error, and what runs is the file that was checked, so `nobody` replacing it in a loop never
 //! gets a program run; a login shell that prints first does not hide the probe's output; a
-//! database URL's password is masked in every form; the binary travels compressed, and once it
-//! is cached a task is one remote command without Python, check mode, diff, no_log and become
-//! included (async and `su` take the module).
+//! database URL's password is masked in every form; the binary travels compressed and is
+//! installed without a Python module (no AnsiballZ payload), and once it is cached a task is one
+//! remote command without Python, check mode, diff, no_log and become included (async and `su`
+//! take the module).
 
 use std::fs;
 use std::net::{TcpListener, TcpStream};
@@ -532,9 +533,9 @@ impl Drop for Sshd {
 }
 
 /// Over a real sshd whose sessions print first (a motd-like line on stdout, one on stderr,
-/// which `ssh -tt` merges): the first run (the one-command probe, the upload, the module under
-/// a pty), a run of the cached binary and an async task (probe under a pty, then the module)
-/// all work.
+/// which `ssh -tt` merges): the first run (the one-command probe, the upload, the install
+/// command under a pty), a run of the cached binary and an async task (probe under a pty, then
+/// the module) all work.
 #[test]
 fn a_login_shell_that_prints_first_does_not_hide_the_probe_over_ssh() {
     let (a, h) = (Ansible::new(), Hermes::new());
@@ -583,6 +584,7 @@ fn a_login_shell_that_prints_first_does_not_hide_the_probe_over_ssh() {
     assert_eq!(out.code, 0, "{}", out.all());
     let counts = host_recap(&out, "gateway");
     assert_eq!((counts["ok"], counts["failed"]), (3, 0), "{}", out.all());
+    assert_eq!(module_runs(&out), 1, "only the async task takes the module");
     assert_eq!(h.decrypted("relay_host_password"), PASSWORD);
     assert_no_password(&out, &[PASSWORD]);
 
@@ -598,7 +600,7 @@ fn a_login_shell_that_prints_first_does_not_hide_the_probe_over_ssh() {
 
 /// What the binary were to print of a `database` URL is masked in every form of its password
 /// (user info with `/` and `@`, percent-encoded, `?password=`, malformed URLs), by the
-/// one-command run and by the module. The fault (a binary that echoes the URL and the relay
+/// install command, the one-command run and the module. The fault (a binary that echoes the URL and the relay
 /// password) is a wrapper around the real one.
 #[test]
 fn a_database_url_password_is_masked_in_every_form() {
@@ -661,15 +663,18 @@ fn a_database_url_password_is_masked_in_every_form() {
             out.all()
         );
         assert_no_password(&out, &secrets);
-        // The first run placed the binary with the module; the other items ran it directly.
-        let expected = if background { forms.len() } else { 1 };
+        // The first item installed the binary (python -c) and ran it, the others ran it
+        // directly; async takes the module each time.
+        let expected = if background { forms.len() } else { 0 };
         assert_eq!(module_runs(&out), expected, "{}", out.all());
     }
 }
 
-/// The binary travels xz-compressed; once it is cached a task is one remote command that runs
-/// it without Python (an interpreter that does not exist), in check mode with diff, masked,
-/// and under `become` (sudo); `su`, which cannot feed a command's stdin, takes the module.
+/// The binary travels xz-compressed and the first run installs it with the target's Python but
+/// no module (no AnsiballZ payload), also under `become`; once it is cached a task is one remote
+/// command that runs it without Python (an interpreter that does not exist), in check mode with
+/// diff, masked, and under `become` (sudo); `su`, which cannot feed a command's stdin, takes
+/// the module.
 #[test]
 fn once_cached_a_task_is_one_command_without_python() {
     let (a, h) = (Ansible::new(), Hermes::new());
@@ -678,6 +683,18 @@ fn once_cached_a_task_is_one_command_without_python() {
     // One cache for every run, `become` (which changes HOME) included.
     let cache = a.path().join("home/.cache/hermes_seg.relay");
     let cache_var = cache_var(&cache);
+    let no_python = "ansible_python_interpreter=/nonexistent/bin/python3";
+    // No Python to install with: a clear failure, nothing cached.
+    let out = a.playbook(&first, &["-e", no_python, "-e", &cache_var]);
+    assert_ne!(out.code, 0, "{}", out.all());
+    assert!(
+        out.stdout.contains(
+            "no Python to install hermes-relayhost with on the target (tried: /nonexistent/bin/python3)"
+        ),
+        "{}",
+        out.all()
+    );
+    assert!(!cache.join(cached_name()).exists());
     let out = a.playbook(&first, &["-vvv", "-e", &cache_var]);
     assert_eq!(out.code, 0, "{}", out.all());
     let puts = lines_with(&out, "> PUT ");
@@ -705,9 +722,15 @@ fn once_cached_a_task_is_one_command_without_python() {
         fs::read(cache.join(cached_name())).unwrap(),
         fs::read(module_binary()).unwrap()
     );
-    assert_eq!(module_runs(&out), 1, "only the first task took the module");
+    assert_eq!(module_runs(&out), 0, "{}", out.all());
+    // -vvv prints each command's lines; the install command's code is on one.
+    assert_eq!(
+        lines_with(&out, "b64decode(").len(),
+        1,
+        "one install command: {}",
+        out.all()
+    );
 
-    let no_python = "ansible_python_interpreter=/nonexistent/bin/python3";
     let rotated = "n3w-Secret-R0tated";
     let rotate = play(&a, &h, "rotate.yml", password(rotated), &tasks);
     let before = h.snapshot();
@@ -757,6 +780,27 @@ fn once_cached_a_task_is_one_command_without_python() {
         out.all()
     );
     assert_eq!(h.decrypted("relay_host_password"), PASSWORD);
+
+    // A first run under sudo: the install command, like the others, runs as the become user.
+    let fresh = a.path().join("home/.cache/first-under-sudo");
+    let out = with_become(&rotate, &["-e", &super::plugin::cache_var(&fresh)]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(host_recap(&out, "localhost")["changed"], 1, "{}", out.all());
+    assert_eq!(module_runs(&out), 0, "{}", out.all());
+    assert_eq!(lines_with(&out, "b64decode(").len(), 1, "{}", out.all());
+    // The probe, the install and the run of the cached binary (the tmp dir is Ansible's).
+    let ours = lines_with(&out, "umask 077");
+    assert!(
+        ours.len() == 3 && ours.iter().all(|l| l.contains("sudo ")),
+        "{}",
+        out.all()
+    );
+    assert_eq!(
+        fs::read(fresh.join(cached_name())).unwrap(),
+        fs::read(module_binary()).unwrap()
+    );
+    assert_eq!(h.decrypted("relay_host_password"), rotated);
+    assert_no_password(&out, &[PASSWORD, rotated]);
 }
 
 /// A target whose Python has no lzma module gets the binary gzip-compressed.

@@ -28,9 +28,11 @@ description:
     fails saying which directory and why. The binary runs only after the very file that runs was
     checked (owner, mode, SHA-256).
   - Once the binary is cached, a task is one remote command that runs it with the options on
-    its stdin, without Python on the managed host and without a file. The first run, C(async)
-    tasks and connections or become methods that cannot feed a command's stdin (C(paramiko),
-    C(su)) run the module's Python code instead.
+    its stdin, without Python on the managed host and without a file. The first run sends the
+    compressed binary, then one command in which the host's Python (a short program, not the
+    module's payload) installs it into the cache and runs it the same way. C(async) tasks and
+    connections or become methods that cannot feed a command's stdin (C(paramiko), C(su)) run
+    the module's Python code instead.
 author:
   - hermes-relayhost contributors (@hermes-seg)
 requirements:

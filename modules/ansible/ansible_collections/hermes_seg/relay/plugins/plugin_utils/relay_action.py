@@ -13,11 +13,14 @@ Python, no file on the target. The binary masks its secrets; this plugin masks t
 module's. Check mode and diff reach the binary as they reach a module.
 
 When the binary is not cached (the first run, or a new build), the command says so and runs
-nothing. The binary is then uploaded xz-compressed into the task's temporary dir and the Python
-module runs (plugins/modules/*.py through module_utils/relay_binary.py): it decompresses the
-binary into the cache, checks it the same way and runs it. That module also runs `async` tasks
-(Ansible's async wrapper is Python), and every task over a connection or become method that
-cannot feed a command's stdin (paramiko, su).
+nothing. The binary is then uploaded xz-compressed into the task's temporary dir, and one more
+command (`install_script`) runs the target's Python on module_utils/relay_cache.py, sent as
+`python -c`: it decompresses the binary into the cache, checks it the same way and becomes it,
+the options again on stdin. No AnsiballZ payload travels, so a first run sends little more than
+the compressed binary. The Python module (plugins/modules/*.py through
+module_utils/relay_binary.py) runs instead for `async` tasks (Ansible's async wrapper is
+Python) and over a connection or become method that cannot feed a command's stdin (paramiko,
+su).
 
 Everything the command prints comes after a marker line unique to the task, so whatever the
 remote login shell prints first (a motd, a banner, a profile script; with `ssh -tt` stderr lands
@@ -26,6 +29,7 @@ in stdout too) is skipped.
 
 from __future__ import annotations
 
+import base64
 import fcntl
 import hashlib
 import json
@@ -46,7 +50,6 @@ from ansible.module_utils.common.parameters import remove_values
 from ansible.plugins.action import ActionBase
 from ansible.utils.vars import merge_hash
 from ansible_collections.hermes_seg.relay.plugins.module_utils.relay_binary import (
-    BINARY_PREFIX,
     ENV_BINARY,
     ENV_SHA256,
     ENV_UPLOAD,
@@ -55,11 +58,14 @@ from ansible_collections.hermes_seg.relay.plugins.module_utils.relay_binary impo
     database_secrets,
     refusal_message,
 )
+from ansible_collections.hermes_seg.relay.plugins.module_utils.relay_cache import BINARY_PREFIX
 
 COLLECTION_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # files/<arch>/hermes-relayhost, <arch> as `uname -m` (and ansible_architecture) names it.
 BINARIES = os.path.join(COLLECTION_ROOT, 'files')
 BINARY_NAME = 'hermes-relayhost'
+# The first run's `python -c` (install_script) runs this file.
+INSTALL_CODE = os.path.join(COLLECTION_ROOT, 'plugins', 'module_utils', 'relay_cache.py')
 DEFAULT_CACHE_DIR = '~/.cache/hermes_seg.relay'
 BUILD_HINT = (
     'Install a release of the collection (ansible-galaxy collection install '
@@ -285,6 +291,40 @@ def remote_script(cache_dir, binaries, token, direct, env_string=''):
     return script
 
 
+# The first run (see install_script): the target's Python runs module_utils/relay_cache.py.
+_INSTALL = r'''umask 077
+printf '%s_%s\n' __MARKER__ __TOKEN__
+__ENV__for hr_py in __PYTHONS__; do
+  if command -v "$hr_py" >/dev/null 2>&1; then
+    exec "$hr_py" -c __CODE__ __TARGET__ __SHA256__ __UPLOAD__ __FORMAT__
+  fi
+done
+echo 'fail no Python to install hermes-relayhost with on the target (tried: __TRIED__); set ansible_python_interpreter'
+cat >/dev/null
+'''
+
+_install_code = []
+
+
+def install_script(quote, pythons, target, sha256, upload, fmt, token, env_string=''):
+    """The command that installs the uploaded binary into the cache and runs it on the options
+    (its stdin): the first Python of `pythons` found runs relay_cache.py's `main`. `target` is
+    the cached binary's path, quoted for the shell already (a leading `~` expands there)."""
+    if not _install_code:
+        # Compressed (a third of the bytes) and in base64, which needs no quoting in any shell
+        # or become wrapper and keeps the command one line.
+        with open(INSTALL_CODE, 'rb') as f:
+            packed = base64.b64encode(zlib.compress(f.read(), 9)).decode('ascii')
+        _install_code.append('import base64,zlib;exec(zlib.decompress(base64.b64decode("%s")))' % packed)
+    return (_INSTALL.replace('__MARKER__', MARKER).replace('__TOKEN__', token)
+            .replace('__ENV__', 'export %s\n' % env_string if env_string else '')
+            .replace('__PYTHONS__', ' '.join(quote(p) for p in pythons))
+            .replace('__TRIED__', ', '.join(pythons).replace("'", ''))
+            .replace('__TARGET__', target).replace('__SHA256__', sha256)
+            .replace('__UPLOAD__', quote(upload)).replace('__FORMAT__', fmt)
+            .replace('__CODE__', quote(_install_code[0])))
+
+
 class Reply:
     """What the remote command printed after its marker line."""
 
@@ -293,6 +333,7 @@ class Reply:
         self.stdout = res.get('stdout', '') or ''
         self.stderr = res.get('stderr', '') or ''
         self.system = self.uid = self.cache = self.why = self.output = None
+        self.retry = self.fail = None
         self.ran = False
         found = None
         for found in re.finditer(r'^%s_%s\r?$' % (MARKER, token), self.stdout, re.M):
@@ -312,6 +353,10 @@ class Reply:
                 self.uid = value.strip()
             elif key == 'cache' and self.cache is None:
                 self.cache, _sep, self.why = value.partition(' ')
+            elif key == 'retry' and self.retry is None:
+                self.retry = value.strip()
+            elif key == 'fail' and self.fail is None:
+                self.fail = value.strip()
             elif text == 'run':
                 self.ran = True
                 self.output = body[offset:]
@@ -385,8 +430,9 @@ class RelayBinaryAction(ActionBase):
 
         reply = self._remote(cache_dir, binaries, direct, args)
         if direct and not reply.marker:
-            # The command never started (a sudo that wants a tty, ...): ask once more, as
-            # modules run.
+            # The command never started (a sudo that wants a tty, ...): ask once more, and
+            # run the module, as modules run.
+            direct = False
             reply = self._remote(cache_dir, binaries, False, None)
         if reply.ran:
             return self._binary_result(reply, secret_values)
@@ -397,8 +443,12 @@ class RelayBinaryAction(ActionBase):
             raise AnsibleActionFail(refusal_message(cache_dir, reply.why, reply.uid))
         system, arch = reply.system.split()
         local, sha256 = local_binary(binaries, system, arch)
-        env = {ENV_BINARY: cache_dir.rstrip('/') + '/' + BINARY_PREFIX + sha256[:16], ENV_SHA256: sha256}
+        target = cache_dir.rstrip('/') + '/' + BINARY_PREFIX + sha256[:16]
         fmt = compression_for(wrap_async)
+        if direct:
+            return self._install_and_run(task_vars, target, (local, sha256, arch), fmt, args,
+                                         secret_values, reply.uid)
+        env = {ENV_BINARY: target, ENV_SHA256: sha256}
         if reply.cache != 'ok':
             env.update(self._upload(local, sha256, fmt, arch))
         result = self._run_module(env, task_vars, wrap_async)
@@ -455,6 +505,49 @@ class RelayBinaryAction(ActionBase):
         if warnings:
             data['warnings'] = [str(w) for w in warnings]
         return remove_values(data, secret_values)
+
+    def _install_and_run(self, task_vars, target, binary, fmt, args, secret_values, uid):
+        """Uploads the binary, then installs it into the cache and runs it in one command
+        (install_script); once more gzip-compressed if the target's Python has no lzma."""
+        local, sha256, arch = binary
+        cache_dir = target.rpartition('/')[0]
+        pythons = self._pythons(task_vars)
+        env_string = self._compute_environment_string()
+        quote = self._connection._shell.quote
+        while True:
+            upload = self._upload(local, sha256, fmt, arch)[ENV_UPLOAD]
+            token = secrets.token_hex(12)
+            script = install_script(quote, pythons, self._shell_path(target), sha256, upload, fmt,
+                                    token, env_string)
+            reply = Reply(self._low_level_execute_command(
+                script, sudoable=True, in_data=json.dumps(args).encode('utf-8')), token)
+            if reply.retry == 'gz' and fmt != 'gz':
+                fmt = 'gz'
+                continue
+            break
+        if reply.ran:
+            return self._binary_result(reply, secret_values)
+        if reply.cache == 'refused':
+            raise AnsibleActionFail(refusal_message(cache_dir, reply.why, uid))
+        if reply.fail:
+            raise AnsibleActionFail(reply.fail)
+        raise AnsibleActionFail('installing hermes-relayhost into %s failed (exit %s): %s'
+                                % (cache_dir, reply.rc, reply.shown()[-2000:]))
+
+    def _pythons(self, task_vars):
+        """The target's Python for the install command, as Ansible picks it for a module: the
+        configured interpreter, else the one it discovered, else its fallback list (the first
+        one found runs)."""
+        configured = task_vars.get('ansible_python_interpreter')
+        if configured:
+            return [str(self._templar.template(configured))]
+        discovered = (task_vars.get('ansible_facts') or {}).get('discovered_interpreter_python')
+        if discovered:
+            return [str(discovered)]
+        setting = C.config.get_config_value('INTERPRETER_PYTHON', variables=task_vars)
+        if setting and not str(setting).startswith('auto'):
+            return [str(setting)]
+        return [str(p) for p in C.config.get_config_value('INTERPRETER_PYTHON_FALLBACK', variables=task_vars)]
 
     def _upload(self, local, sha256, fmt, arch):
         """Puts the compressed binary into the task's temporary dir; the module's environment."""
