@@ -10,8 +10,11 @@
 #
 # Writes target/dist/<arch>/hermes-relayhost, <arch> as Ansible's `ansible_architecture` names
 # it (x86_64, aarch64), replacing it atomically. Needs the Rust standard library of each
-# target (`rustup target list --installed`). Safe to run beside other cargo builds: cargo's
-# own lock serialises builds in one target directory, and nothing is cleaned.
+# target: the toolchain's (`rustup target add`) or, where that cannot be fetched, Debian's
+# rustc (package rustc-web, /usr/bin/rustc) with its std for the target (aarch64:
+# libstd-rust-web-dev:arm64, which scripts/install-test-deps.sh installs). Safe to run beside
+# other cargo builds: cargo's own lock serialises builds in one target directory, and nothing
+# is cleaned.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,13 +35,17 @@ ansible_arch() {
   esac
 }
 
-# Exit 0 when the Rust standard library for the triple is installed.
-std_installed() {
-  if command -v rustup >/dev/null; then
-    rustup target list --installed | grep -qx "$1"
-  else
-    compgen -G "$(rustc --print sysroot)/lib/rustlib/$1/lib/libstd-*.rlib" >/dev/null
-  fi
+# The rustc that has the Rust standard library for the triple: the toolchain's (`rustc` on
+# PATH) first, then Debian's; nothing when neither has it. Each looks in its own sysroot.
+rustc_for() {
+  local rustc
+  for rustc in "$(command -v rustc)" /usr/bin/rustc; do
+    [ -x "$rustc" ] || continue
+    if compgen -G "$("$rustc" --print sysroot)/lib/rustlib/$1/lib/libstd-*.rlib" >/dev/null; then
+      echo "$rustc"
+      return
+    fi
+  done
 }
 
 source scripts/venv.sh
@@ -50,8 +57,8 @@ triples=("$@")
 for triple in "${triples[@]}"; do
   [ -n "$(ansible_arch "$triple")" ] ||
     die "unsupported target '$triple': use x86_64-unknown-linux-gnu or aarch64-unknown-linux-gnu"
-  std_installed "$triple" ||
-    die "the Rust standard library for $triple is not installed: run 'rustup target add $triple' where static.rust-lang.org is reachable (or install the toolchain's rust-std-$triple component), then re-run"
+  [ -n "$(rustc_for "$triple")" ] ||
+    die "the Rust standard library for $triple is not installed: run 'rustup target add $triple' where static.rust-lang.org is reachable, or on Debian 12 install rustc-web and libstd-rust-web-dev:<arch> (bash scripts/install-test-deps.sh does it for aarch64), then re-run"
 done
 
 ensure_venv "$VENV" "$REQUIREMENTS"
@@ -72,7 +79,7 @@ target_dir=$(cargo metadata --format-version 1 --no-deps --locked |
 
 for triple in "${triples[@]}"; do
   arch=$(ansible_arch "$triple")
-  cargo zigbuild --release --locked --target "$triple.$GLIBC"
+  RUSTC=$(rustc_for "$triple") cargo zigbuild --release --locked --target "$triple.$GLIBC"
   built=$target_dir/$triple/release/hermes-relayhost
   dist=target/dist/$arch
   mkdir -p "$dist"

@@ -211,21 +211,23 @@ fn validation_error_fails_the_task_with_the_clear_message() {
 }
 
 /// Two hosts (each its own root and cache dir, as two machines would have), two tasks each:
-/// the binary is copied once per host, into a 0700 dir as a 0700 file, and runs on a 0600
-/// args file that is gone afterwards. A new binary in the collection is copied once more and
-/// replaces the old copy.
+/// the binary is copied once per host, into a 0700 dir as a 0700 file, and takes its options
+/// on stdin (no args file), the first run included. A new binary in the collection is copied
+/// once more and replaces the old copy.
 #[test]
 fn the_binary_reaches_each_host_once_into_a_private_cache() {
     let a = Ansible::new();
     let hosts = [Hermes::new(), Hermes::new()];
     let mut inventory = String::from("all:\n  hosts:\n");
     for (i, h) in hosts.iter().enumerate() {
-        // The wrapper records the mode of the args file the binary was given (its argv[1]).
+        // The wrapper records where the binary took its options from (its argv[1]): `-`
+        // (stdin) or an args file's mode.
         let record = h.dir.path().join("args-mode");
         let exec = h.fault_exec(
             "postconf",
             &format!(
-                "stat -c %a \"$(tr '\\0' '\\n' </proc/$PPID/cmdline | sed -n 2p)\" > {}",
+                "a=$(tr '\\0' '\\n' </proc/$PPID/cmdline | sed -n 2p); \
+                 if [ \"$a\" = - ]; then echo stdin; else stat -c %a \"$a\"; fi > {}",
                 record.display()
             ),
             false,
@@ -288,7 +290,7 @@ fn the_binary_reaches_each_host_once_into_a_private_cache() {
             fs::read(module_binary()).unwrap()
         );
         let args_mode = fs::read_to_string(h.dir.path().join("args-mode")).unwrap();
-        assert_eq!(args_mode.trim(), "600", "the args file's mode");
+        assert_eq!(args_mode.trim(), "stdin", "where the options came from");
     }
     // Ansible's per-task temp dirs, and the args files in them, are gone.
     let leftovers: Vec<_> = fs::read_dir(a.path().join("tmp-remote"))
@@ -334,9 +336,20 @@ fn the_binary_reaches_each_host_once_into_a_private_cache() {
     }
 }
 
+/// Async tasks run the Python module, which gives the binary its options in a 0600 args file
+/// (recorded by a wrapper around the real binary), gone afterwards.
 #[test]
 fn async_tasks_run_the_binary_in_the_background() {
     let (a, h) = (Ansible::new(), Hermes::new());
+    let record = a.path().join("args-modes");
+    wrap_binary(&a, |real| {
+        format!(
+            "#!/bin/sh
+[ \"$1\" = - ] || stat -c %a \"$1\" >> {record:?}
+exec {real:?} \"$@\"
+"
+        )
+    });
     let play = play(
         &a,
         &h,
@@ -364,6 +377,21 @@ fn async_tasks_run_the_binary_in_the_background() {
     assert_eq!(report["relay"]["host"], "smtp.example.com", "{}", out.all());
     assert_eq!(report["changed"], false, "{}", out.all());
     assert_no_password(&out);
+    let modes = fs::read_to_string(&record).unwrap();
+    assert_eq!(modes, "600\n600\n", "the args files' modes");
+    // Async's wrapper removes its temp dir (the AnsiballZ file holds the options) once the
+    // job has finished, maybe after the play ended.
+    let tmp = a.path().join("tmp-remote");
+    let gone = crate::support::poll(WAIT, || {
+        fs::read_dir(&tmp)
+            .map_or(true, |mut d| d.next().is_none())
+            .then_some(())
+    });
+    assert!(
+        gone.is_some(),
+        "{:?}",
+        fs::read_dir(&tmp).unwrap().collect::<Vec<_>>()
+    );
 }
 
 /// Puts the script `wrapper(real)` in place of the collection's binary, which it moves to
@@ -382,13 +410,16 @@ pub fn wrap_binary(a: &Ansible, wrapper: impl FnOnce(&Path) -> String) {
 fn ansible_masks_the_password_even_if_the_binary_printed_it() {
     let (a, h) = (Ansible::new(), Hermes::new());
     let python = crate::runners::tool_in(crate::runners::NEWEST, "python");
+    // The options come on stdin (`-`) or in an args file (the module's, for async and su).
     wrap_binary(&a, |real| {
         format!(
-            "#!/bin/sh\n\
-             {real:?} \"$1\" | {python:?} -c 'import json, sys\n\
-             result = json.load(sys.stdin)\n\
-             result[\"msg\"] += \" leaked: \" + json.load(open(sys.argv[1]))[\"password\"]\n\
-             print(json.dumps(result))' \"$1\"\n"
+            "#!{}\nimport json, subprocess, sys\n\
+             text = sys.stdin.read() if sys.argv[1] == '-' else open(sys.argv[1]).read()\n\
+             out = subprocess.run([{real:?}, '-'], input=text, capture_output=True, text=True).stdout\n\
+             result = json.loads(out)\n\
+             result['msg'] += ' leaked: ' + json.loads(text)['password']\n\
+             print(json.dumps(result))\n",
+            python.display()
         )
     });
 
