@@ -2,11 +2,13 @@
 # Checks the portable release binary (CONTRACT.md "Distribution"):
 # - `objdump -T` shows glibc symbol versions, none newer than GLIBC_2.17 (fails naming the
 #   offending symbols);
-# - on this machine's architecture it runs: `--version`, `init` into a temp dir, one
+# - it runs (on this machine's architecture, or an aarch64 one under qemu-aarch64-static, which
+#   scripts/install-test-deps.sh installs): `--version`, `init` into a temp dir, one
 #   module-mode apply of examples/relay.json's options there (`postfix_exec: []`, so this
 #   host's postmap/postfix) that changes, and the same args again that change nothing.
 #
 #   bash scripts/check-release.sh            # builds (scripts/build-release.sh), checks x86_64
+#   bash scripts/check-release.sh --build x86_64 aarch64   # builds and checks those
 #   bash scripts/check-release.sh BINARY...  # checks those binaries as they are
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,13 +44,14 @@ check_glibc() {
 
 # Fails unless the binary runs here: --version, init, an apply that changes, one that does not.
 check_runs() {
-  local bin=$1 want out
+  local want out bin
+  bin=("$@")
   want=$(cargo pkgid --locked)
   want=${want##*[#@]}
-  out=$("$bin" --version) || fail "$bin --version failed"
-  [ "$out" = "hermes-relayhost $want" ] || fail "$bin --version printed '$out', not 'hermes-relayhost $want'"
+  out=$("${bin[@]}" --version) || fail "${bin[*]} --version failed"
+  [ "$out" = "hermes-relayhost $want" ] || fail "${bin[*]} --version printed '$out', not 'hermes-relayhost $want'"
   rm -rf "$tmp/root"
-  "$bin" init --root "$tmp/root" >"$tmp/init.json" || fail "$bin init failed"
+  "${bin[@]}" init --root "$tmp/root" >"$tmp/init.json" || fail "${bin[*]} init failed"
   python3 - examples/relay.json "$tmp/root" >"$tmp/args.json" <<'EOF'
 import json, sys
 args = json.load(open(sys.argv[1]))
@@ -58,16 +61,16 @@ json.dump(args, sys.stdout)
 EOF
   chmod 0600 "$tmp/args.json"
   for want in true false; do
-    "$bin" "$tmp/args.json" >"$tmp/out.json" || fail "$bin apply exited non-zero: $(cat "$tmp/out.json")"
-    python3 - "$tmp/out.json" "$want" <<'EOF' || fail "$bin apply: unexpected result: $(cat "$tmp/out.json")"
+    "${bin[@]}" "$tmp/args.json" >"$tmp/out.json" || fail "${bin[*]} apply exited non-zero: $(cat "$tmp/out.json")"
+    python3 - "$tmp/out.json" "$want" <<'EOF' || fail "${bin[*]} apply: unexpected result: $(cat "$tmp/out.json")"
 import json, sys
 out = json.load(open(sys.argv[1]))
 sys.exit(0 if out["failed"] is False and out["changed"] is (sys.argv[2] == "true") else 1)
 EOF
   done
   grep -q '^relayhost = \[smtp.example.com\]:587$' "$tmp/root/etc/postfix/main.cf" ||
-    fail "$bin apply: main.cf has no 'relayhost = [smtp.example.com]:587'"
-  echo "check-release: $bin: --version, init, apply (changed) and apply again (no change) ran"
+    fail "${bin[*]} apply: main.cf has no 'relayhost = [smtp.example.com]:587'"
+  echo "check-release: ${bin[*]}: --version, init, apply (changed) and apply again (no change) ran"
 }
 
 command -v objdump >/dev/null || fail "objdump not found: install binutils"
@@ -75,9 +78,12 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 bins=("$@")
-if [ ${#bins[@]} -eq 0 ]; then
-  bash scripts/build-release.sh
-  bins=(target/dist/x86_64/hermes-relayhost)
+[ ${#bins[@]} -gt 0 ] || bins=(--build x86_64)
+if [ "${bins[0]}" = --build ]; then
+  archs=("${bins[@]:1}")
+  bash scripts/build-release.sh "${archs[@]/%/-unknown-linux-gnu}"
+  bins=("${archs[@]/#/target/dist/}")
+  bins=("${bins[@]/%//hermes-relayhost}")
 fi
 
 here=$(uname -m)
@@ -91,6 +97,8 @@ for bin in "${bins[@]}"; do
   esac
   if [ "$arch" = "$here" ]; then
     check_runs "$bin"
+  elif [ "$arch" = aarch64 ] && command -v qemu-aarch64-static >/dev/null; then
+    check_runs qemu-aarch64-static "$bin"
   else
     echo "check-release: $bin: built for $arch, not run on this $here machine"
   fi

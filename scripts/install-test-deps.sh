@@ -6,7 +6,9 @@
 # debootstrap and starts a private dockerd; the packaged daemon is not used). zsh and fish
 # source the shipped completions (bash is there already); groff checks the man pages.
 # openssh-server runs a private sshd (the action plugin over SSH behind a login banner), sudo the
-# plugin's become path.
+# plugin's become path. rustc-web (Debian's rustc 1.96) with libstd-rust-web-dev:arm64 builds the
+# aarch64 release binary (rustup cannot fetch that target's std here; scripts/build-release.sh
+# picks the rustc that has it), and qemu-user-static runs that binary in the release checks.
 # Versions are pinned to Debian 12's; if the mirror has moved on, the current ones are taken
 # (with a notice), since Debian keeps only the latest point release.
 set -euo pipefail
@@ -32,6 +34,9 @@ APT_PACKAGES=(
   "groff-base"
   "openssh-server"
   "sudo"
+  "rustc-web=1.96.0+dfsg1-1~deb12u2"
+  "libstd-rust-web-dev:arm64=1.96.0+dfsg1-1~deb12u2"
+  "qemu-user-static=1:7.2+dfsg-7+deb12u18+b3"
 )
 
 missing=()
@@ -42,6 +47,8 @@ done
 
 if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
+  # The aarch64 standard library is a multiarch package.
+  dpkg --print-foreign-architectures | grep -qx arm64 || dpkg --add-architecture arm64
   # Install the Postfix binaries only: no main.cf, no service (tests use `-c DIR`).
   echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
   apt-get update -qq

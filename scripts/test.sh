@@ -23,13 +23,13 @@ step() {
 
 step lint bash scripts/lint.sh
 step installs bash scripts/install-test-deps.sh
-# Builds target/dist/x86_64/hermes-relayhost (glibc 2.17) and checks its symbol versions and
-# that it runs; ansible-checks.sh packages that same build.
-step release-check bash scripts/check-release.sh
+# Builds target/dist/{x86_64,aarch64}/hermes-relayhost (glibc 2.17) and checks their symbol
+# versions and that they run (aarch64 under qemu); ansible-checks.sh packages that same build.
+step release-check bash scripts/check-release.sh --build x86_64 aarch64
 step ansible-checks bash scripts/ansible-checks.sh
 # Every release artifact into dist/ from that same build; tests/integration/release.rs installs
 # each into a clean place and runs it.
-step release bash scripts/release.sh
+step release bash scripts/release.sh x86_64 aarch64
 step tests cargo test --locked
 
 # The container tier (tests/container): Postfix and MariaDB containers in a private dockerd,

@@ -3,8 +3,9 @@
 //! tarball with `ansible-galaxy collection install` into an empty collections path and a
 //! playbook task; the `.deb` with `dpkg --root` into an empty root, then its binary, man pages,
 //! completions, changelog and copyright; the Salt tarball unpacked into an empty salt root and
-//! applied by a fresh masterless minion. The artifact tests need `scripts/release.sh` to have
-//! run (scripts/test.sh runs it first); without `dist/` they fail and say so.
+//! applied by a fresh masterless minion; the aarch64 binary, in the collection and its own
+//! `.deb`, under qemu-aarch64-static. The artifact tests need `scripts/release.sh x86_64
+//! aarch64` to have run (scripts/test.sh runs it first); without `dist/` they fail and say so.
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -119,7 +120,7 @@ fn artifact(name: &str) -> PathBuf {
     let path = dist().join(name);
     assert!(
         path.exists(),
-        "{} is missing: run scripts/release.sh (version {VERSION})",
+        "{} is missing: run scripts/release.sh x86_64 aarch64 (version {VERSION})",
         path.display()
     );
     path
@@ -143,6 +144,7 @@ fn sha256sums_cover_every_artifact() {
     for want in [
         format!("hermes_seg-relay-{VERSION}.tar.gz"),
         format!("hermes-relayhost_{VERSION}-1_{}.deb", deb_arch()),
+        format!("hermes-relayhost_{VERSION}-1_arm64.deb"),
         format!("hermes_relay-{VERSION}.tar.gz"),
     ] {
         assert!(
@@ -156,9 +158,21 @@ fn sha256sums_cover_every_artifact() {
     assert_eq!(out.code, 0, "{}", out.all());
 }
 
-/// The release binary: the one in the collection, the .deb and the Salt tarball.
-fn check_binary_runs(bin: &Path) {
-    let out = run(Command::new(bin).arg("--version"));
+/// Runs aarch64 binaries on this x86_64 machine (scripts/install-test-deps.sh installs it).
+const QEMU_AARCH64: &str = "qemu-aarch64-static";
+
+/// The release binary (the one in the collection, the .deb and the Salt tarball), run directly
+/// or under `runner`.
+fn check_binary_runs(bin: &Path, runner: Option<&str>) {
+    let command = || match runner {
+        Some(runner) => {
+            let mut command = Command::new(runner);
+            command.arg(bin);
+            command
+        }
+        None => Command::new(bin),
+    };
+    let out = run(command().arg("--version"));
     assert_eq!(
         out.stdout.trim(),
         format!("hermes-relayhost {VERSION}"),
@@ -167,7 +181,7 @@ fn check_binary_runs(bin: &Path) {
     );
     let dir = TempDir::new().unwrap();
     let root = dir.path().join("root");
-    let out = run(Command::new(bin).arg("init").arg("--root").arg(&root));
+    let out = run(command().arg("init").arg("--root").arg(&root));
     assert_eq!(out.code, 0, "{}", out.all());
     let mut args: Value = serde_json::from_str(&out.stdout).unwrap();
     for (k, v) in relay().as_object().unwrap() {
@@ -176,7 +190,7 @@ fn check_binary_runs(bin: &Path) {
     let file = dir.path().join("args.json");
     fs::write(&file, args.to_string()).unwrap();
     for changed in [true, false] {
-        let out = run(Command::new(bin).arg(&file));
+        let out = run(command().arg(&file));
         let json: Value =
             serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.all()));
         assert_eq!(json["failed"], false, "{json}");
@@ -206,7 +220,7 @@ fn the_collection_tarball_installs_and_runs() {
     let bin = a.path().join("hermes-relayhost");
     fs::copy(&shipped, &bin).unwrap();
     fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).unwrap();
-    check_binary_runs(&bin);
+    check_binary_runs(&bin, None);
 
     // Not beside the work dir's `collections/` (the source copy), which Ansible would search
     // as the playbook's own.
@@ -236,6 +250,70 @@ fn the_collection_tarball_installs_and_runs() {
     assert!(!out.all().contains(PASSWORD), "{}", out.all());
 }
 
+/// `dpkg --root` of `deb` into an empty root under `dir`; the root.
+fn install_into_empty_root(deb: &Path, dir: &Path) -> PathBuf {
+    let root = dir.join("root");
+    let admin = root.join("var/lib/dpkg");
+    for sub in ["info", "updates"] {
+        fs::create_dir_all(admin.join(sub)).unwrap();
+    }
+    for file in ["status", "available"] {
+        fs::write(admin.join(file), "").unwrap();
+    }
+    // The empty root has no libc6 to satisfy Depends, and no architecture of its own.
+    let out = run(Command::new("dpkg")
+        .arg(format!("--root={}", root.display()))
+        .args([
+            "--log=/dev/null",
+            "--force-depends",
+            "--force-architecture",
+            "--install",
+        ])
+        .arg(deb));
+    assert_eq!(out.code, 0, "{}", out.all());
+    root
+}
+
+/// aarch64: the collection tarball holds its binary and its `.deb` installs into an empty root;
+/// each runs `--version`, `init` and an apply (changed, then not) under qemu-aarch64-static.
+#[test]
+fn the_aarch64_binary_ships_in_the_collection_and_its_deb() {
+    let tarball = artifact(&format!("hermes_seg-relay-{VERSION}.tar.gz"));
+    let dir = TempDir::new().unwrap();
+    let member = "files/aarch64/hermes-relayhost";
+    let out = run(Command::new("tar")
+        .arg("-xzf")
+        .arg(&tarball)
+        .arg("-C")
+        .arg(dir.path())
+        .arg(member));
+    assert_eq!(out.code, 0, "{}", out.all());
+    let bin = dir.path().join(member);
+    let head = fs::read(&bin).unwrap();
+    // ELF, e_machine 183 (EM_AARCH64).
+    assert!(
+        head.starts_with(b"\x7fELF") && head[18..20] == [183, 0],
+        "not aarch64"
+    );
+    fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).unwrap();
+    check_binary_runs(&bin, Some(QEMU_AARCH64));
+
+    let deb = artifact(&format!("hermes-relayhost_{VERSION}-1_arm64.deb"));
+    let info = run(Command::new("dpkg-deb")
+        .arg("--field")
+        .arg(&deb)
+        .arg("Architecture"));
+    assert_eq!(info.stdout.trim(), "arm64", "{}", info.all());
+    let root = install_into_empty_root(&deb, dir.path());
+    let installed = root.join("usr/bin/hermes-relayhost");
+    assert_eq!(
+        fs::read(&installed).unwrap(),
+        head,
+        "the .deb's binary is the collection's"
+    );
+    check_binary_runs(&installed, Some(QEMU_AARCH64));
+}
+
 /// `dpkg --root` into an empty root: the package's fields and files, and its binary, man
 /// pages and completions work from there.
 #[test]
@@ -253,20 +331,7 @@ fn the_deb_installs_into_an_empty_root_and_runs() {
     }
 
     let dir = TempDir::new().unwrap();
-    let root = dir.path().join("root");
-    let admin = root.join("var/lib/dpkg");
-    for sub in ["info", "updates"] {
-        fs::create_dir_all(admin.join(sub)).unwrap();
-    }
-    for file in ["status", "available"] {
-        fs::write(admin.join(file), "").unwrap();
-    }
-    // The empty root has no libc6 to satisfy Depends.
-    let out = run(Command::new("dpkg")
-        .arg(format!("--root={}", root.display()))
-        .args(["--log=/dev/null", "--force-depends", "--install"])
-        .arg(&deb));
-    assert_eq!(out.code, 0, "{}", out.all());
+    let root = install_into_empty_root(&deb, dir.path());
     let listed = run(Command::new("dpkg")
         .arg(format!("--root={}", root.display()))
         .args(["--listfiles", "hermes-relayhost"]));
@@ -288,7 +353,7 @@ fn the_deb_installs_into_an_empty_root_and_runs() {
         );
         assert!(root.join(&path[1..]).exists(), "{path} not installed");
     }
-    check_binary_runs(&root.join("usr/bin/hermes-relayhost"));
+    check_binary_runs(&root.join("usr/bin/hermes-relayhost"), None);
 
     let page = run(Command::new("man")
         .arg("-l")
@@ -383,7 +448,7 @@ fn the_salt_tarball_installs_into_a_fresh_salt_root() {
         fs::read(&bin).unwrap(),
         fs::read(formula.join("files/hermes-relayhost")).unwrap()
     );
-    check_binary_runs(&bin);
+    check_binary_runs(&bin, None);
     assert_eq!(h.decrypted("relay_host_password"), PASSWORD);
     let (out, states) = m.call(&["--retcode-passthrough", "state.apply", "hermes_relay"]);
     assert_eq!(out.code, 0, "{}", out.all());
