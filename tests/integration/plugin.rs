@@ -803,6 +803,38 @@ fn once_cached_a_task_is_one_command_without_python() {
     assert_no_password(&out, &[PASSWORD, rotated]);
 }
 
+/// With `ansible_python_interpreter: auto_silent` the install command takes Ansible's fallback
+/// list (`ansible_interpreter_python_fallback`) and the first Python of it that exists.
+#[test]
+fn a_first_run_with_interpreter_discovery_takes_the_fallback_list() {
+    let (a, h) = (Ansible::new(), Hermes::new());
+    let playbook = play(&a, &h, "play.yml", password(PASSWORD), &[relay_task()]);
+    let cache = a.path().join("home/.cache/hermes_seg.relay");
+    let fallback = json!(["/nonexistent/bin/python3", tool_in(a.venv, "python")]);
+    let out = a.playbook(
+        &playbook,
+        &[
+            "-vvv",
+            "-e",
+            "ansible_python_interpreter=auto_silent",
+            "-e",
+            &format!("{{\"ansible_interpreter_python_fallback\": {fallback}}}"),
+            "-e",
+            &cache_var(&cache),
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(module_runs(&out), 0, "{}", out.all());
+    let tried = lines_with(&out, "for hr_py in ");
+    assert!(
+        tried.len() == 1 && tried[0].contains("/nonexistent/bin/python3"),
+        "{}",
+        out.all()
+    );
+    assert!(cache.join(cached_name()).exists());
+    assert_eq!(h.decrypted("relay_host_password"), PASSWORD);
+}
+
 /// A target whose Python has no lzma module gets the binary gzip-compressed.
 #[test]
 fn a_target_python_without_lzma_gets_the_binary_gzipped() {

@@ -531,22 +531,21 @@ class RelayBinaryAction(ActionBase):
             raise AnsibleActionFail(refusal_message(cache_dir, reply.why, uid))
         if reply.fail:
             raise AnsibleActionFail(reply.fail)
-        raise AnsibleActionFail('installing hermes-relayhost into %s failed (exit %s): %s'
-                                % (cache_dir, reply.rc, reply.shown()[-2000:]))
+        raise AnsibleActionFail(remove_values(
+            'installing hermes-relayhost into %s failed (exit %s): %s'
+            % (cache_dir, reply.rc, reply.shown()[-2000:]), secret_values))
 
     def _pythons(self, task_vars):
         """The target's Python for the install command, as Ansible picks it for a module: the
         configured interpreter, else the one it discovered, else its fallback list (the first
         one found runs)."""
-        configured = task_vars.get('ansible_python_interpreter')
-        if configured:
-            return [str(self._templar.template(configured))]
-        discovered = (task_vars.get('ansible_facts') or {}).get('discovered_interpreter_python')
-        if discovered:
-            return [str(discovered)]
-        setting = C.config.get_config_value('INTERPRETER_PYTHON', variables=task_vars)
-        if setting and not str(setting).startswith('auto'):
-            return [str(setting)]
+        for value in (task_vars.get('ansible_python_interpreter'),
+                      (task_vars.get('ansible_facts') or {}).get('discovered_interpreter_python'),
+                      C.config.get_config_value('INTERPRETER_PYTHON', variables=task_vars)):
+            value = str(self._templar.template(value)) if value else ''
+            # `auto`, `auto_silent`, ...: Ansible would discover one; take its list.
+            if value and not value.startswith('auto'):
+                return [value]
         return [str(p) for p in C.config.get_config_value('INTERPRETER_PYTHON_FALLBACK', variables=task_vars)]
 
     def _upload(self, local, sha256, fmt, arch):
