@@ -682,10 +682,10 @@ fn once_cached_a_task_is_one_command_without_python() {
     let first = play(&a, &h, "first.yml", password(PASSWORD), &tasks);
     // One cache for every run, `become` (which changes HOME) included.
     let cache = a.path().join("home/.cache/hermes_seg.relay");
-    let cache_var = cache_var(&cache);
+    let cache_arg = cache_var(&cache);
     let no_python = "ansible_python_interpreter=/nonexistent/bin/python3";
     // No Python to install with: a clear failure, nothing cached.
-    let out = a.playbook(&first, &["-e", no_python, "-e", &cache_var]);
+    let out = a.playbook(&first, &["-e", no_python, "-e", &cache_arg]);
     assert_ne!(out.code, 0, "{}", out.all());
     assert!(
         out.stdout.contains(
@@ -695,7 +695,7 @@ fn once_cached_a_task_is_one_command_without_python() {
         out.all()
     );
     assert!(!cache.join(cached_name()).exists());
-    let out = a.playbook(&first, &["-vvv", "-e", &cache_var]);
+    let out = a.playbook(&first, &["-vvv", "-e", &cache_arg]);
     assert_eq!(out.code, 0, "{}", out.all());
     let puts = lines_with(&out, "> PUT ");
     let binary_put: Vec<_> = puts
@@ -737,7 +737,7 @@ fn once_cached_a_task_is_one_command_without_python() {
     let out = a.playbook(
         &rotate,
         &[
-            "--check", "--diff", "-vvv", "-e", no_python, "-e", &cache_var,
+            "--check", "--diff", "-vvv", "-e", no_python, "-e", &cache_arg,
         ],
     );
     assert_eq!(out.code, 0, "{}", out.all());
@@ -758,7 +758,7 @@ fn once_cached_a_task_is_one_command_without_python() {
             args,
         ))
     };
-    let out = with_become(&rotate, &["-e", no_python, "-e", &cache_var]);
+    let out = with_become(&rotate, &["-e", no_python, "-e", &cache_arg]);
     assert_eq!(out.code, 0, "{}", out.all());
     assert_eq!(host_recap(&out, "localhost")["changed"], 1, "{}", out.all());
     let execs = lines_with(&out, "> EXEC ");
@@ -768,7 +768,7 @@ fn once_cached_a_task_is_one_command_without_python() {
     assert_eq!(h.decrypted("relay_host_password"), rotated);
     assert_no_password(&out, &[PASSWORD, rotated]);
 
-    let out = with_become(&first, &["--become-method", "su", "-e", &cache_var]);
+    let out = with_become(&first, &["--become-method", "su", "-e", &cache_arg]);
     assert_eq!(out.code, 0, "{}", out.all());
     assert_eq!(host_recap(&out, "localhost")["changed"], 1, "{}", out.all());
     assert_eq!(module_runs(&out), 2, "{}", out.all());
@@ -783,7 +783,7 @@ fn once_cached_a_task_is_one_command_without_python() {
 
     // A first run under sudo: the install command, like the others, runs as the become user.
     let fresh = a.path().join("home/.cache/first-under-sudo");
-    let out = with_become(&rotate, &["-e", &super::plugin::cache_var(&fresh)]);
+    let out = with_become(&rotate, &["-e", &cache_var(&fresh)]);
     assert_eq!(out.code, 0, "{}", out.all());
     assert_eq!(host_recap(&out, "localhost")["changed"], 1, "{}", out.all());
     assert_eq!(module_runs(&out), 0, "{}", out.all());

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import base64
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -303,26 +304,28 @@ echo 'fail no Python to install hermes-relayhost with on the target (tried: __TR
 cat >/dev/null
 '''
 
-_install_code = []
+
+@functools.lru_cache(maxsize=None)
+def install_code():
+    """relay_cache.py as the `python -c` program: compressed (a third of the bytes) and in
+    base64, which needs no quoting in any shell or become wrapper and keeps the command one
+    line."""
+    with open(INSTALL_CODE, 'rb') as f:
+        packed = base64.b64encode(zlib.compress(f.read(), 9)).decode('ascii')
+    return 'import base64,zlib;exec(zlib.decompress(base64.b64decode("%s")))' % packed
 
 
 def install_script(quote, pythons, target, sha256, upload, fmt, token, env_string=''):
     """The command that installs the uploaded binary into the cache and runs it on the options
     (its stdin): the first Python of `pythons` found runs relay_cache.py's `main`. `target` is
     the cached binary's path, quoted for the shell already (a leading `~` expands there)."""
-    if not _install_code:
-        # Compressed (a third of the bytes) and in base64, which needs no quoting in any shell
-        # or become wrapper and keeps the command one line.
-        with open(INSTALL_CODE, 'rb') as f:
-            packed = base64.b64encode(zlib.compress(f.read(), 9)).decode('ascii')
-        _install_code.append('import base64,zlib;exec(zlib.decompress(base64.b64decode("%s")))' % packed)
     return (_INSTALL.replace('__MARKER__', MARKER).replace('__TOKEN__', token)
             .replace('__ENV__', 'export %s\n' % env_string if env_string else '')
             .replace('__PYTHONS__', ' '.join(quote(p) for p in pythons))
             .replace('__TRIED__', ', '.join(pythons).replace("'", ''))
             .replace('__TARGET__', target).replace('__SHA256__', sha256)
             .replace('__UPLOAD__', quote(upload)).replace('__FORMAT__', fmt)
-            .replace('__CODE__', quote(_install_code[0])))
+            .replace('__CODE__', quote(install_code())))
 
 
 class Reply:
