@@ -23,12 +23,9 @@ from urllib.parse import unquote
 from ansible.module_utils.basic import _load_params
 from ansible_collections.hermes_seg.relay.plugins.module_utils.relay_cache import (
     CacheRefused,
-    CorruptUpload,
-    install,
-    lzma,
-    missing_message,
-    open_cache_dir,
-    open_verified,
+    CannotRun,
+    NeedsGzip,
+    verified_binary,
 )
 
 # Set by the action plugin for this one module run.
@@ -94,35 +91,23 @@ def refusal_message(path, why, uid=None):
 
 
 def cached_binary(module):
-    """The descriptor of the verified cached binary (installing the upload first, if any)."""
+    """(N, `/proc/self/fd/N`): the verified cached binary (installing the upload first, if any)."""
     target = os.environ.get(ENV_BINARY)
     want = os.environ.get(ENV_SHA256)
     if not target or not want:
         module.fail_json(msg='%s runs through its action plugin, which places the '
                              'hermes-relayhost binary; call it by its name, not as '
                              'ansible.legacy or through a copied module file' % module._name)
-    target = os.path.abspath(os.path.expanduser(target))
-    cache, name = os.path.split(target)
-    upload = os.environ.get(ENV_UPLOAD)
-    fmt = os.environ.get(ENV_UPLOAD_FORMAT, '')
-    if upload and fmt == 'xz' and lzma is None:
+    try:
+        return verified_binary(target, want, os.environ.get(ENV_UPLOAD),
+                               os.environ.get(ENV_UPLOAD_FORMAT, ''))
+    except NeedsGzip:
         module.fail_json(msg='the Python on this host has no lzma module; uploading the '
                              'hermes-relayhost binary gzip-compressed instead', **{RETRY_KEY: 'gz'})
-    try:
-        cache_fd = open_cache_dir(cache)
     except CacheRefused as e:
-        module.fail_json(msg=refusal_message(cache, e))
-    try:
-        if upload:
-            install(cache_fd, upload, fmt, name, want)
-        fd = open_verified(cache_fd, name, want)
-    except CorruptUpload as e:
+        module.fail_json(msg=refusal_message(os.path.dirname(os.path.abspath(os.path.expanduser(target))), e))
+    except CannotRun as e:
         module.fail_json(msg=str(e))
-    finally:
-        os.close(cache_fd)
-    if fd is None:
-        module.fail_json(msg=missing_message(target))
-    return fd
 
 
 def _given_options(module):
@@ -139,11 +124,7 @@ def _given_options(module):
 def run(module, fqcn):
     """Runs the binary as module `fqcn` on the task's options and exits with its result."""
     module.no_log_values.update(database_secrets(module.params.get('database')))
-    fd = cached_binary(module)
-    executable = '/proc/self/fd/%d' % fd
-    if not os.path.exists(executable):
-        module.fail_json(msg='/proc is not mounted: hermes-relayhost runs the binary it checked '
-                             'through /proc/self/fd')
+    fd, executable = cached_binary(module)
     args = _given_options(module)
     args.update({
         '_ansible_module_name': fqcn,

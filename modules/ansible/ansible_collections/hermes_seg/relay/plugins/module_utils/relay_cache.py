@@ -41,8 +41,13 @@ class CacheRefused(Exception):
     """The cache dir, or a directory above it, is not safe to keep a binary that runs."""
 
 
-class CorruptUpload(Exception):
-    """The uploaded binary does not have the SHA-256 the controller sent."""
+class CannotRun(Exception):
+    """The binary cannot be run from the cache: a corrupt upload, a missing or mismatched
+    cached copy, no /proc."""
+
+
+class NeedsGzip(Exception):
+    """The upload is xz-compressed and this Python has no lzma module."""
 
 
 def _describe(path, st):
@@ -158,7 +163,7 @@ def _decompressor(fmt):
 
 def install(cache_fd, upload, fmt, name, want):
     """Decompresses the uploaded binary into the cache under its final name, atomically (a
-    private temp file, fsync, rename), checking its SHA-256 on the way (CorruptUpload); then
+    private temp file, fsync, rename), checking its SHA-256 on the way (CannotRun); then
     drops the copies of other versions."""
     tmp = '.upload-%s' % os.urandom(8).hex()
     out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
@@ -181,8 +186,8 @@ def install(cache_fd, upload, fmt, name, want):
             os.fchmod(dst.fileno(), 0o700)
             os.fsync(dst.fileno())
         if digest.hexdigest() != want:
-            raise CorruptUpload('the uploaded hermes-relayhost binary is corrupt (SHA-256 '
-                                'mismatch); run the task again')
+            raise CannotRun('the uploaded hermes-relayhost binary is corrupt (SHA-256 '
+                            'mismatch); run the task again')
         os.rename(tmp, name, src_dir_fd=cache_fd, dst_dir_fd=cache_fd)
     except BaseException:
         try:
@@ -224,17 +229,37 @@ def open_verified(cache_fd, name, want):
     return fd
 
 
-def missing_message(target):
-    """Why a run stops when the binary is not in the cache after all."""
-    return ('the cached hermes-relayhost binary %s is missing or does not match the '
-            'collection\'s; it is uploaded again on the next run' % target)
+def verified_binary(target, want, upload=None, fmt=''):
+    """(N, `/proc/self/fd/N`): the cached binary `target` (`~` expanded), opened once as the
+    inheritable descriptor N and checked (`open_verified`) after installing the upload, if any,
+    and the path that runs it. Raises NeedsGzip, CacheRefused or CannotRun, which the callers
+    (`main`, and relay_binary.py's module) only put into words."""
+    target = os.path.abspath(os.path.expanduser(target))
+    cache, name = os.path.split(target)
+    if upload and fmt == 'xz' and lzma is None:
+        raise NeedsGzip()
+    cache_fd = open_cache_dir(cache)
+    try:
+        if upload:
+            install(cache_fd, upload, fmt, name, want)
+        fd = open_verified(cache_fd, name, want)
+    finally:
+        os.close(cache_fd)
+    if fd is None:
+        raise CannotRun('the cached hermes-relayhost binary %s is missing or does not match the '
+                        'collection\'s; it is uploaded again on the next run' % target)
+    executable = '/proc/self/fd/%d' % fd
+    if not os.path.exists(executable):
+        os.close(fd)
+        raise CannotRun('/proc is not mounted: hermes-relayhost runs the binary it checked '
+                        'through /proc/self/fd')
+    os.set_inheritable(fd, True)
+    return fd, executable
 
 
 def main(argv):
     """`python -c` entry (see the module docstring): CACHE_FILE SHA256 UPLOAD FORMAT."""
     target, want, upload, fmt = argv
-    target = os.path.abspath(os.path.expanduser(target))
-    cache, name = os.path.split(target)
 
     def say(line):
         os.write(1, (line.replace('\n', ' ') + '\n').encode('utf-8', 'replace'))
@@ -243,26 +268,14 @@ def main(argv):
             for _block in iter(lambda: os.read(0, 1 << 16), b''):
                 pass
 
-    if fmt == 'xz' and lzma is None:
-        return say('retry gz')
     try:
-        cache_fd = open_cache_dir(cache)
+        _fd, executable = verified_binary(target, want, upload, fmt)
+    except NeedsGzip:
+        return say('retry gz')
     except CacheRefused as e:
         return say('cache refused %s' % e)
-    try:
-        install(cache_fd, upload, fmt, name, want)
-        fd = open_verified(cache_fd, name, want)
-    except CorruptUpload as e:
+    except CannotRun as e:
         return say('fail %s' % e)
-    finally:
-        os.close(cache_fd)
-    if fd is None:
-        return say('fail %s' % missing_message(target))
-    executable = '/proc/self/fd/%d' % fd
-    if not os.path.exists(executable):
-        return say('fail /proc is not mounted: hermes-relayhost runs the binary it checked '
-                   'through /proc/self/fd')
-    os.set_inheritable(fd, True)
     say('run')
     os.execv(executable, ['hermes-relayhost', '-'])
 
